@@ -1,0 +1,81 @@
+"""Run every benchmark in bench/ and plot the figures people compare.
+
+Each bench module exposes `run(quick: bool) -> dict`; its figures are ratios against a baseline
+measured in the same run. Results go to bench/results/all.json and bench/results/summary.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+
+RESULTS = Path(__file__).parent / "results"
+BENCHES = (
+    "bench.bench_scope_parse",
+    "bench.bench_registry",
+    "bench.bench_testbed_start",
+    "bench.bench_proxy_overhead",
+)
+
+
+def run_benches(quick: bool) -> dict[str, Any]:
+    console = Console()
+    results: dict[str, Any] = {}
+    with Progress(console=console) as progress:
+        task = progress.add_task("benchmarks", total=len(BENCHES))
+        for name in BENCHES:
+            progress.update(task, description=name)
+            started = time.perf_counter()
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                results[name] = {"skipped": f"not available: {exc}"}
+            else:
+                results[name] = module.run(quick=quick)
+                results[name]["_seconds"] = round(time.perf_counter() - started, 2)
+            progress.advance(task)
+    return results
+
+
+def plot_ratios(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels: list[str] = []
+    values: list[float] = []
+    for bench, figures in results.items():
+        for key, value in figures.get("ratios", {}).items():
+            labels.append(f"{bench.removeprefix('bench.bench_')}: {key}")
+            values.append(float(value))
+    if not labels:
+        return
+    fig, ax = plt.subplots(figsize=(10, 0.4 * len(labels) + 1.5))
+    ax.barh(labels, values)
+    ax.axvline(1.0, color="grey", linestyle="--")
+    ax.set_xlabel("ratio to the baseline measured in the same run")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs (smoke)")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = run_benches(args.quick)
+    (RESULTS / "all.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    plot_ratios(results, RESULTS / "summary.png")
+    Console().print_json(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
