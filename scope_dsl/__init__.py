@@ -1,1 +1,44 @@
-"""openstackoid: scope_dsl."""
+"""The openstackoid scope language: which cloud serves which OpenStack service.
+
+>>> str(parse_scope("{keystone: cloud-1; glance: cloud-999}"))
+'{identity: cloud-1; image: cloud-999}'
+"""
+
+from scope_dsl.ast import (
+    DEFAULT_SERVICE,
+    AllOf,
+    AnyOf,
+    CloudExpr,
+    CloudGlob,
+    CloudRef,
+    GroupSelector,
+    LabelSelector,
+    Scope,
+    ScopeEntry,
+    Selector,
+)
+from scope_dsl.errors import ScopeError, ScopeSyntaxError
+from scope_dsl.parser import MAX_SCOPE_LENGTH, parse_scope
+from scope_dsl.services import official_service_type
+
+canonical_service_type = official_service_type
+
+__all__ = [
+    "DEFAULT_SERVICE",
+    "MAX_SCOPE_LENGTH",
+    "AllOf",
+    "AnyOf",
+    "CloudExpr",
+    "CloudGlob",
+    "CloudRef",
+    "GroupSelector",
+    "LabelSelector",
+    "Scope",
+    "ScopeEntry",
+    "ScopeError",
+    "ScopeSyntaxError",
+    "Selector",
+    "canonical_service_type",
+    "official_service_type",
+    "parse_scope",
+]
