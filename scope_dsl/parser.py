@@ -120,7 +120,13 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
 def _syntax_error(exc: UnexpectedInput, text: str) -> ScopeSyntaxError:
     label = None
     if not isinstance(exc, UnexpectedCharacters):  # a stray character is its own message
-        label = exc.match_examples(lambda s: _PARSER.parse(s, start="start"), _EXAMPLES)
+        try:
+            label = exc.match_examples(lambda s: _PARSER.parse(s, start="start"), _EXAMPLES)
+        except TypeError:
+            # lark 1.3 formats a ParserState with %d in a debug line when an example's state
+            # matches with other accepted tokens (found by the fuzz test): fall back to the
+            # generic message rather than fail.
+            label = None
     line, column = _position(exc, text)
     return ScopeSyntaxError(label or _describe(exc, text), text, line, column)
 
