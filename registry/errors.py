@@ -1,0 +1,29 @@
+"""The registry error tree.
+
+RegistryError
+ +-- UnknownCloudError (LookupError)   no cloud by that name; names the closest ones
+ +-- InvalidCloudError (ValueError)    a cloud definition that does not validate
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Root of every error the registry raises."""
+
+
+class UnknownCloudError(RegistryError, LookupError):
+    """No cloud is registered under this name."""
+
+    def __init__(self, name: str, suggestions: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"Unknown cloud {name!r}.{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidCloudError(RegistryError, ValueError):
+    """A cloud definition (clouds.yaml entry, registry file, admin API body) is invalid."""
