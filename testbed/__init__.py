@@ -1,1 +1,6 @@
-"""openstackoid: testbed."""
+"""Simulated OpenStack clouds (Keystone, Glance, Nova, Neutron) for tests, demos and benches."""
+
+from testbed.bed import Testbed
+from testbed.model import Faults, RecordedRequest, SimCloudInfo
+
+__all__ = ["Faults", "RecordedRequest", "SimCloudInfo", "Testbed"]

@@ -1,0 +1,186 @@
+"""One aiohttp application serving every simulated cloud; the local port names the cloud."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from testbed import compute, identity, image, network
+from testbed.identity import TokenBook
+from testbed.model import CloudState, RecordedRequest
+from testbed.responses import json_response, keystone_error, send_body
+
+CloudHandler = Callable[[web.Request, CloudState], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Fleet:
+    """What every request handler shares."""
+
+    by_port: dict[int, CloudState] = field(default_factory=dict)
+    tokens: TokenBook = field(default_factory=lambda: TokenBook(shared_identity=False))
+    data_dir: Path = Path(".")
+    image_service_url: str | None = None
+    """Where Nova checks images; None means each cloud's own Glance."""
+    rng: random.Random = field(default_factory=lambda: random.Random(42))
+    session: aiohttp.ClientSession | None = None
+
+
+FLEET = web.AppKey("fleet", Fleet)
+_PUBLIC_PATHS = frozenset(
+    {
+        "/identity",
+        "/identity/",
+        "/identity/v3",
+        "/identity/v3/",
+        "/image",
+        "/image/",
+        "/image/versions",
+        "/compute",
+        "/compute/",
+        "/compute/v2.1",
+        "/compute/v2.1/",
+        "/network",
+        "/network/",
+    }
+)
+
+
+def _cloud_of(request: web.Request, fleet: Fleet) -> CloudState | None:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return fleet.by_port.get(sockname[1]) if sockname else None
+
+
+@web.middleware
+async def cloud_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    fleet = request.app[FLEET]
+    cloud = _cloud_of(request, fleet)
+    if cloud is None:
+        return keystone_error(404, "No cloud listens on this port.")
+    faults = cloud.faults
+    if faults.outage:
+        # Connections kept alive from before the outage die too, as on a crashed host.
+        if request.transport is not None:
+            request.transport.abort()
+        raise web.HTTPServiceUnavailable()
+    cloud.requests.append(
+        RecordedRequest(
+            request.method,
+            request.path,
+            request.query_string,
+            request.headers.get("X-Scope"),
+            "X-Auth-Token" in request.headers,
+        )
+    )
+    if faults.latency:
+        await asyncio.sleep(faults.latency)
+    if faults.error_rate and fleet.rng.random() < faults.error_rate:
+        response: web.StreamResponse = keystone_error(503, f"{cloud.name} is failing (injected).")
+    elif request.path not in _PUBLIC_PATHS and not _authorised(request, cloud, fleet):
+        response = keystone_error(401, "The request you have made requires authentication.")
+    else:
+        request["cloud"] = cloud
+        response = await handler(request)
+    response.headers.setdefault("x-openstack-request-id", f"req-{uuid.uuid4()}")
+    if isinstance(response, web.Response) and not response.prepared:
+        return await send_body(request, response, faults)
+    return response
+
+
+def _authorised(request: web.Request, cloud: CloudState, fleet: Fleet) -> bool:
+    if request.path == "/identity/v3/auth/tokens" and request.method == "POST":
+        return True
+    return fleet.tokens.check(cloud, request.headers.get("X-Auth-Token")) is not None
+
+
+def _on_cloud(handler: CloudHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        return await handler(request, request["cloud"])
+
+    return route
+
+
+def _with_tokens(
+    handler: Callable[[web.Request, CloudState, TokenBook], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        return await handler(request, request["cloud"], request.app[FLEET].tokens)
+
+    return route
+
+
+async def _upload(request: web.Request, cloud: CloudState) -> web.Response:
+    return await image.upload(request, cloud, request.app[FLEET].data_dir)
+
+
+async def _create_server(request: web.Request, cloud: CloudState) -> web.Response:
+    fleet = request.app[FLEET]
+    assert fleet.session is not None
+    image_url = fleet.image_service_url or f"{cloud.info.base_url}/image"
+    return await compute.create_server(request, cloud, fleet.session, image_url)
+
+
+async def _schema(request: web.Request, cloud: CloudState) -> web.Response:
+    return json_response({"name": request.match_info["name"], "properties": {}, "links": []})
+
+
+def make_app(fleet: Fleet) -> web.Application:
+    app = web.Application(middlewares=[cloud_middleware], client_max_size=1024**4)
+    app[FLEET] = fleet
+    c = _on_cloud
+    routes = [
+        web.get("/identity", c(identity.versions)),
+        web.get("/identity/", c(identity.versions)),
+        web.get("/identity/v3", c(identity.version)),
+        web.get("/identity/v3/", c(identity.version)),
+        web.post("/identity/v3/auth/tokens", _with_tokens(identity.issue_token)),
+        web.get(
+            "/identity/v3/auth/tokens", _with_tokens(identity.validate_token), allow_head=False
+        ),
+        web.head("/identity/v3/auth/tokens", _with_tokens(identity.validate_token)),
+        web.delete("/identity/v3/auth/tokens", _with_tokens(identity.validate_token)),
+        web.get("/identity/v3/{tail:.+}", _with_tokens(identity.listing)),
+        web.get("/image", c(image.versions)),
+        web.get("/image/", c(image.versions)),
+        web.get("/image/versions", c(image.versions)),
+        web.get("/image/v2/images", c(image.list_images)),
+        web.post("/image/v2/images", c(image.create_image)),
+        web.get("/image/v2/images/{image_id}", c(image.show_image)),
+        web.delete("/image/v2/images/{image_id}", c(image.delete_image)),
+        web.patch("/image/v2/images/{image_id}", c(image.update_image)),
+        web.put("/image/v2/images/{image_id}/file", c(_upload)),
+        web.get("/image/v2/images/{image_id}/file", c(image.download)),
+        web.get("/image/v2/info/{kind}", c(image.info)),
+        web.get("/image/v2/schemas/{name:.+}", c(_schema)),
+        web.get("/compute", c(compute.versions)),
+        web.get("/compute/", c(compute.versions)),
+        web.get("/compute/v2.1", c(compute.version)),
+        web.get("/compute/v2.1/", c(compute.version)),
+        web.get("/compute/v2.1/flavors", c(compute.flavors)),
+        web.get("/compute/v2.1/flavors/detail", c(compute.flavors)),
+        web.get("/compute/v2.1/flavors/{flavor_id}", c(compute.show_flavor)),
+        web.get("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", c(compute.flavor_extra_specs)),
+        web.get("/compute/v2.1/servers", c(compute.list_servers)),
+        web.get("/compute/v2.1/servers/detail", c(compute.list_servers)),
+        web.post("/compute/v2.1/servers", c(_create_server)),
+        web.get("/compute/v2.1/servers/{server_id}", c(compute.show_server)),
+        web.delete("/compute/v2.1/servers/{server_id}", c(compute.delete_server)),
+        web.get("/compute/v2.1/servers/{server_id}/{collection}", c(compute.empty_collection)),
+        web.get("/network", c(network.versions)),
+        web.get("/network/", c(network.versions)),
+        web.get("/network/v2.0/networks", c(network.list_networks)),
+        web.post("/network/v2.0/networks", c(network.create_network)),
+        web.get("/network/v2.0/networks/{network_id}", c(network.show_network)),
+        web.get("/network/v2.0/{collection}", c(network.empty_collection)),
+    ]
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,184 @@
+"""Testbed: N simulated clouds in one process, one listening port per cloud."""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import yaml
+from aiohttp import web
+from rich.progress import Progress
+
+from testbed.app import Fleet, make_app
+from testbed.identity import TokenBook
+from testbed.model import REGION, CloudState, Faults, RecordedRequest, SimCloudInfo
+
+
+def raise_open_files_limit() -> int:
+    """Each cloud is a listening socket plus its connections: lift the soft fd limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class Testbed:
+    """Simulated OpenStack clouds (Keystone, Glance, Nova, Neutron) named cloud-1..cloud-N.
+
+    One aiohttp application serves them all through one socket per cloud: each cloud is a
+    distinct upstream host for connection pools, and an outage closes that socket for real.
+    """
+
+    def __init__(
+        self,
+        clouds: int = 3,
+        host: str = "127.0.0.1",
+        shared_identity: bool = False,
+        image_service_url: str | None = None,
+        port_base: int = 0,
+    ) -> None:
+        self.count = clouds
+        self.host = host
+        self.port_base = port_base
+        self._data_dir = Path(tempfile.mkdtemp(prefix="openstackoid-testbed-"))
+        self.fleet = Fleet(
+            tokens=TokenBook(shared_identity),
+            data_dir=self._data_dir,
+            image_service_url=image_service_url,
+        )
+        self._by_name: dict[str, CloudState] = {}
+        self._sites: dict[str, web.SockSite] = {}
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def image_service_url(self) -> str | None:
+        return self.fleet.image_service_url
+
+    @image_service_url.setter
+    def image_service_url(self, url: str | None) -> None:
+        # Settable after start: the proxy's URL is often known only once it listens.
+        self.fleet.image_service_url = url
+
+    @property
+    def clouds(self) -> list[SimCloudInfo]:
+        return [state.info for state in self._by_name.values()]
+
+    def cloud(self, name: str) -> SimCloudInfo:
+        return self._by_name[name].info
+
+    async def start(self, progress: bool = False) -> None:
+        raise_open_files_limit()
+        self.fleet.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=30),
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=8, keepalive_timeout=10),
+        )
+        self._runner = web.AppRunner(make_app(self.fleet), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task(f"starting {self.count} clouds", total=self.count)
+            for index in range(1, self.count + 1):
+                port = self.port_base + index - 1 if self.port_base else 0
+                sock = _listen(self.host, port)
+                info = SimCloudInfo(f"cloud-{index}", index, self.host, sock.getsockname()[1])
+                state = CloudState(info)
+                self._by_name[info.name] = state
+                self.fleet.by_port[info.port] = state
+                await self._open_site(info.name, sock)
+                bar.advance(task)
+
+    async def _open_site(self, name: str, sock: socket.socket) -> None:
+        assert self._runner is not None
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self._sites[name] = site
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._sites.clear()
+        if self.fleet.session is not None:
+            await self.fleet.session.close()
+            self.fleet.session = None
+        shutil.rmtree(self._data_dir, ignore_errors=True)
+
+    async def __aenter__(self) -> Testbed:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def faults(self, name: str) -> Faults:
+        return self._by_name[name].faults
+
+    async def set_faults(self, name: str, faults: Faults) -> None:
+        """Change a cloud's faults now; an outage closes (and its end re-opens) its port."""
+        state = self._by_name[name]
+        was_down = state.faults.outage
+        state.faults = faults
+        if faults.outage and not was_down:
+            site = self._sites.pop(name, None)
+            if site is not None:
+                await site.stop()
+        elif was_down and not faults.outage:
+            await self._open_site(name, _listen(self.host, state.info.port))
+
+    def requests(self, name: str) -> list[RecordedRequest]:
+        """The requests a cloud received, oldest first (bounded)."""
+        return list(self._by_name[name].requests)
+
+    def clear_requests(self) -> None:
+        for state in self._by_name.values():
+            state.requests.clear()
+
+    def clouds_yaml(self) -> dict[str, Any]:
+        clouds: dict[str, Any] = {}
+        for info in self.clouds:
+            clouds[info.name] = {
+                "auth": {
+                    "auth_url": info.auth_url,
+                    "username": info.username,
+                    "password": info.password,
+                    "project_name": info.project_name,
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+                "region_name": REGION,
+                "interface": "public",
+                "identity_api_version": 3,
+                "openstackoid": {
+                    "labels": info.labels,
+                    "groups": [info.labels["tier"]],
+                    "endpoints": info.endpoints,
+                },
+            }
+        return {"clouds": clouds}
+
+    def write_clouds_yaml(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.clouds_yaml(), sort_keys=False))
+        return path

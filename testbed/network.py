@@ -1,0 +1,84 @@
+"""Neutron v2.0: networks (list/create/show) and empty subnets/ports/extensions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from testbed.model import CloudState, stable_id
+from testbed.responses import json_response, neutron_error
+
+
+def _network(cloud: CloudState, network_id: str, name: str) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "id": network_id,
+        "name": name,
+        "status": "ACTIVE",
+        "subnets": [],
+        "admin_state_up": True,
+        "tenant_id": cloud.project_id,
+        "project_id": cloud.project_id,
+        "shared": False,
+        "router:external": False,
+        "mtu": 1442,
+        "availability_zones": ["nova"],
+        "availability_zone_hints": [],
+        "description": "",
+        "port_security_enabled": True,
+        "tags": [],
+        "created_at": now,
+        "updated_at": now,
+        "revision_number": 1,
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
+        "is_default": False,
+        "l2_adjacency": True,
+    }
+
+
+def seed_networks(cloud: CloudState) -> dict[str, dict[str, Any]]:
+    network = _network(cloud, stable_id(cloud.name, "network/private"), "private")
+    return {network["id"]: network}
+
+
+async def versions(request: web.Request, cloud: CloudState) -> web.Response:
+    href = f"{cloud.info.base_url}/network/v2.0/"
+    values = [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": href}]}]
+    return json_response({"versions": values})
+
+
+async def list_networks(request: web.Request, cloud: CloudState) -> web.Response:
+    wanted = {k: v for k, v in request.query.items() if k in ("id", "name", "status", "shared")}
+    networks = [
+        n
+        for n in cloud.networks.values()
+        if all(str(n.get(k)).lower() == v.lower() for k, v in wanted.items())
+    ]
+    return json_response({"networks": networks})
+
+
+async def show_network(request: web.Request, cloud: CloudState) -> web.Response:
+    network = cloud.networks.get(request.match_info["network_id"])
+    if network is None:
+        network_id = request.match_info["network_id"]
+        return neutron_error(404, "NetworkNotFound", f"Network {network_id} could not be found.")
+    return json_response({"network": network})
+
+
+async def create_network(request: web.Request, cloud: CloudState) -> web.Response:
+    try:
+        fields = (await request.json())["network"]
+    except (ValueError, KeyError, TypeError):
+        return neutron_error(400, "HTTPBadRequest", "Resource body required.")
+    network = _network(cloud, str(uuid.uuid4()), str(fields.get("name", "")))
+    network.update({k: v for k, v in fields.items() if k in ("description", "shared", "mtu")})
+    cloud.networks[network["id"]] = network
+    return json_response({"network": network}, 201)
+
+
+async def empty_collection(request: web.Request, cloud: CloudState) -> web.Response:
+    return json_response({request.match_info["collection"]: []})
