@@ -34,6 +34,7 @@ class Fleet:
 
 
 FLEET = web.AppKey("fleet", Fleet)
+CLOUD = web.RequestKey("cloud", CloudState)
 _PUBLIC_PATHS = frozenset(
     {
         "/identity",
@@ -88,7 +89,7 @@ async def cloud_middleware(
     elif request.path not in _PUBLIC_PATHS and not _authorised(request, cloud, fleet):
         response = keystone_error(401, "The request you have made requires authentication.")
     else:
-        request["cloud"] = cloud
+        request[CLOUD] = cloud
         response = await handler(request)
     response.headers.setdefault("x-openstack-request-id", f"req-{uuid.uuid4()}")
     if isinstance(response, web.Response) and not response.prepared:
@@ -104,7 +105,7 @@ def _authorised(request: web.Request, cloud: CloudState, fleet: Fleet) -> bool:
 
 def _on_cloud(handler: CloudHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def route(request: web.Request) -> web.StreamResponse:
-        return await handler(request, request["cloud"])
+        return await handler(request, request[CLOUD])
 
     return route
 
@@ -113,7 +114,7 @@ def _with_tokens(
     handler: Callable[[web.Request, CloudState, TokenBook], Awaitable[web.Response]],
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def route(request: web.Request) -> web.StreamResponse:
-        return await handler(request, request["cloud"], request.app[FLEET].tokens)
+        return await handler(request, request[CLOUD], request.app[FLEET].tokens)
 
     return route
 

@@ -46,6 +46,8 @@ class Testbed:
     distinct upstream host for connection pools, and an outage closes that socket for real.
     """
 
+    __test__ = False  # not a pytest test class, despite the name
+
     def __init__(
         self,
         clouds: int = 3,

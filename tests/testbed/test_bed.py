@@ -1,0 +1,139 @@
+"""Identity isolation, Nova's image check and fault injection, over real HTTP."""
+
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from testbed import Faults, Testbed
+from testbed.pytest_plugin import TestbedFactory
+
+
+async def _token(session: aiohttp.ClientSession, auth_url: str) -> str:
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        }
+    }
+    async with session.post(f"{auth_url}/auth/tokens", json=body) as resp:
+        assert resp.status == 201
+        return resp.headers["X-Subject-Token"]
+
+
+async def test_tokens_are_honoured_only_by_their_issuer(testbed: Testbed) -> None:
+    one, two = testbed.cloud("cloud-1"), testbed.cloud("cloud-2")
+    async with aiohttp.ClientSession() as session:
+        token = await _token(session, one.auth_url)
+        headers = {"X-Auth-Token": token}
+        async with session.get(f"{one.endpoints['image']}/v2/images", headers=headers) as resp:
+            assert resp.status == 200
+        async with session.get(f"{two.endpoints['image']}/v2/images", headers=headers) as resp:
+            assert resp.status == 401
+            body = await resp.json()
+            assert body["error"]["code"] == 401
+            assert resp.headers["x-openstack-request-id"].startswith("req-")
+
+
+async def test_shared_identity_accepts_every_token(make_testbed: TestbedFactory) -> None:
+    bed = await make_testbed(clouds=2, shared_identity=True)
+    async with aiohttp.ClientSession() as session:
+        token = await _token(session, bed.cloud("cloud-1").auth_url)
+        url = f"{bed.cloud('cloud-2').endpoints['image']}/v2/images"
+        async with session.get(url, headers={"X-Auth-Token": token}) as resp:
+            assert resp.status == 200
+
+
+async def _create_server(
+    session: aiohttp.ClientSession, bed: Testbed, token: str, image_id: str
+) -> tuple[int, Any]:
+    body = {"server": {"name": "vm", "imageRef": image_id, "flavorRef": "2", "networks": "auto"}}
+    url = f"{bed.cloud('cloud-1').endpoints['compute']}/servers"
+    headers = {"X-Auth-Token": token, "X-Scope": "{image: cloud-2}"}
+    async with session.post(url, json=body, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_nova_checks_the_image_with_the_configured_image_service(
+    make_testbed: TestbedFactory,
+) -> None:
+    bed = await make_testbed(clouds=2, shared_identity=True)
+    bed.image_service_url = bed.cloud("cloud-2").endpoints["image"]
+    async with aiohttp.ClientSession() as session:
+        token = await _token(session, bed.cloud("cloud-1").auth_url)
+        status, body = await _create_server(session, bed, token, bed.cloud("cloud-2").image_id)
+        assert status == 202, body
+        # cloud-2's glance was asked, with the caller's scope passed on.
+        asked = [r for r in bed.requests("cloud-2") if r.path.startswith("/image/v2/images/")]
+        assert asked and asked[-1].scope == "{image: cloud-2}" and asked[-1].has_token
+        status, body = await _create_server(session, bed, token, bed.cloud("cloud-1").image_id)
+        assert status == 400
+        assert "could not be found" in body["badRequest"]["message"]
+
+
+async def test_nova_reports_a_token_the_image_cloud_rejects(testbed: Testbed) -> None:
+    testbed.image_service_url = testbed.cloud("cloud-2").endpoints["image"]
+    async with aiohttp.ClientSession() as session:
+        token = await _token(session, testbed.cloud("cloud-1").auth_url)
+        status, body = await _create_server(
+            session, testbed, token, testbed.cloud("cloud-2").image_id
+        )
+    assert status == 400 and "answered 401" in body["badRequest"]["message"]
+
+
+async def test_outage_refuses_connections_and_recovers(testbed: Testbed) -> None:
+    url = testbed.cloud("cloud-3").endpoints["identity"]
+    async with aiohttp.ClientSession() as session:
+        await testbed.set_faults("cloud-3", Faults(outage=True))
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with session.get(url) as resp:
+                await resp.read()
+        await testbed.set_faults("cloud-3", Faults())
+        async with session.get(url) as resp:
+            assert resp.status == 200
+
+
+async def test_latency_error_rate_and_slow_body(testbed: Testbed) -> None:
+    url = testbed.cloud("cloud-1").endpoints["identity"]
+    async with aiohttp.ClientSession() as session:
+        await testbed.set_faults("cloud-1", Faults(latency=0.3))
+        started = time.monotonic()
+        async with session.get(url) as resp:
+            assert resp.status == 200
+        assert time.monotonic() - started >= 0.3
+        await testbed.set_faults("cloud-1", Faults(error_rate=1.0))
+        async with session.get(url) as resp:
+            assert resp.status == 503
+            assert (await resp.json())["error"]["code"] == 503
+        await testbed.set_faults("cloud-1", Faults(slow_body=0.3))
+        started = time.monotonic()
+        async with session.get(url) as resp:
+            body = await resp.json()
+        assert body["version"]["id"] == "v3.14" and time.monotonic() - started >= 0.3
+
+
+async def test_reset_mid_body_truncates_the_response(testbed: Testbed) -> None:
+    url = testbed.cloud("cloud-2").endpoints["identity"]
+    await testbed.set_faults("cloud-2", Faults(reset_mid_body=True))
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async with session.get(url) as resp:
+                await resp.read()
+
+
+async def test_a_thousand_clouds_start(make_testbed: TestbedFactory) -> None:
+    started = time.monotonic()
+    bed = await make_testbed(clouds=1000)
+    elapsed = time.monotonic() - started
+    assert len(bed.clouds) == 1000 and len({c.port for c in bed.clouds}) == 1000
+    print(f"1000 clouds started in {elapsed:.2f} s")
+    async with aiohttp.ClientSession() as session:
+        for name in ("cloud-1", "cloud-500", "cloud-1000"):
+            async with session.get(bed.cloud(name).endpoints["identity"]) as resp:
+                assert resp.status == 200
