@@ -1,0 +1,215 @@
+"""The aiohttp application: scope in, routed calls out. Decisions live in routing.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from proxy.circuit import CircuitBreakers
+from proxy.config import ProxyConfig
+from proxy.errors import NotFound, ProxyError, ScopeInvalid, error_response
+from proxy.fanout import execute
+from proxy.forwarding import Call, Forwarder
+from proxy.headers import REQUEST_ID, SCOPE_HEADER
+from proxy.identity import make_strategy
+from proxy.metrics import ProxyMetrics, status_class
+from proxy.routing import route
+from proxy.scope_memory import ScopeMemory
+from registry import Registry
+from scope_dsl import Scope, ScopeSyntaxError, parse_scope
+
+log = logging.getLogger("openstackoid.proxy")
+access_log = logging.getLogger("openstackoid.access")
+
+CONFIG = web.AppKey("config", ProxyConfig)
+REGISTRY = web.AppKey("registry", Registry)
+FORWARDER = web.AppKey("forwarder", Forwarder)
+METRICS = web.AppKey("metrics", ProxyMetrics)
+MEMORY = web.AppKey("memory", ScopeMemory)
+BREAKERS = web.AppKey("breakers", CircuitBreakers)
+SERVICE_TYPES = frozenset(
+    {
+        "identity",
+        "image",
+        "compute",
+        "network",
+        "block-storage",
+        "placement",
+        "object-store",
+        "orchestration",
+        "load-balancer",
+        "dns",
+        "key-manager",
+        "shared-file-system",
+        "baremetal",
+    }
+)
+
+
+def raise_open_files_limit() -> None:
+    """Thousands of clouds mean thousands of sockets: lift the soft fd limit to the hard."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _public_url(request: web.Request, config: ProxyConfig) -> str:
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    return f"{request.scheme}://{request.host}"
+
+
+def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
+    """X-Scope, else the scope remembered for the token, else the configured default."""
+    text = request.headers.get(SCOPE_HEADER)
+    token = request.headers.get("X-Auth-Token")
+    memory = request.app[MEMORY]
+    if text:
+        if token:
+            memory.remember(token, text)
+    elif token:
+        text = memory.recall(token)
+    if not text:
+        text = request.app[CONFIG].default_scope
+    if not text:
+        return None, None
+    try:
+        return parse_scope(text), text
+    except ScopeSyntaxError as exc:
+        raise ScopeInvalid(str(exc)) from exc
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    request_id = f"req-{uuid.uuid4()}"
+    service_type = request.match_info["service"]
+    metrics = request.app[METRICS]
+    try:
+        if service_type not in SERVICE_TYPES:
+            raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
+        scope, scope_text = _scope_of(request)
+        path = "/" + request.match_info["tail"] if request.match_info["tail"] else ""
+        decision = route(request.method, service_type, path, scope, request.app[REGISTRY])
+        single = decision.single
+        body = None
+        if single is None and request.body_exists:
+            body = await request.read()  # replayed on failover, sent to every cloud
+        call = Call(
+            request,
+            decision,
+            _public_url(request, request.app[CONFIG]),
+            scope_text,
+            frozenset(e.service_type for e in scope.entries) if scope else frozenset(),
+            body,
+        )
+        forwarder = request.app[FORWARDER]
+        if single is not None:
+            response = await forwarder.stream_one(call, single)
+        else:
+            result = await execute(forwarder, call, decision.node)
+            response = web.Response(status=result.status, headers=result.headers, body=result.body)
+    except ProxyError as exc:
+        if exc.status >= 500:
+            log.warning("%s %s %s: %s", request_id, request.method, request.path, exc.message)
+        response = error_response(exc, request_id)
+    if not response.prepared:
+        response.headers.setdefault(REQUEST_ID, request_id)
+        response.headers["X-Openstackoid-Request-Id"] = request_id
+    metrics.requests.labels(service_type, status_class(response.status)).inc()
+    if request.app[CONFIG].access_log:
+        access_log.info(
+            json.dumps(
+                {
+                    "id": request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "service": service_type,
+                    "status": response.status,
+                }
+            )
+        )
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    breakers = request.app[BREAKERS]
+    body = {
+        "status": "ok",
+        "clouds": len(request.app[REGISTRY]),
+        "open_circuits": breakers.open_circuits(),
+        "remembered_scopes": len(request.app[MEMORY]),
+    }
+    return web.json_response(body)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    data = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
+    app = web.Application(client_max_size=1024**4)
+    app[CONFIG] = config
+    app[REGISTRY] = registry
+    app[METRICS] = ProxyMetrics()
+    app[MEMORY] = ScopeMemory()
+    app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
+
+    async def upstream_session(app: web.Application) -> AsyncIterator[None]:
+        raise_open_files_limit()
+        connector = aiohttp.TCPConnector(
+            limit=0,  # many hosts: a total limit below client concurrency starves some
+            limit_per_host=config.limit_per_host,
+            keepalive_timeout=config.keepalive_timeout,
+            enable_cleanup_closed=True,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=config.total_timeout, sock_connect=config.connect_timeout
+        )
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False
+        ) as session:
+            app[FORWARDER] = Forwarder(
+                session,
+                config,
+                make_strategy(config.identity_strategy),
+                app[BREAKERS],
+                app[METRICS],
+                app[MEMORY],
+            )
+            yield
+
+    app.cleanup_ctx.append(upstream_session)
+    for path in ("/healthz", "/_openstackoid/healthz"):
+        app.router.add_get(path, healthz)
+    for path in ("/metrics", "/_openstackoid/metrics"):
+        app.router.add_get(path, metrics_view)
+    app.router.add_route("*", "/{service}", proxy_handler)
+    app.router.add_route("*", "/{service}/{tail:.*}", proxy_handler)
+    return app
+
+
+@asynccontextmanager
+async def running_proxy(
+    config: ProxyConfig, registry: Registry, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """Serve the proxy on a real socket; yields its base URL."""
+    runner = web.AppRunner(make_app(config, registry), access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,50 @@
+"""Proxy configuration: a frozen value loaded from YAML, overridable by flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    """URL clients reach the proxy at; None derives it from each request's Host."""
+    default_scope: str | None = None
+    """Scope used when a request has none, e.g. "{*: cloud-1}"."""
+    identity_strategy: IdentityStrategyName = "validate-at-issuer"
+    clouds_yaml: str | None = None
+    registry_file: str | None = None
+    registry_db: str | None = None
+    registry_dsn: str | None = None
+    connect_timeout: float = 5.0
+    total_timeout: float = 120.0
+    limit_per_host: int = 8
+    keepalive_timeout: float = 10.0
+    circuit_failures: int = 5
+    circuit_cooldown: float = 10.0
+    fanout_concurrency: int = 100
+    max_rewrite_bytes: int = 4 * 1024 * 1024
+    max_replay_bytes: int = 1024 * 1024
+    access_log: bool = False
+    admin_token: str | None = None
+    workers: int = 1
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> ProxyConfig:
+        data: dict[str, Any] = {}
+        if path is not None:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
+        config = cls(**{k.replace("-", "_"): v for k, v in data.items()})
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})

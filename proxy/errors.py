@@ -1,0 +1,107 @@
+"""The proxy's error tree, every error answered in OpenStack's JSON error shape.
+
+ProxyError                        status, title; message says why
+ +-- BadRequest (400)
+ |    +-- ScopeMissing           no X-Scope, no remembered scope, no default
+ |    +-- ScopeInvalid           X-Scope does not parse (message carries the caret)
+ |    +-- CloudUnknown           the scope names a cloud the registry lacks
+ |    +-- FanOutWriteRejected    a write addressed to several clouds with `&`
+ +-- Forbidden (403)             e.g. no credentials to reach a cloud for the user
+ +-- NotFound (404)              no such proxy path / service
+ +-- UpstreamError
+      +-- UpstreamUnavailable (502)  connection refused / reset / no endpoint
+      +-- UpstreamTimeout (504)
+      +-- CircuitOpen (503)          the cloud failed repeatedly; cooling down
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+from aiohttp import web
+
+
+class ProxyError(Exception):
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ProxyError):
+    status = 400
+    title = "Bad Request"
+
+
+class ScopeMissing(BadRequest):
+    pass
+
+
+class ScopeInvalid(BadRequest):
+    pass
+
+
+class CloudUnknown(BadRequest):
+    pass
+
+
+class FanOutWriteRejected(BadRequest):
+    pass
+
+
+class Forbidden(ProxyError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(ProxyError):
+    status = 404
+    title = "Not Found"
+
+
+class UpstreamError(ProxyError):
+    status = 502
+    title = "Bad Gateway"
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    title = "Gateway Timeout"
+
+
+class CircuitOpen(UpstreamError):
+    status = 503
+    title = "Service Unavailable"
+
+
+def error_response(error: ProxyError, request_id: str) -> web.Response:
+    """keystoneauth's from_response reads error.message from this shape."""
+    body = {"error": {"code": error.status, "title": error.title, "message": error.message}}
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=error.status,
+        content_type="application/json",
+        headers={"X-Openstack-Request-Id": request_id},
+    )
+
+
+@contextmanager
+def map_upstream_errors(cloud: str) -> Iterator[None]:
+    """The one place client exceptions become proxy errors."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"cloud {cloud!r} did not answer in time") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamUnavailable(f"cloud {cloud!r} is unreachable: {exc.os_error}") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"cloud {cloud!r} failed: {exc.__class__.__name__}") from exc

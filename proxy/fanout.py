@@ -1,0 +1,164 @@
+"""`&` fan-out with merge, `|` failover, over buffered upstream answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, assert_never
+
+from multidict import CIMultiDict
+
+from proxy.errors import ProxyError, UpstreamUnavailable
+from proxy.forwarding import Buffered, Call, Forwarder, gather_bounded
+from proxy.routing import AllNode, AnyNode, CloudNode, Node, upstream_url
+from registry import Cloud
+
+CLOUD_TAG = "openstackoid:cloud"
+PARTIAL_FAILURE = "X-Openstack-Partial-Failure"
+MAX_PAGES = 100
+"""Pages followed per cloud when merging a list; bounds the work of one request."""
+_LINK_KEYS = frozenset({"next", "first", "schema", "links"})
+
+
+def _list_key(document: Any) -> str | None:
+    """The key of the one list of resources in a collection body, if it is one."""
+    if not isinstance(document, dict):
+        return None
+    keys = [
+        k
+        for k, v in document.items()
+        if isinstance(v, list) and k not in _LINK_KEYS and not k.endswith("_links")
+    ]
+    return keys[0] if len(keys) == 1 else None
+
+
+def _next_url(document: dict[str, Any], cloud: Cloud, call: Call) -> str | None:
+    """The upstream URL of the next page (glance `next`, nova/neutron `*_links` rel=next)."""
+    prefix = call.proxy_prefix
+    root = upstream_url(cloud, call.decision.service_type, "")
+    nxt = document.get("next")
+    if isinstance(nxt, str):
+        return root + nxt if nxt.startswith("/") else nxt.replace(prefix, root, 1)
+    for key, value in document.items():
+        if key.endswith("_links") and isinstance(value, list):
+            for link in value:
+                if isinstance(link, dict) and link.get("rel") == "next":
+                    href = str(link.get("href", ""))
+                    return href.replace(prefix, root, 1)
+    return None
+
+
+async def _collect_pages(forwarder: Forwarder, call: Call, cloud: Cloud) -> Buffered:
+    """One cloud's whole collection: its pages are followed so a merge loses nothing."""
+    first = await forwarder.buffer_one(call, cloud)
+    if call.request.method != "GET" or first.status != 200 or "limit" in call.request.query:
+        return first
+    try:
+        document = json.loads(first.body)
+    except ValueError:
+        return first
+    key = _list_key(document)
+    if key is None:
+        return first
+    items: list[Any] = list(document[key])
+    url = _next_url(document, cloud, call)
+    pages = 1
+    while url and pages < MAX_PAGES:
+        page = await forwarder.buffer_one(call, cloud, url)
+        if page.status != 200:
+            break
+        page_doc = json.loads(page.body)
+        items.extend(page_doc.get(key) or [])
+        url = _next_url(page_doc, cloud, call)
+        pages += 1
+    document[key] = items
+    document.pop("next", None)
+    for link_key in [k for k in document if k.endswith("_links")]:
+        del document[link_key]
+    return Buffered(first.cloud, first.status, first.headers, json.dumps(document).encode())
+
+
+async def execute(forwarder: Forwarder, call: Call, node: Node) -> Buffered:
+    match node:
+        case CloudNode(cloud=cloud):
+            return await _collect_pages(forwarder, call, cloud)
+        case AnyNode(children=children):
+            return await _failover(forwarder, call, children)
+        case AllNode(children=children):
+            return await _fan_out(forwarder, call, children)
+        case _:
+            assert_never(node)
+
+
+async def _failover(forwarder: Forwarder, call: Call, children: tuple[Node, ...]) -> Buffered:
+    """First child that answers below 500; the last answer or error otherwise."""
+    failures: list[str] = []
+    last: Buffered | None = None
+    for child in children:
+        try:
+            result = await execute(forwarder, call, child)
+        except ProxyError as exc:
+            failures.append(exc.message)
+            continue
+        if result.status < 500:
+            if failures:
+                result.headers[PARTIAL_FAILURE] = "; ".join(failures)
+            return result
+        failures.append(f"{result.cloud}: status {result.status}")
+        last = result
+    if last is not None:
+        return last
+    raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
+
+
+async def _fan_out(forwarder: Forwarder, call: Call, children: tuple[Node, ...]) -> Buffered:
+    forwarder.metrics.fanout_width.observe(len(children))
+    results = await gather_bounded(
+        forwarder.config.fanout_concurrency, *(execute(forwarder, call, c) for c in children)
+    )
+    answers: list[Buffered] = []
+    failures: list[str] = []
+    for result in results:
+        if isinstance(result, Buffered):
+            answers.append(result)
+        elif isinstance(result, ProxyError):
+            failures.append(result.message)
+        elif isinstance(result, BaseException):
+            raise result
+    ok = [a for a in answers if 200 <= a.status < 300]
+    failures += [f"{a.cloud}: status {a.status}" for a in answers if not 200 <= a.status < 300]
+    if not ok:
+        if not answers:
+            raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
+        # Every cloud said no: a 404 everywhere is a plain 404.
+        answers.sort(key=lambda a: (a.status != 404, -a.status))
+        merged = answers[0]
+    else:
+        merged = _merge(ok)
+    if failures:
+        merged.headers[PARTIAL_FAILURE] = "; ".join(failures)[:4000]
+    return merged
+
+
+def _merge(answers: list[Buffered]) -> Buffered:
+    """Collections are concatenated, each item tagged with its cloud; a single resource
+    comes from the first cloud that has it."""
+    documents = []
+    for answer in answers:
+        try:
+            documents.append(json.loads(answer.body))
+        except ValueError:
+            return answers[0]
+    key = _list_key(documents[0])
+    if key is None or any(_list_key(d) != key for d in documents):
+        return answers[0]
+    items: list[Any] = []
+    for answer, document in zip(answers, documents, strict=True):
+        for item in document[key]:
+            if isinstance(item, dict):
+                item.setdefault(CLOUD_TAG, answer.cloud)
+            items.append(item)
+    merged = documents[0]
+    merged[key] = items
+    headers = CIMultiDict(answers[0].headers)
+    headers.popall("Content-Length", None)
+    return Buffered("", 200, headers, json.dumps(merged).encode())

@@ -1,0 +1,218 @@
+"""Upstream calls: one cloud streamed, or many clouds buffered for failover and fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from proxy.circuit import CircuitBreakers
+from proxy.config import ProxyConfig
+from proxy.errors import CircuitOpen, ProxyError, map_upstream_errors
+from proxy.headers import downstream_response_headers, upstream_request_headers
+from proxy.identity import IdentityStrategy, parse_expiry
+from proxy.metrics import ProxyMetrics, status_class
+from proxy.rewrite_catalog import rewrite_catalog
+from proxy.rewrite_links import rewrite_body, rewrite_headers
+from proxy.routing import IDENTITY, RouteDecision, upstream_url
+from proxy.scope_memory import ScopeMemory
+from proxy.service_root import service_root
+from registry import Cloud
+
+CHUNK = 64 * 1024
+TOKEN_PATHS = frozenset({"/v3/auth/tokens", "/v3/auth/catalog"})
+
+
+@dataclass
+class Call:
+    """What the handler learned from the request, shared by every upstream call."""
+
+    request: web.Request
+    decision: RouteDecision
+    public_url: str
+    scope_text: str | None
+    scoped_types: frozenset[str]
+    body: bytes | None
+    """The buffered request body, or None when it streams (single cloud) or is empty."""
+
+    @property
+    def user_token(self) -> str | None:
+        return self.request.headers.get("X-Auth-Token")
+
+    @property
+    def proxy_prefix(self) -> str:
+        return f"{self.public_url}/{self.decision.service_type}"
+
+
+@dataclass(frozen=True)
+class Buffered:
+    """A whole upstream answer, for merging and failover."""
+
+    cloud: str
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+
+
+class Forwarder:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        config: ProxyConfig,
+        strategy: IdentityStrategy,
+        breakers: CircuitBreakers,
+        metrics: ProxyMetrics,
+        memory: ScopeMemory,
+    ) -> None:
+        self.session = session
+        self.config = config
+        self.strategy = strategy
+        self.breakers = breakers
+        self.metrics = metrics
+        self.memory = memory
+
+    async def _open(
+        self, call: Call, cloud: Cloud, data: Any, url: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """Send the request to one cloud; retries once with a fresh token on a 401."""
+        decision = call.decision
+        if not self.breakers.allow(cloud.name):
+            raise CircuitOpen(f"cloud {cloud.name!r} is failing; its circuit is open")
+        if url is None:
+            url = upstream_url(cloud, decision.service_type, decision.path)
+            if call.request.query_string:
+                url = f"{url}?{call.request.query_string}"
+        for attempt in (1, 2):
+            token = await self.strategy.token_for(
+                self.session, decision.issuer, cloud, call.user_token
+            )
+            headers = upstream_request_headers(
+                call.request.headers, token, keep_length=call.body is None
+            )
+            started = time.perf_counter()
+            try:
+                with map_upstream_errors(cloud.name):
+                    response = await self.session.request(
+                        call.request.method,
+                        url,
+                        headers=headers,
+                        data=data,
+                        allow_redirects=False,
+                        ssl=cloud.verify,
+                    )
+            except ProxyError:
+                self.breakers.failure(cloud.name)
+                self.metrics.upstream.labels(cloud.name, decision.service_type, "error").inc()
+                raise
+            self.metrics.upstream_latency.labels(decision.service_type).observe(
+                time.perf_counter() - started
+            )
+            self.metrics.upstream.labels(
+                cloud.name, decision.service_type, status_class(response.status)
+            ).inc()
+            if response.status >= 500:
+                self.breakers.failure(cloud.name)
+            else:
+                self.breakers.success(cloud.name)
+            swapped = token != call.user_token
+            if response.status == 401 and swapped and attempt == 1 and not _streams(data):
+                response.release()
+                self.strategy.forget(cloud)
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def stream_one(self, call: Call, cloud: Cloud) -> web.StreamResponse:
+        """The hot path: one cloud, bodies streamed both ways unless a rewrite needs them."""
+        data = call.request.content if call.request.body_exists else None
+        response = await self._open(call, cloud, data)
+        try:
+            headers = downstream_response_headers(response.headers)
+            root = service_root(upstream_url(cloud, call.decision.service_type, ""))
+            rewrite_headers(headers, root, call.proxy_prefix)
+            if _rewritable(response, self.config.max_rewrite_bytes):
+                body = await response.read()
+                body = self._rewrite(call, cloud, response, body, root)
+                return web.Response(status=response.status, headers=headers, body=body)
+            stream = web.StreamResponse(status=response.status, headers=headers)
+            if response.content_length is not None:
+                stream.content_length = response.content_length
+            await stream.prepare(call.request)
+            with map_upstream_errors(cloud.name):
+                async for chunk in response.content.iter_chunked(CHUNK):
+                    await stream.write(chunk)
+            await stream.write_eof()
+            return stream
+        finally:
+            response.release()
+
+    async def buffer_one(self, call: Call, cloud: Cloud, url: str | None = None) -> Buffered:
+        response = await self._open(call, cloud, call.body, url)
+        async with response:
+            with map_upstream_errors(cloud.name):
+                body = await response.read()
+        root = service_root(upstream_url(cloud, call.decision.service_type, ""))
+        headers = downstream_response_headers(response.headers)
+        rewrite_headers(headers, root, call.proxy_prefix)
+        if "Content-Encoding" not in response.headers:
+            body = self._rewrite(call, cloud, response, body, root)
+        return Buffered(cloud.name, response.status, headers, body)
+
+    def _rewrite(
+        self,
+        call: Call,
+        cloud: Cloud,
+        response: aiohttp.ClientResponse,
+        body: bytes,
+        root: str,
+    ) -> bytes:
+        decision = call.decision
+        if decision.service_type == IDENTITY and decision.path in TOKEN_PATHS:
+            body = self._rewrite_token(call, response, body)
+        return rewrite_body(body, root, call.proxy_prefix)
+
+    def _rewrite_token(self, call: Call, response: aiohttp.ClientResponse, body: bytes) -> bytes:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return body
+        token = document.get("token") if isinstance(document, dict) else None
+        catalog = token.get("catalog") if isinstance(token, dict) else document.get("catalog")
+        if isinstance(catalog, list):
+            rewrite_catalog(catalog, call.public_url, call.scoped_types)
+        subject = response.headers.get("X-Subject-Token")
+        if subject and call.scope_text and isinstance(token, dict):
+            # Remember the scope for the token's life: services acting for the user send
+            # the token without the header.
+            self.memory.remember(subject, call.scope_text, parse_expiry(token.get("expires_at")))
+        return json.dumps(document).encode()
+
+
+def _streams(data: Any) -> bool:
+    return data is not None and not isinstance(data, bytes)
+
+
+def _rewritable(response: aiohttp.ClientResponse, limit: int) -> bool:
+    if "Content-Encoding" in response.headers:
+        return False
+    if response.content_type != "application/json":
+        return False
+    length = response.content_length
+    return length is not None and length <= limit
+
+
+async def gather_bounded(limit: int, *calls: Any) -> list[Any]:
+    """Run coroutines with at most `limit` at once; exceptions are returned, not raised."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def bounded(coro: Any) -> Any:
+        async with semaphore:
+            return await coro
+
+    return await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)

@@ -1,0 +1,132 @@
+"""Identity strategies. Tokens from cloud A reach cloud B only if the strategy says so."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+import aiohttp
+from cachetools import TLRUCache
+
+from proxy.errors import Forbidden, ProxyError, map_upstream_errors
+from registry import Cloud
+
+SERVICE_TOKEN_MARGIN = 60.0
+"""Seconds before expiry at which a cached token counts as expired."""
+
+
+class Unauthorized(ProxyError):
+    status = 401
+    title = "Unauthorized"
+
+
+def token_key(token: str) -> str:
+    """Caches and logs key tokens by digest: the token itself is never kept in clear."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_expiry(expires_at: str | None, default_ttl: float = 3600.0) -> float:
+    """Keystone's expires_at as a time.monotonic() deadline."""
+    if not expires_at:
+        return time.monotonic() + default_ttl
+    moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return time.monotonic() + (moment - datetime.now(UTC)).total_seconds()
+
+
+def _until(_key: str, value: tuple[str, float], _now: float) -> float:
+    return value[1]
+
+
+class IdentityStrategy(Protocol):
+    async def token_for(
+        self, session: aiohttp.ClientSession, issuer: Cloud | None, target: Cloud, token: str | None
+    ) -> str | None:
+        """The X-Auth-Token to send to `target` for a caller holding `token`."""
+        ...
+
+    def forget(self, target: Cloud) -> None:
+        """Drop any token the proxy holds for `target` (it was refused)."""
+        ...
+
+
+class Passthrough:
+    """The clouds share identity: the caller's token is valid everywhere."""
+
+    async def token_for(
+        self, session: aiohttp.ClientSession, issuer: Cloud | None, target: Cloud, token: str | None
+    ) -> str | None:
+        return token
+
+    def forget(self, target: Cloud) -> None:
+        return None
+
+
+class ValidateAtIssuer:
+    """The caller's token is checked by the Keystone that issued it; other clouds get a token
+    the proxy obtains with that cloud's registered credentials."""
+
+    def __init__(self, max_tokens: int = 100_000) -> None:
+        # key -> (subject, deadline); validations keyed by the caller's token digest.
+        self._validated: TLRUCache[str, tuple[str, float]] = TLRUCache(max_tokens, _until)
+        self._service_tokens: TLRUCache[str, tuple[str, float]] = TLRUCache(max_tokens, _until)
+
+    async def token_for(
+        self, session: aiohttp.ClientSession, issuer: Cloud | None, target: Cloud, token: str | None
+    ) -> str | None:
+        if token is None or issuer is None or issuer.name == target.name:
+            return token
+        await self._validate(session, issuer, token)
+        return await self._service_token(session, target)
+
+    def forget(self, target: Cloud) -> None:
+        self._service_tokens.pop(target.name, None)
+
+    async def _validate(self, session: aiohttp.ClientSession, issuer: Cloud, token: str) -> None:
+        key = token_key(token)
+        if key in self._validated:
+            return
+        headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+        with map_upstream_errors(issuer.name):
+            async with session.get(f"{issuer.auth_url}/auth/tokens", headers=headers) as resp:
+                body = await resp.json(content_type=None) if resp.status == 200 else None
+        if body is None:
+            raise Unauthorized(
+                f"The token was not accepted by its issuer {issuer.name!r} "
+                f"(status {resp.status}); authenticate again."
+            )
+        deadline = parse_expiry(body.get("token", {}).get("expires_at"))
+        self._validated[key] = (issuer.name, deadline)
+
+    async def _service_token(self, session: aiohttp.ClientSession, target: Cloud) -> str:
+        cached = self._service_tokens.get(target.name)
+        if cached is not None:
+            return cached[0]
+        if target.credentials is None:
+            raise Forbidden(
+                f"openstackoid has no credentials for cloud {target.name!r}: "
+                "register them to reach it across identities"
+            )
+        body = target.credentials.keystone_auth_body()
+        with map_upstream_errors(target.name):
+            async with session.post(f"{target.auth_url}/auth/tokens", json=body) as resp:
+                payload = await resp.json(content_type=None) if resp.status == 201 else None
+                service_token = resp.headers.get("X-Subject-Token")
+        if payload is None or service_token is None:
+            raise Forbidden(
+                f"cloud {target.name!r} refused openstackoid's credentials (status {resp.status})"
+            )
+        deadline = parse_expiry(payload.get("token", {}).get("expires_at")) - SERVICE_TOKEN_MARGIN
+        self._service_tokens[target.name] = (service_token, deadline)
+        return service_token
+
+
+def make_strategy(name: str) -> IdentityStrategy:
+    if name == "passthrough":
+        return Passthrough()
+    if name == "validate-at-issuer":
+        return ValidateAtIssuer()
+    raise ValueError(f"unknown identity strategy {name!r}")

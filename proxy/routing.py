@@ -1,0 +1,141 @@
+"""Pure routing: (request head, scope, registry) -> RouteDecision. No IO here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import assert_never
+
+from proxy.errors import BadRequest, CloudUnknown, FanOutWriteRejected, ScopeMissing
+from proxy.service_root import service_root
+from registry import Cloud, Registry, UnknownCloudError
+from scope_dsl import (
+    AllOf,
+    AnyOf,
+    CloudExpr,
+    CloudGlob,
+    CloudRef,
+    GroupSelector,
+    LabelSelector,
+    Scope,
+)
+
+IDENTITY = "identity"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FANOUT_WRITES: frozenset[tuple[str, str]] = frozenset()
+"""(method, service type) pairs allowed to fan out. None yet: a write to many clouds needs
+per-operation merge semantics that no operation has been given."""
+
+
+@dataclass(frozen=True)
+class CloudNode:
+    cloud: Cloud
+
+
+@dataclass(frozen=True)
+class AllNode:
+    """Every child answers; results are merged."""
+
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class AnyNode:
+    """Children are tried in order until one answers."""
+
+    children: tuple[Node, ...]
+
+
+Node = CloudNode | AllNode | AnyNode
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    service_type: str
+    path: str
+    """The API path after the proxy's `/<service_type>` prefix, query excluded."""
+    node: Node
+    issuer: Cloud | None
+    """The cloud whose Keystone issued (or will issue) the caller's token."""
+
+    @property
+    def single(self) -> Cloud | None:
+        return self.node.cloud if isinstance(self.node, CloudNode) else None
+
+
+def resolve(expr: CloudExpr, registry: Registry) -> Node:
+    """A scope expression as a tree of registered clouds; selectors become fan-outs."""
+    match expr:
+        case CloudRef(name=name):
+            try:
+                return CloudNode(registry.get(name))
+            except UnknownCloudError as exc:
+                raise CloudUnknown(str(exc)) from exc
+        case CloudGlob() | LabelSelector() | GroupSelector():
+            clouds = registry.select(expr)
+            if not clouds:
+                raise BadRequest(f"selector {expr} matches no registered cloud")
+            if len(clouds) == 1:
+                return CloudNode(clouds[0])
+            return AllNode(tuple(CloudNode(c) for c in clouds))
+        case AllOf(operands=operands):
+            return AllNode(tuple(resolve(op, registry) for op in operands))
+        case AnyOf(operands=operands):
+            return AnyNode(tuple(resolve(op, registry) for op in operands))
+        case _:
+            assert_never(expr)
+
+
+def fans_out(node: Node) -> bool:
+    match node:
+        case CloudNode():
+            return False
+        case AllNode():
+            return True
+        case AnyNode(children=children):
+            return any(fans_out(child) for child in children)
+        case _:
+            assert_never(node)
+
+
+def _issuer(scope: Scope, registry: Registry) -> Cloud | None:
+    expr = scope.expr_for(IDENTITY)
+    if expr is None:
+        return None
+    node = resolve(expr, registry)
+    # Failover between Keystones makes sense; fanning a login out does not.
+    while isinstance(node, AnyNode):
+        node = node.children[0]
+    if not isinstance(node, CloudNode):
+        raise BadRequest(f"the identity service must be one cloud, not {expr}")
+    return node.cloud
+
+
+def route(
+    method: str, service_type: str, path: str, scope: Scope | None, registry: Registry
+) -> RouteDecision:
+    """Which cloud(s) serve this request. Unlisted services follow `*`, then identity."""
+    if scope is None:
+        raise ScopeMissing(
+            "No scope: send an X-Scope header such as {keystone: cloud-1; glance: cloud-2}"
+        )
+    expr = scope.expr_for(service_type) or scope.expr_for(IDENTITY)
+    if expr is None:
+        raise ScopeMissing(f"the scope {scope} names no cloud for service {service_type!r}")
+    node = resolve(expr, registry)
+    if method not in READ_METHODS and fans_out(node):
+        if (method, service_type) not in FANOUT_WRITES:
+            raise FanOutWriteRejected(
+                f"{method} to several clouds ({expr}) is not supported: name one cloud, "
+                "or use '|' for failover"
+            )
+    return RouteDecision(service_type, path, node, _issuer(scope, registry))
+
+
+def upstream_url(cloud: Cloud, service_type: str, path: str) -> str:
+    """The cloud's URL for an API path of a service."""
+    endpoint = cloud.endpoints.get(service_type)
+    if endpoint is None:
+        if service_type != IDENTITY:
+            raise BadRequest(f"cloud {cloud.name!r} has no {service_type!r} endpoint")
+        endpoint = cloud.auth_url
+    return service_root(endpoint) + path

@@ -1,0 +1,38 @@
+"""Remember the scope a token was used with, for the token's life.
+
+A service calling another on the user's behalf (Nova asking Glance for an image) sends the
+user's token but not the X-Scope header; the proxy recovers the scope from the token.
+"""
+
+from __future__ import annotations
+
+import time
+
+from cachetools import TLRUCache
+
+from proxy.identity import token_key
+
+DEFAULT_TTL = 3600.0
+
+
+def _until(_key: str, value: tuple[str, float], _now: float) -> float:
+    return value[1]
+
+
+class ScopeMemory:
+    def __init__(self, max_tokens: int = 100_000) -> None:
+        self._scopes: TLRUCache[str, tuple[str, float]] = TLRUCache(max_tokens, _until)
+
+    def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
+        key = token_key(token)
+        if deadline is None:
+            known = self._scopes.get(key)
+            deadline = known[1] if known else time.monotonic() + DEFAULT_TTL
+        self._scopes[key] = (scope, deadline)
+
+    def recall(self, token: str) -> str | None:
+        found = self._scopes.get(token_key(token))
+        return found[0] if found else None
+
+    def __len__(self) -> int:
+        return len(self._scopes)

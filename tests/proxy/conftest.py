@@ -1,0 +1,74 @@
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest_asyncio
+
+from proxy import ProxyConfig, running_proxy
+from registry import Registry, load_clouds_yaml
+from testbed import Testbed
+from testbed.pytest_plugin import TestbedFactory
+
+
+@dataclass
+class Federation:
+    bed: Testbed
+    url: str
+    registry: Registry
+    session: aiohttp.ClientSession
+
+    async def token(self, scope: str) -> str:
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": "admin",
+                            "domain": {"name": "Default"},
+                            "password": "secret",
+                        }
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+            }
+        }
+        url = f"{self.url}/identity/v3/auth/tokens"
+        async with self.session.post(url, json=body, headers={"X-Scope": scope}) as resp:
+            assert resp.status == 201, await resp.text()
+            return resp.headers["X-Subject-Token"]
+
+
+FederationFactory = Callable[..., Awaitable[Federation]]
+
+
+@pytest_asyncio.fixture
+async def make_federation(
+    make_testbed: TestbedFactory, tmp_path: Path
+) -> AsyncIterator[FederationFactory]:
+    contexts: list[Any] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def factory(clouds: int = 3, shared_identity: bool = False, **config: Any) -> Federation:
+        bed = await make_testbed(clouds=clouds, shared_identity=shared_identity)
+        registry = Registry(load_clouds_yaml(bed.write_clouds_yaml(tmp_path / "clouds.yaml")))
+        context = running_proxy(ProxyConfig(**config), registry)
+        url = await context.__aenter__()
+        contexts.append(context)
+        bed.image_service_url = f"{url}/image"  # Nova asks Glance through the proxy
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        return Federation(bed, url, registry, session)
+
+    yield factory
+    for session in sessions:
+        await session.close()
+    for context in reversed(contexts):
+        await context.__aexit__(None, None, None)
+
+
+@pytest_asyncio.fixture
+async def federation(make_federation: FederationFactory) -> Federation:
+    return await make_federation()

@@ -1,0 +1,192 @@
+"""The proxy in front of simulated clouds, over real HTTP."""
+
+import asyncio
+from typing import Any
+
+from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
+from testbed import Faults
+from tests.proxy.conftest import Federation, FederationFactory
+
+SEED = "{keystone: cloud-1; glance: cloud-3}"
+
+
+async def _get(fed: Federation, path: str, **headers: str) -> tuple[int, Any, dict[str, str]]:
+    async with fed.session.get(f"{fed.url}{path}", headers=headers) as resp:
+        body = await resp.json(content_type=None)
+        return resp.status, body, dict(resp.headers)
+
+
+async def test_token_catalog_points_at_the_proxy(federation: Federation) -> None:
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}
+                },
+            }
+        }
+    }
+    url = f"{federation.url}/identity/v3/auth/tokens"
+    async with federation.session.post(url, json=body, headers={"X-Scope": SEED}) as resp:
+        assert resp.status == 201
+        catalog = (await resp.json())["token"]["catalog"]
+    urls = {s["type"]: s["endpoints"][0]["url"] for s in catalog}
+    assert urls["image"] == f"{federation.url}/image"
+    assert urls["compute"] == f"{federation.url}/compute/v2.1"
+    assert urls["identity"] == f"{federation.url}/identity/v3"
+    # Only cloud-1's Keystone was asked.
+    assert [r.path for r in federation.bed.requests("cloud-1")] == ["/identity/v3/auth/tokens"]
+    assert not federation.bed.requests("cloud-3")
+
+
+async def test_image_list_goes_to_the_scoped_cloud_with_its_own_token(
+    federation: Federation,
+) -> None:
+    token = await federation.token(SEED)
+    federation.bed.clear_requests()
+    status, body, _ = await _get(
+        federation, "/image/v2/images", **{"X-Auth-Token": token, "X-Scope": SEED}
+    )
+    assert status == 200
+    assert [i["id"] for i in body["images"]] == [federation.bed.cloud("cloud-3").image_id]
+    # validate-at-issuer: cloud-1 validated the token, cloud-3 got a token of its own.
+    assert any(r.path == "/identity/v3/auth/tokens" for r in federation.bed.requests("cloud-1"))
+    assert [r.path for r in federation.bed.requests("cloud-3")] == [
+        "/identity/v3/auth/tokens",
+        "/image/v2/images",
+    ]
+
+
+async def test_links_point_back_at_the_proxy(federation: Federation) -> None:
+    status, body, _ = await _get(federation, "/compute/v2.1", **{"X-Scope": "{nova: cloud-2}"})
+    assert status == 200
+    assert body["version"]["links"][0]["href"] == f"{federation.url}/compute/v2.1/"
+
+
+async def test_nova_gets_the_users_scope_from_the_token(federation: Federation) -> None:
+    token = await federation.token(SEED)
+    image_id = federation.bed.cloud("cloud-3").image_id
+    server = {"server": {"name": "vm", "imageRef": image_id, "flavorRef": "2", "networks": "auto"}}
+    headers = {"X-Auth-Token": token, "X-Scope": SEED}
+    async with federation.session.post(
+        f"{federation.url}/compute/v2.1/servers", json=server, headers=headers
+    ) as resp:
+        assert resp.status == 202, await resp.text()
+    # Nova (cloud-1) asked the proxy for the image; the proxy sent it to cloud-3's glance.
+    asked = [r for r in federation.bed.requests("cloud-3") if r.path.endswith(image_id)]
+    assert asked
+
+
+async def test_scope_is_remembered_without_the_header(federation: Federation) -> None:
+    token = await federation.token(SEED)
+    status, body, _ = await _get(federation, "/image/v2/images", **{"X-Auth-Token": token})
+    assert status == 200
+    assert body["images"][0]["id"] == federation.bed.cloud("cloud-3").image_id
+
+
+async def test_fan_out_merges_and_tags_each_cloud(make_federation: FederationFactory) -> None:
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    scope = "{keystone: cloud-1; glance: cloud-1 & cloud-2 & cloud-3}"
+    token = await fed.token(scope)
+    status, body, _ = await _get(
+        fed, "/image/v2/images", **{"X-Auth-Token": token, "X-Scope": scope}
+    )
+    assert status == 200
+    assert [(i["id"], i[CLOUD_TAG]) for i in body["images"]] == [
+        (fed.bed.cloud(n).image_id, n) for n in ("cloud-1", "cloud-2", "cloud-3")
+    ]
+
+
+async def test_fan_out_reports_partial_failures(make_federation: FederationFactory) -> None:
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    scope = "{keystone: cloud-1; glance: cloud-2 & cloud-3}"
+    token = await fed.token(scope)
+    await fed.bed.set_faults("cloud-3", Faults(outage=True))
+    status, body, headers = await _get(
+        fed, "/image/v2/images", **{"X-Auth-Token": token, "X-Scope": scope}
+    )
+    assert status == 200 and len(body["images"]) == 1
+    assert "cloud-3" in headers[PARTIAL_FAILURE]
+
+
+async def test_failover_skips_a_cloud_in_outage(make_federation: FederationFactory) -> None:
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    scope = "{keystone: cloud-1; glance: cloud-2 | cloud-3}"
+    token = await fed.token(scope)
+    await fed.bed.set_faults("cloud-2", Faults(outage=True))
+    status, body, _ = await _get(
+        fed, "/image/v2/images", **{"X-Auth-Token": token, "X-Scope": scope}
+    )
+    assert status == 200
+    assert body["images"][0]["id"] == fed.bed.cloud("cloud-3").image_id
+
+
+async def test_write_with_fan_out_is_rejected(federation: Federation) -> None:
+    async with federation.session.post(
+        f"{federation.url}/image/v2/images",
+        json={"name": "x"},
+        headers={"X-Scope": "{glance: cloud-1 & cloud-2}"},
+    ) as resp:
+        assert resp.status == 400
+        assert "not supported" in (await resp.json())["error"]["message"]
+
+
+async def test_bad_scope_gets_the_caret_message(federation: Federation) -> None:
+    status, body, headers = await _get(federation, "/image/v2/images", **{"X-Scope": "{glance: }"})
+    assert status == 400
+    assert "column" in body["error"]["message"] and "^" in body["error"]["message"]
+    assert headers["X-Openstack-Request-Id"].startswith("req-")
+
+
+async def test_unknown_cloud_names_the_closest(federation: Federation) -> None:
+    status, body, _ = await _get(federation, "/image/v2/images", **{"X-Scope": "{glance: cloud-4}"})
+    assert status == 400 and "cloud-4" in body["error"]["message"]
+
+
+async def test_missing_scope_is_explained(federation: Federation) -> None:
+    status, body, _ = await _get(federation, "/image/v2/images")
+    assert status == 400 and "X-Scope" in body["error"]["message"]
+
+
+async def test_outage_of_a_single_cloud_is_a_502(federation: Federation) -> None:
+    await federation.bed.set_faults("cloud-2", Faults(outage=True))
+    status, body, _ = await _get(federation, "/identity/v3", **{"X-Scope": "{keystone: cloud-2}"})
+    assert status == 502 and "cloud-2" in body["error"]["message"]
+
+
+async def test_circuit_opens_after_repeated_failures(make_federation: FederationFactory) -> None:
+    fed = await make_federation(circuit_failures=2, circuit_cooldown=60)
+    await fed.bed.set_faults("cloud-2", Faults(outage=True))
+    for _ in range(2):
+        status, _, _ = await _get(fed, "/identity/v3", **{"X-Scope": "{keystone: cloud-2}"})
+        assert status == 502
+    status, body, _ = await _get(fed, "/identity/v3", **{"X-Scope": "{keystone: cloud-2}"})
+    assert status == 503 and "circuit" in body["error"]["message"]
+    status, health, _ = await _get(fed, "/healthz")
+    assert health["open_circuits"] == ["cloud-2"]
+
+
+async def test_metrics_and_health(federation: Federation) -> None:
+    await _get(federation, "/identity/v3", **{"X-Scope": "{keystone: cloud-1}"})
+    async with federation.session.get(f"{federation.url}/metrics") as resp:
+        text = await resp.text()
+    assert (
+        'openstackoid_upstream_requests_total{cloud="cloud-1",service="identity",status_class="2xx"}'
+        in text
+    )
+    status, health, _ = await _get(federation, "/_openstackoid/healthz")
+    assert status == 200 and health["clouds"] == 3
+
+
+async def test_other_clouds_keep_serving_during_a_slow_one(
+    make_federation: FederationFactory,
+) -> None:
+    fed = await make_federation()
+    await fed.bed.set_faults("cloud-2", Faults(latency=1.0))
+    slow = asyncio.ensure_future(_get(fed, "/identity/v3", **{"X-Scope": "{keystone: cloud-2}"}))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status, _, _ = await _get(fed, "/identity/v3", **{"X-Scope": "{keystone: cloud-1}"})
+    assert status == 200 and loop.time() - started < 1.0
+    assert (await slow)[0] == 200
