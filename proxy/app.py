@@ -79,8 +79,6 @@ def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
     elif token:
         text = memory.recall(token)
     if not text:
-        text = request.app[CONFIG].default_scope
-    if not text:
         return None, None
     try:
         return parse_scope(text), text
@@ -96,8 +94,17 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         if service_type not in SERVICE_TYPES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         scope, scope_text = _scope_of(request)
-        path = "/" + request.match_info["tail"] if request.match_info["tail"] else ""
-        decision = route(request.method, service_type, path, scope, request.app[REGISTRY])
+        tail = request.match_info.get("tail", "")
+        path = "/" + tail if tail else ""
+        default = request.app[CONFIG].default_scope
+        decision = route(
+            request.method,
+            service_type,
+            path,
+            scope,
+            request.app[REGISTRY],
+            parse_scope(default) if default else None,
+        )
         single = decision.single
         body = None
         if single is None and request.body_exists:

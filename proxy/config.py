@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import yaml
 
+from scope_dsl import parse_scope
+
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
 
 
@@ -36,6 +38,12 @@ class ProxyConfig:
     access_log: bool = False
     admin_token: str | None = None
     workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.default_scope:
+            parse_scope(self.default_scope)  # a bad default fails at start, not per request
+        if self.identity_strategy not in ("validate-at-issuer", "passthrough"):
+            raise ValueError(f"unknown identity strategy {self.identity_strategy!r}")
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> ProxyConfig:

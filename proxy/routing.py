@@ -97,8 +97,17 @@ def fans_out(node: Node) -> bool:
             assert_never(node)
 
 
-def _issuer(scope: Scope, registry: Registry) -> Cloud | None:
-    expr = scope.expr_for(IDENTITY)
+def expr_for(service_type: str, scope: Scope, default: Scope | None) -> CloudExpr | None:
+    """The request scope's entry (or its `*`), else its identity cloud, else the proxy's
+    default scope for the service."""
+    expr = scope.expr_for(service_type) or scope.expr_for(IDENTITY)
+    if expr is None and default is not None:
+        expr = default.expr_for(service_type) or default.expr_for(IDENTITY)
+    return expr
+
+
+def _issuer(scope: Scope, registry: Registry, default: Scope | None) -> Cloud | None:
+    expr = expr_for(IDENTITY, scope, default)
     if expr is None:
         return None
     node = resolve(expr, registry)
@@ -111,14 +120,21 @@ def _issuer(scope: Scope, registry: Registry) -> Cloud | None:
 
 
 def route(
-    method: str, service_type: str, path: str, scope: Scope | None, registry: Registry
+    method: str,
+    service_type: str,
+    path: str,
+    scope: Scope | None,
+    registry: Registry,
+    default: Scope | None = None,
 ) -> RouteDecision:
-    """Which cloud(s) serve this request. Unlisted services follow `*`, then identity."""
+    """Which cloud(s) serve this request. Unlisted services follow `*`, then the identity
+    cloud, then the proxy's default scope."""
+    scope = scope or default
     if scope is None:
         raise ScopeMissing(
             "No scope: send an X-Scope header such as {keystone: cloud-1; glance: cloud-2}"
         )
-    expr = scope.expr_for(service_type) or scope.expr_for(IDENTITY)
+    expr = expr_for(service_type, scope, default)
     if expr is None:
         raise ScopeMissing(f"the scope {scope} names no cloud for service {service_type!r}")
     node = resolve(expr, registry)
@@ -128,7 +144,7 @@ def route(
                 f"{method} to several clouds ({expr}) is not supported: name one cloud, "
                 "or use '|' for failover"
             )
-    return RouteDecision(service_type, path, node, _issuer(scope, registry))
+    return RouteDecision(service_type, path, node, _issuer(scope, registry, default))
 
 
 def upstream_url(cloud: Cloud, service_type: str, path: str) -> str:

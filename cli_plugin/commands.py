@@ -1,0 +1,53 @@
+"""`openstack scope show` and `openstack scope check`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from osc_lib import exceptions
+from osc_lib.command import command
+
+from cli_plugin.scope_value import scope_from_config
+from scope_dsl import Scope, ScopeSyntaxError, parse_scope
+
+COLUMNS = ("Service", "Clouds")
+
+
+def _rows(scope: Scope) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    return COLUMNS, [(entry.service_type, str(entry.expr)) for entry in scope.entries]
+
+
+class ShowScope(command.Lister):
+    """Show the scope every request of this command line carries"""
+
+    auth_required = False
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        value = getattr(self.app.options, "os_scope", None)
+        if value is None and self.app.cloud is not None:
+            value = self.app.cloud.config.get("scope")
+        scope = scope_from_config(value)
+        if scope is None:
+            raise exceptions.CommandError(
+                "No scope set: use --os-scope, OS_SCOPE or `scope:` in clouds.yaml"
+            )
+        return _rows(scope)
+
+
+class CheckScope(command.Lister):
+    """Check a scope and show which cloud expression serves each service"""
+
+    auth_required = False
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        parser.add_argument("scope", metavar="<scope>", help="Scope to check")
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> Any:
+        try:
+            scope = parse_scope(parsed_args.scope)
+        except ScopeSyntaxError as exc:
+            raise exceptions.CommandError(str(exc)) from None
+        return _rows(scope)
