@@ -1,0 +1,20 @@
+"""`openstackoid demo`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from cli_plugin.demo import run
+
+    return run(args.clouds)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="1,000 simulated clouds behind the proxy, driven by the openstack CLI"
+    )
+    parser.add_argument("--clouds", type=int, default=1000, help="clouds to simulate")
+    parser.set_defaults(func=_demo)
