@@ -1,0 +1,1 @@
+from tests.proxy.conftest import federation, make_federation  # noqa: F401  (fixtures)
