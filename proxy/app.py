@@ -162,6 +162,21 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def shared_registry(app: web.Application) -> AsyncIterator[None]:
+    """Load a fleet's PostgreSQL registry and apply every change NOTIFY'd by any proxy."""
+    from registry.postgres import PostgresStore
+    from registry.sync import RegistrySync
+
+    dsn = app[CONFIG].registry_dsn
+    assert dsn is not None
+    store = await PostgresStore(dsn).open()
+    try:
+        await RegistrySync(app[REGISTRY], store).start()
+        yield
+    finally:
+        await store.close()
+
+
 def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app = web.Application(client_max_size=1024**4)
     app[CONFIG] = config
@@ -195,6 +210,8 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
             yield
 
     app.cleanup_ctx.append(upstream_session)
+    if config.registry_dsn:
+        app.cleanup_ctx.append(shared_registry)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     for path in ("/metrics", "/_openstackoid/metrics"):

@@ -1,0 +1,88 @@
+"""`openstackoid proxy --config proxy.yaml`: serve the federation proxy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import socket
+from typing import Any
+
+from aiohttp import web
+
+from proxy.app import make_app
+from proxy.config import ProxyConfig
+from proxy.registry_source import load_registry
+
+log = logging.getLogger("openstackoid.proxy")
+
+
+def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
+    registry = asyncio.run(load_registry(config))
+    app = make_app(config, registry)
+    log.info("serving %d clouds on %s:%d", len(registry), config.host, config.port)
+    # run_app handles SIGTERM/SIGINT: stop accepting, finish in-flight, run cleanup_ctx.
+    if sock is not None:
+        web.run_app(app, sock=sock, access_log=None, shutdown_timeout=30, print=None)
+    else:
+        web.run_app(
+            app,
+            host=config.host,
+            port=config.port,
+            access_log=None,
+            reuse_port=True,
+            shutdown_timeout=30,
+            print=None,
+        )
+
+
+def serve(config: ProxyConfig) -> int:
+    if config.workers <= 1:
+        _serve(config, None)
+        return 0
+    # reuse_port: each worker binds the same port and the kernel spreads connections.
+    workers = [
+        multiprocessing.Process(target=_serve, args=(config, None), daemon=False)
+        for _ in range(config.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            worker.join()
+    except KeyboardInterrupt:
+        for worker in workers:
+            worker.terminate()
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    overrides: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "clouds_yaml": args.clouds_yaml,
+        "registry_db": args.registry_db,
+        "registry_dsn": args.registry_dsn,
+        "default_scope": args.default_scope,
+        "identity_strategy": args.identity_strategy,
+        "workers": args.workers,
+        "public_url": args.public_url,
+    }
+    return serve(ProxyConfig.load(args.config, **overrides))
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("proxy", help="serve the federation proxy")
+    parser.add_argument("--config", help="proxy.yaml (keys of proxy.config.ProxyConfig)")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--clouds-yaml", help="import clouds from a clouds.yaml")
+    parser.add_argument("--registry-db", help="SQLite registry file")
+    parser.add_argument("--registry-dsn", help="PostgreSQL registry shared by a fleet")
+    parser.add_argument("--default-scope", help='e.g. "{*: cloud-1}"')
+    parser.add_argument("--identity-strategy", choices=["validate-at-issuer", "passthrough"])
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--public-url")
+    parser.set_defaults(func=_run)
