@@ -24,7 +24,9 @@ from proxy.identity import make_strategy
 from proxy.metrics import ProxyMetrics, status_class
 from proxy.routing import route
 from proxy.scope_memory import ScopeMemory
-from registry import Registry
+from registry import MemoryStore, Registry, SqliteStore, Store
+from registry.admin_api import make_admin_app
+from registry.postgres import PostgresStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
 log = logging.getLogger("openstackoid.proxy")
@@ -36,6 +38,7 @@ FORWARDER = web.AppKey("forwarder", Forwarder)
 METRICS = web.AppKey("metrics", ProxyMetrics)
 MEMORY = web.AppKey("memory", ScopeMemory)
 BREAKERS = web.AppKey("breakers", CircuitBreakers)
+STORE = web.AppKey("store", Store)
 SERVICE_TYPES = frozenset(
     {
         "identity",
@@ -164,17 +167,25 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 async def shared_registry(app: web.Application) -> AsyncIterator[None]:
     """Load a fleet's PostgreSQL registry and apply every change NOTIFY'd by any proxy."""
-    from registry.postgres import PostgresStore
     from registry.sync import RegistrySync
 
-    dsn = app[CONFIG].registry_dsn
-    assert dsn is not None
-    store = await PostgresStore(dsn).open()
+    store = app[STORE]
+    assert isinstance(store, PostgresStore)
+    await store.open()
     try:
         await RegistrySync(app[REGISTRY], store).start()
         yield
     finally:
         await store.close()
+
+
+def _store(config: ProxyConfig) -> Store:
+    """Where admin API changes persist."""
+    if config.registry_dsn:
+        return PostgresStore(config.registry_dsn)
+    if config.registry_db:
+        return SqliteStore(config.registry_db)
+    return MemoryStore()
 
 
 def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
@@ -210,8 +221,12 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
             yield
 
     app.cleanup_ctx.append(upstream_session)
+    app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
+    if config.admin_token:
+        admin = make_admin_app(registry, app[STORE], config.admin_token)
+        app.add_subapp("/_openstackoid/admin", admin)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     for path in ("/metrics", "/_openstackoid/metrics"):

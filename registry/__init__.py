@@ -5,12 +5,13 @@ from registry.errors import InvalidCloudError, RegistryError, UnknownCloudError
 from registry.index import Registry
 from registry.model import Cloud, Credentials
 from registry.registry_file import load_registry_file, validate_cloud
-from registry.store import SqliteStore, Store
+from registry.store import MemoryStore, SqliteStore, Store
 
 __all__ = [
     "Cloud",
     "Credentials",
     "InvalidCloudError",
+    "MemoryStore",
     "Registry",
     "RegistryError",
     "SqliteStore",

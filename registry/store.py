@@ -73,3 +73,32 @@ class SqliteStore:
 
     async def close(self) -> None:
         self._db.close()
+
+
+class MemoryStore:
+    """No persistence: changes live as long as the process (a proxy without a database)."""
+
+    def __init__(self) -> None:
+        self._clouds: dict[str, Cloud] = {}
+
+    async def load_all(self) -> list[Cloud]:
+        return list(self._clouds.values())
+
+    async def get(self, name: str) -> Cloud | None:
+        return self._clouds.get(name)
+
+    async def upsert(self, cloud: Cloud) -> None:
+        self._clouds[cloud.name] = cloud
+
+    async def upsert_many(self, clouds: Iterable[Cloud]) -> int:
+        count = 0
+        for cloud in clouds:
+            self._clouds[cloud.name] = cloud
+            count += 1
+        return count
+
+    async def delete(self, name: str) -> bool:
+        return self._clouds.pop(name, None) is not None
+
+    async def close(self) -> None:
+        return None

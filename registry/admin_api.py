@@ -1,0 +1,124 @@
+"""Admin REST API for runtime registry changes (mounted by the proxy at /_openstackoid/admin).
+
+    GET    /clouds[?label=k=v|group=g|glob=p][&limit=N&marker=name]
+    GET    /clouds/{name}
+    PUT    /clouds/{name}       JSON cloud definition (registry-schema.json), upsert
+    DELETE /clouds/{name}
+Every call needs `X-Admin-Token`. Credentials are accepted but never returned.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from registry.errors import InvalidCloudError, UnknownCloudError
+from registry.index import Registry
+from registry.model import Cloud
+from registry.registry_file import validate_cloud
+from registry.store import Store
+
+REGISTRY = web.AppKey("registry", Registry)
+STORE = web.AppKey("store", Store)
+TOKEN = web.AppKey("admin_token", str)
+MAX_LIMIT = 1000
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+
+
+def _error(status: int, message: str) -> web.Response:
+    body = {"error": {"code": status, "title": _TITLES[status], "message": message}}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def require_admin_token(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    given = request.headers.get("X-Admin-Token", "")
+    if not hmac.compare_digest(given.encode(), request.app[TOKEN].encode()):
+        return _error(401, "The admin API requires a valid X-Admin-Token header.")
+    return await handler(request)
+
+
+def _selection(request: web.Request) -> tuple[Cloud, ...] | list[Cloud]:
+    registry = request.app[REGISTRY]
+    if label := request.query.get("label"):
+        key, _, value = label.partition("=")
+        return registry.select_label(key, value)
+    if group := request.query.get("group"):
+        return registry.select_group(group)
+    if glob := request.query.get("glob"):
+        return registry.select_glob(glob)
+    return list(registry)
+
+
+async def list_clouds(request: web.Request) -> web.Response:
+    try:
+        limit = min(int(request.query.get("limit", MAX_LIMIT)), MAX_LIMIT)
+    except ValueError:
+        return _error(400, "limit must be an integer")
+    clouds = list(_selection(request))
+    if marker := request.query.get("marker"):
+        names = [c.name for c in clouds]
+        if marker not in names:
+            return _error(400, f"marker {marker!r} is not a cloud of this listing")
+        clouds = clouds[names.index(marker) + 1 :]
+    page = clouds[:limit]
+    body: dict[str, Any] = {"clouds": [c.to_dict() for c in page]}
+    if len(clouds) > limit and page:
+        body["next"] = f"{request.path}?limit={limit}&marker={page[-1].name}"
+    return web.json_response(body)
+
+
+async def show_cloud(request: web.Request) -> web.Response:
+    try:
+        cloud = request.app[REGISTRY].get(request.match_info["name"])
+    except UnknownCloudError as exc:
+        return _error(404, str(exc))
+    return web.json_response({"cloud": cloud.to_dict()})
+
+
+async def put_cloud(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        data = await request.json()
+    except ValueError:
+        return _error(400, "The body must be a JSON object.")
+    if isinstance(data, dict):
+        data.setdefault("name", name)
+    try:
+        cloud = validate_cloud(data)
+    except InvalidCloudError as exc:
+        return _error(400, str(exc))
+    if cloud.name != name:
+        return _error(400, f"the body names cloud {cloud.name!r}, the URL {name!r}")
+    created = name not in request.app[REGISTRY]
+    await request.app[STORE].upsert(cloud)
+    request.app[REGISTRY].upsert(cloud)
+    return web.json_response({"cloud": cloud.to_dict()}, status=201 if created else 200)
+
+
+async def delete_cloud(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in request.app[REGISTRY]:
+        return _error(404, str(UnknownCloudError(name, request.app[REGISTRY].suggest(name))))
+    await request.app[STORE].delete(name)
+    request.app[REGISTRY].remove(name)
+    return web.Response(status=204)
+
+
+def make_admin_app(registry: Registry, store: Store, admin_token: str) -> web.Application:
+    if not admin_token:
+        raise ValueError("the admin API needs a non-empty admin token")
+    app = web.Application(middlewares=[require_admin_token])
+    app[REGISTRY] = registry
+    app[STORE] = store
+    app[TOKEN] = admin_token
+    app.router.add_get("/clouds", list_clouds)
+    app.router.add_get("/clouds/{name}", show_cloud)
+    app.router.add_put("/clouds/{name}", put_cloud)
+    app.router.add_delete("/clouds/{name}", delete_cloud)
+    return app
