@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from rich.console import Console
 from proxy import ProxyConfig, running_proxy
 from registry import Registry, load_clouds_yaml
 from testbed import Faults, Testbed
+from testbed.cli_runner import run_openstack
 
 console = Console()
 
@@ -51,23 +51,12 @@ def client_clouds_yaml(proxy_url: str, path: Path) -> Path:
     return path
 
 
-async def openstack(clouds_yaml: Path, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "OS_CLOUD": "openstackoid"}
-    process = await asyncio.create_subprocess_exec(
-        "openstack",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def run_step(clouds_yaml: Path, step: Step) -> Any:
     console.rule(step.title)
     console.print(f"$ openstack {shlex.join(step.args)}", style="bold")
-    code, out, err = await openstack(clouds_yaml, *step.args, "-f", "json")
+    code, out, err = await run_openstack(
+        *step.args, "-f", "json", clouds_yaml=clouds_yaml, env={"OS_CLOUD": "openstackoid"}
+    )
     if code != 0:
         console.print(err, style="red")
         raise SystemExit(f"step failed: {step.title}")

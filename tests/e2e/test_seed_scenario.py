@@ -10,7 +10,7 @@ import yaml
 from cli_plugin import connect, scoped
 from cli_plugin.demo import client_clouds_yaml
 from testbed import Faults
-from testbed.pytest_plugin import run_openstack
+from testbed.cli_runner import run_openstack
 from tests.proxy.conftest import Federation, FederationFactory
 
 pytestmark = pytest.mark.e2e

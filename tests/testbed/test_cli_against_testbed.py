@@ -7,7 +7,7 @@ from pathlib import Path
 import openstack
 
 from testbed import Testbed
-from testbed.pytest_plugin import run_openstack
+from testbed.cli_runner import run_openstack
 
 
 async def test_openstack_cli_scenario(testbed: Testbed, tmp_path: Path) -> None:
