@@ -49,6 +49,7 @@ def _next_url(document: dict[str, Any], cloud: Cloud, call: Call) -> str | None:
 
 async def _collect_pages(forwarder: Forwarder, call: Call, cloud: Cloud) -> Buffered:
     """One cloud's whole collection: its pages are followed so a merge loses nothing."""
+    cloud = await forwarder.with_endpoints(cloud)
     first = await forwarder.buffer_one(call, cloud)
     if call.request.method != "GET" or first.status != 200 or "limit" in call.request.query:
         return first

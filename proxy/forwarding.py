@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from multidict import CIMultiDict
 
 from proxy.circuit import CircuitBreakers
 from proxy.config import ProxyConfig
-from proxy.errors import CircuitOpen, ProxyError, map_upstream_errors
+from proxy.errors import CircuitOpen, ProxyError, UpstreamUnavailable, map_upstream_errors
 from proxy.headers import downstream_response_headers, upstream_request_headers
 from proxy.identity import IdentityStrategy, parse_expiry
 from proxy.metrics import ProxyMetrics, status_class
@@ -24,6 +25,7 @@ from proxy.routing import IDENTITY, RouteDecision, upstream_url
 from proxy.scope_memory import ScopeMemory
 from proxy.service_root import service_root
 from registry import Cloud
+from registry.discovery import DiscoveryError, EndpointCatalog
 
 CHUNK = 64 * 1024
 TOKEN_PATHS = frozenset({"/v3/auth/tokens", "/v3/auth/catalog"})
@@ -76,6 +78,17 @@ class Forwarder:
         self.breakers = breakers
         self.metrics = metrics
         self.memory = memory
+        self.catalog = EndpointCatalog()
+
+    async def with_endpoints(self, cloud: Cloud) -> Cloud:
+        """The cloud with its endpoints: declared, or discovered from its catalog."""
+        if cloud.endpoints:
+            return cloud
+        try:
+            endpoints = await self.catalog.endpoints(self.session, cloud)
+        except DiscoveryError as exc:
+            raise UpstreamUnavailable(str(exc)) from exc
+        return dataclasses.replace(cloud, endpoints=endpoints)
 
     async def _open(
         self, call: Call, cloud: Cloud, data: Any, url: str | None = None
@@ -131,6 +144,7 @@ class Forwarder:
     async def stream_one(self, call: Call, cloud: Cloud) -> web.StreamResponse:
         """The hot path: one cloud, bodies streamed both ways unless a rewrite needs them."""
         data = call.request.content if call.request.body_exists else None
+        cloud = await self.with_endpoints(cloud)
         response = await self._open(call, cloud, data)
         try:
             headers = downstream_response_headers(response.headers)
@@ -153,6 +167,7 @@ class Forwarder:
             response.release()
 
     async def buffer_one(self, call: Call, cloud: Cloud, url: str | None = None) -> Buffered:
+        cloud = await self.with_endpoints(cloud)
         response = await self._open(call, cloud, call.body, url)
         async with response:
             with map_upstream_errors(cloud.name):

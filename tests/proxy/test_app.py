@@ -1,6 +1,7 @@
 """The proxy in front of simulated clouds, over real HTTP."""
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
@@ -190,3 +191,17 @@ async def test_other_clouds_keep_serving_during_a_slow_one(
     status, _, _ = await _get(fed, "/identity/v3", **{"X-Scope": "{keystone: cloud-1}"})
     assert status == 200 and loop.time() - started < 1.0
     assert (await slow)[0] == 200
+
+
+async def test_clouds_without_declared_endpoints_are_discovered(
+    make_federation: FederationFactory,
+) -> None:
+    fed = await make_federation()
+    for cloud in list(fed.registry):
+        fed.registry.upsert(dataclasses.replace(cloud, endpoints={}))
+    token = await fed.token(SEED)
+    status, body, _ = await _get(
+        fed, "/image/v2/images", **{"X-Auth-Token": token, "X-Scope": SEED}
+    )
+    assert status == 200
+    assert body["images"][0]["id"] == fed.bed.cloud("cloud-3").image_id
