@@ -77,7 +77,7 @@ def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
     token = request.headers.get("X-Auth-Token")
     memory = request.app[MEMORY]
     if text:
-        if token:
+        if token and memory.recall(token) != text:
             memory.remember(token, text)
     elif token:
         text = memory.recall(token)
