@@ -160,6 +160,11 @@ def _merge(answers: list[Buffered]) -> Buffered:
             items.append(item)
     merged = documents[0]
     merged[key] = items
+    # One cloud's `next` would carry its own marker to every cloud: no composite marker
+    # exists yet, so a merged page has no next link.
+    merged.pop("next", None)
+    for link_key in [k for k in merged if k.endswith("_links")]:
+        del merged[link_key]
     headers = CIMultiDict(answers[0].headers)
     headers.popall("Content-Length", None)
     return Buffered("", 200, headers, json.dumps(merged).encode())
