@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 from typing import Any
 
+import requests
 from osc_lib import exceptions
 from osc_lib.command import command
 
@@ -50,4 +53,32 @@ class CheckScope(command.Lister):
             scope = parse_scope(parsed_args.scope)
         except ScopeSyntaxError as exc:
             raise exceptions.CommandError(str(exc)) from None
-        return _rows(scope)
+        plans = self._ask_proxy(str(scope))
+        if plans is None:
+            return _rows(scope)
+        rows = [(service, json.dumps(plan["plan"])) for service, plan in plans.items()]
+        return ("Service", "Clouds (resolved by the proxy)"), rows
+
+    def _ask_proxy(self, scope: str) -> dict[str, Any] | None:
+        """The proxy's resolution of the scope against its registry, if it can be reached."""
+        cloud = getattr(self.app, "cloud", None)
+        auth_url = (cloud.config.get("auth") or {}).get("auth_url") if cloud else None
+        if not auth_url:
+            return None
+        base = re.sub(r"/identity(/v3)?/?$", "", auth_url)
+        try:
+            response = requests.get(
+                f"{base}/_openstackoid/scope", headers={"X-Scope": scope}, timeout=10
+            )
+        except requests.RequestException:
+            return None
+        body = (
+            response.json()
+            if response.headers.get("Content-Type", "").startswith("application/json")
+            else {}
+        )
+        if response.status_code != 200:
+            message = (body.get("error") or {}).get("message", response.text)
+            raise exceptions.CommandError(f"the proxy refused the scope: {message}")
+        services: dict[str, Any] = body["services"]
+        return services

@@ -22,7 +22,7 @@ from proxy.forwarding import Call, Forwarder
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import make_strategy
 from proxy.metrics import ProxyMetrics, status_class
-from proxy.routing import route
+from proxy.routing import describe, route
 from proxy.scope_memory import ScopeMemory
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
@@ -160,6 +160,24 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def explain_scope(request: web.Request) -> web.Response:
+    """GET /_openstackoid/scope with X-Scope: which clouds serve each scoped service."""
+    request_id = f"req-{uuid.uuid4()}"
+    try:
+        scope, _ = _scope_of(request)
+        default = request.app[CONFIG].default_scope
+        default_scope = parse_scope(default) if default else None
+        services = {e.service_type for e in (scope or default_scope or Scope(())).entries}
+        services.add("identity")
+        body = {}
+        for service_type in sorted(services - {"*"}):
+            decision = route("GET", service_type, "", scope, request.app[REGISTRY], default_scope)
+            body[service_type] = {"plan": describe(decision.node)}
+        return web.json_response({"scope": str(scope) if scope else None, "services": body})
+    except ProxyError as exc:
+        return error_response(exc, request_id)
+
+
 async def metrics_view(request: web.Request) -> web.Response:
     data = generate_latest(request.app[METRICS].registry)
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -229,6 +247,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         app.add_subapp("/_openstackoid/admin", admin)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
+    app.router.add_get("/_openstackoid/scope", explain_scope)
     for path in ("/metrics", "/_openstackoid/metrics"):
         app.router.add_get(path, metrics_view)
     app.router.add_route("*", "/{service}", proxy_handler)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import assert_never
+from typing import Any, assert_never
 
 from proxy.errors import BadRequest, CloudUnknown, FanOutWriteRejected, ScopeMissing
 from proxy.service_root import service_root
@@ -83,6 +83,19 @@ def resolve(expr: CloudExpr, registry: Registry) -> Node:
             return AnyNode(tuple(resolve(op, registry) for op in operands))
         case _:
             assert_never(expr)
+
+
+def describe(node: Node) -> Any:
+    """A JSON view of a plan: a cloud name, {"every": [...]} or {"first_of": [...]}."""
+    match node:
+        case CloudNode(cloud=cloud):
+            return cloud.name
+        case AllNode(children=children):
+            return {"every": [describe(c) for c in children]}
+        case AnyNode(children=children):
+            return {"first_of": [describe(c) for c in children]}
+        case _:
+            assert_never(node)
 
 
 def fans_out(node: Node) -> bool:

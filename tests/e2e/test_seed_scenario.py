@@ -125,3 +125,23 @@ async def test_openstacksdk_connect_with_a_scope(
     first, second = await asyncio.to_thread(use_sdk)
     assert first == [bed.cloud("cloud-2").image_id]
     assert second == [bed.cloud("cloud-3").image_id]
+
+
+async def test_scope_check_asks_the_proxy(federation: Federation, tmp_path: Path) -> None:
+    clouds_yaml = client_clouds_yaml(federation.url, tmp_path / "client.yaml")
+    rows = await _cli(clouds_yaml, "scope", "check", "{keystone: cloud-1; glance: cloud-2 | @edge}")
+    assert isinstance(rows, list)
+    plans = {row["Service"]: json.loads(row["Clouds (resolved by the proxy)"]) for row in rows}
+    assert plans == {
+        "identity": "cloud-1",
+        "image": {"first_of": ["cloud-2", {"every": ["cloud-2", "cloud-3"]}]},
+    }
+    code, _, err = await run_openstack(
+        "--os-cloud",
+        "openstackoid",
+        "scope",
+        "check",
+        "{glance: cloud-9}",
+        clouds_yaml=clouds_yaml,
+    )
+    assert code == 1 and "cloud-9" in err
