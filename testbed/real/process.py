@@ -1,0 +1,150 @@
+"""Subprocesses of the real services: one-shot ``*-manage`` commands and gunicorn servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import aiohttp
+
+from testbed.real.errors import RealTestbedError
+
+WSGI_ENTRY_DIR = Path(__file__).resolve().parent
+"""gunicorn imports ``_wsgi_entry`` from here (standard library only: it runs in .venv-real)."""
+
+
+def free_port(host: str) -> int:
+    """A port nobody listens on right now; gunicorn binds it a moment later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+async def run(argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> None:
+    """Run a command to its end, its output appended to ``log``; fail with the log's tail."""
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        code = await proc.wait()
+    if code != 0:
+        name = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:2]))
+        raise RealTestbedError(f"{name} exited with {code}; {log}:\n{tail(log)}")
+
+
+class GunicornServer:
+    """One WSGI application under gunicorn, one worker, served below ``prefix``.
+
+    gunicorn strips the ``SCRIPT_NAME`` environment variable from request paths, so the
+    services answer at ``/identity`` and ``/image`` as in the architecture's URL layout.
+    """
+
+    def __init__(
+        self,
+        gunicorn: Path,
+        app: str,
+        host: str,
+        port: int,
+        prefix: str,
+        log: Path,
+        env: Mapping[str, str],
+    ) -> None:
+        self.gunicorn = gunicorn
+        self.app = app
+        self.host = host
+        self.port = port
+        self.prefix = prefix
+        self.log = log
+        self.env = dict(env)
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.prefix}"
+
+    async def start(self) -> None:
+        argv = [
+            str(self.gunicorn),
+            "--no-control-socket",
+            "--workers=1",
+            "--threads=4",
+            "--timeout=300",
+            f"--bind={self.host}:{self.port}",
+            f"--pythonpath={WSGI_ENTRY_DIR}",
+            f"--chdir={self.log.parent}",
+            f"--error-logfile={self.log}",
+            "_wsgi_entry:application",
+        ]
+        env = {
+            **os.environ,
+            **self.env,
+            "OPENSTACKOID_WSGI_APP": self.app,
+            "SCRIPT_NAME": self.prefix,
+        }
+        with self.log.open("ab") as out:
+            # Own session: stop() signals the master and its worker as one process group.
+            self._proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+
+    async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 180.0) -> None:
+        """Poll the service root until it answers; fail early if gunicorn died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc is None or self._proc.returncode is not None:
+                raise RealTestbedError(
+                    f"{self.app} stopped while starting; {self.log}:\n{tail(self.log)}"
+                )
+            try:
+                async with session.get(self.url + "/") as response:
+                    if response.status < 500:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RealTestbedError(
+                    f"{self.app} not answering at {self.url} after "
+                    f"{timeout:.0f} s; {self.log}:\n{tail(self.log)}"
+                )
+            await asyncio.sleep(0.25)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
