@@ -7,8 +7,9 @@ from typing import Any, assert_never
 
 from multidict import CIMultiDict
 
-from proxy.errors import ProxyError, UpstreamUnavailable
+from proxy.errors import BadRequest, ProxyError, UpstreamUnavailable
 from proxy.forwarding import Buffered, Call, Forwarder, gather_bounded
+from proxy.pagination import DONE, cloud_query, decode_marker, next_link
 from proxy.routing import AllNode, AnyNode, CloudNode, Node, upstream_url
 from registry import Cloud
 
@@ -113,6 +114,12 @@ async def _failover(forwarder: Forwarder, call: Call, children: tuple[Node, ...]
 
 async def _fan_out(forwarder: Forwarder, call: Call, children: tuple[Node, ...]) -> Buffered:
     forwarder.metrics.fanout_width.observe(len(children))
+    limit = call.request.query.get("limit")
+    leaves = [c.cloud for c in children if isinstance(c, CloudNode)]
+    if call.request.method == "GET" and limit is not None and len(leaves) == len(children):
+        if not limit.isdigit():
+            raise BadRequest(f"limit must be a non-negative integer, not {limit!r}")
+        return await _paged_fan_out(forwarder, call, leaves, int(limit))
     results = await gather_bounded(
         forwarder.config.fanout_concurrency, *(execute(forwarder, call, c) for c in children)
     )
@@ -138,6 +145,82 @@ async def _fan_out(forwarder: Forwarder, call: Call, children: tuple[Node, ...])
     if failures:
         merged.headers[PARTIAL_FAILURE] = "; ".join(failures)[:4000]
     return merged
+
+
+def _has_more(document: dict[str, Any]) -> bool:
+    if isinstance(document.get("next"), str):
+        return True
+    return any(
+        isinstance(link, dict) and link.get("rel") == "next"
+        for key, links in document.items()
+        if key.endswith("_links") and isinstance(links, list)
+        for link in links
+    )
+
+
+async def _paged_fan_out(
+    forwarder: Forwarder, call: Call, clouds: list[Cloud], limit: int
+) -> Buffered:
+    """One page of at most `limit` items across clouds, linked to the next by a composite
+    marker (see pagination.py)."""
+    query = dict(call.request.query)
+    marker = query.get("marker")
+    # A cloud absent from a composite marker joined after the listing began: skip it
+    # rather than restart it and repeat items.
+    state = decode_marker(marker) if marker else dict.fromkeys((c.name for c in clouds), None)
+    active = [c for c in clouds if c.name in state and state[c.name] != DONE]
+
+    async def fetch(cloud: Cloud) -> Buffered:
+        cloud = await forwarder.with_endpoints(cloud)
+        url = upstream_url(cloud, call.decision.service_type, call.decision.path)
+        return await forwarder.buffer_one(
+            call, cloud, f"{url}?{cloud_query(query, state[cloud.name])}"
+        )
+
+    results = await gather_bounded(forwarder.config.fanout_concurrency, *map(fetch, active))
+    items: list[Any] = []
+    failures: list[str] = []
+    template: dict[str, Any] | None = None
+    key: str | None = None
+    for cloud, result in zip(active, results, strict=True):
+        if isinstance(result, ProxyError):
+            failures.append(result.message)  # its marker stays: the next page retries it
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        if result.status != 200:
+            failures.append(f"{cloud.name}: status {result.status}")
+            continue
+        document = json.loads(result.body)
+        key = key or _list_key(document)
+        if template is None:
+            template = document
+        page = list(document.get(key) or []) if key else []
+        taken = page[: max(0, limit - len(items))]
+        for item in taken:
+            if isinstance(item, dict):
+                item.setdefault(CLOUD_TAG, cloud.name)
+        items.extend(taken)
+        if taken and (len(taken) < len(page) or _has_more(document)):
+            state[cloud.name] = str(taken[-1].get("id"))
+        elif len(taken) == len(page) and not _has_more(document):
+            state[cloud.name] = DONE
+    if template is None or key is None:
+        raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
+    template[key] = items
+    template.pop("next", None)
+    for link_key in [k for k in template if k.endswith("_links")]:
+        del template[link_key]
+    if any(value != DONE for value in state.values()):
+        link = next_link(call.decision.path, query, state)
+        if call.decision.service_type == "image":
+            template["next"] = link  # glance: relative to the endpoint
+        else:
+            template[f"{key}_links"] = [{"rel": "next", "href": call.proxy_prefix + link}]
+    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
+    if failures:
+        headers[PARTIAL_FAILURE] = "; ".join(failures)[:4000]
+    return Buffered("", 200, headers, json.dumps(template).encode())
 
 
 def _merge(answers: list[Buffered]) -> Buffered:

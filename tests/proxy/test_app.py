@@ -205,3 +205,36 @@ async def test_clouds_without_declared_endpoints_are_discovered(
     )
     assert status == 200
     assert body["images"][0]["id"] == fed.bed.cloud("cloud-3").image_id
+
+
+async def test_paging_across_clouds_loses_and_repeats_nothing(
+    make_federation: FederationFactory,
+) -> None:
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    scope = "{keystone: cloud-1; glance: cloud-1 & cloud-2 & cloud-3}"
+    token = await fed.token(scope)
+    headers = {"X-Auth-Token": token, "X-Scope": scope}
+    expected = set()
+    for cloud in ("cloud-1", "cloud-2", "cloud-3"):
+        expected.add(fed.bed.cloud(cloud).image_id)
+        for n in range(2):  # each cloud: cirros plus two more images
+            async with fed.session.post(
+                f"{fed.url}/image/v2/images",
+                json={"name": f"img-{n}"},
+                headers={**headers, "X-Scope": f"{{keystone: cloud-1; glance: {cloud}}}"},
+            ) as resp:
+                assert resp.status == 201
+                expected.add((await resp.json())["id"])
+    seen: list[str] = []
+    path = "/image/v2/images?limit=4"
+    pages = 0
+    while path:
+        status, body, _ = await _get(fed, path, **headers)
+        assert status == 200 and len(body["images"]) <= 4
+        seen += [i["id"] for i in body["images"]]
+        path = f"/image{body['next']}" if "next" in body else ""
+        pages += 1
+        assert pages < 10
+    assert sorted(seen) == sorted(expected) and len(seen) == 9
+    status, body, _ = await _get(fed, "/image/v2/images?limit=2&marker=bogus", **headers)
+    assert status == 400 and "marker" in body["error"]["message"]
