@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo bench test-real services clean
+.PHONY: venv test lint typecheck unit demo bench test-real services clean real-venv
 
 venv: $(STAMP)
 
@@ -33,8 +33,18 @@ demo: venv
 bench: venv
 	$(BIN)/python -m bench.run_all
 
-test-real: venv services
+test-real: venv services real-venv
 	$(BIN)/pytest -q -m real
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# Real Keystone and Glance pin older libraries than the main venv: they get their own venv.
+REAL_VENV := .venv-real
+$(REAL_VENV)/.installed:
+	$(PYTHON) -m venv $(REAL_VENV)
+	$(REAL_VENV)/bin/pip install -q --upgrade pip
+	$(REAL_VENV)/bin/pip install -q keystone==30.0.0 glance==33.0.0 gunicorn
+	touch $@
+
+real-venv: $(REAL_VENV)/.installed
