@@ -137,13 +137,10 @@ class RealTestbed:
         dirs.glance_conf.write_text(
             config.glance_conf(dirs, "http://unused", self.venv.glance_paste_ini)
         )
-        await asyncio.gather(
-            self._keystone_manage(dirs, "db_sync"),
-            run(
-                [str(self.venv.glance_manage), f"--config-file={dirs.glance_conf}", "db_sync"],
-                dirs.log("glance-manage"),
-            ),
-        )
+        glance_argv = [str(self.venv.glance_manage), f"--config-file={dirs.glance_conf}", "db_sync"]
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._keystone_manage(dirs, "db_sync"))
+            group.create_task(run(glance_argv, dirs.log("glance-manage")))
         return dirs
 
     async def _keystone_manage(self, dirs: CloudDirs, *args: str) -> None:

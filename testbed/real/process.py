@@ -44,10 +44,17 @@ async def run(argv: Sequence[str], log: Path, env: Mapping[str, str] | None = No
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-        code = await proc.wait()
+        try:
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            # Another cloud failed: leave no half-done migration running behind us.
+            proc.kill()
+            await proc.wait()
+            raise
     if code != 0:
-        name = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:2]))
-        raise RealTestbedError(f"{name} exited with {code}; {log}:\n{tail(log)}")
+        command = next((arg for arg in argv[1:] if not arg.startswith("-")), "")
+        name = f"{Path(argv[0]).name} {command}".strip()
+        raise RealTestbedError(f"{name} exited with {code}; end of its log:\n{tail(log)}")
 
 
 class GunicornServer:
@@ -116,7 +123,7 @@ class GunicornServer:
         while True:
             if self._proc is None or self._proc.returncode is not None:
                 raise RealTestbedError(
-                    f"{self.app} stopped while starting; {self.log}:\n{tail(self.log)}"
+                    f"{self.app} stopped while starting; end of its log:\n{tail(self.log)}"
                 )
             try:
                 async with session.get(self.url + "/") as response:
@@ -127,7 +134,7 @@ class GunicornServer:
             if time.monotonic() > deadline:
                 raise RealTestbedError(
                     f"{self.app} not answering at {self.url} after "
-                    f"{timeout:.0f} s; {self.log}:\n{tail(self.log)}"
+                    f"{timeout:.0f} s; end of its log:\n{tail(self.log)}"
                 )
             await asyncio.sleep(0.25)
 

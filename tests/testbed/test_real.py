@@ -16,7 +16,7 @@ import pytest_asyncio
 
 from registry import load_clouds_yaml
 from testbed.cli_runner import run_openstack
-from testbed.real import RealCloudInfo, RealTestbed, RealVenvMissing
+from testbed.real import RealCloudInfo, RealTestbed, RealTestbedError, RealVenvMissing
 from testbed.real.config import CloudDirs, glance_conf, keystone_conf
 
 real = pytest.mark.real
@@ -189,3 +189,37 @@ async def test_token_of_one_cloud_is_rejected_by_another(
         image_url = f"{second.endpoints['image']}/v2/images"
         async with http.get(image_url, headers={"X-Auth-Token": token}) as response:
             assert response.status == 401
+
+
+def _fake_venv(root: Path, keystone_manage: str) -> Path:
+    """A venv whose commands are shell scripts: checks the failure path without real services."""
+    (root / "bin").mkdir(parents=True)
+    (root / "etc" / "glance").mkdir(parents=True)
+    (root / "etc" / "glance" / "glance-api-paste.ini").write_text("")
+    scripts = {"gunicorn": "exit 3", "glance-manage": "exit 0", "keystone-manage": keystone_manage}
+    for name, body in scripts.items():
+        script = root / "bin" / name
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    return root
+
+
+async def test_a_failing_command_reports_its_log_and_cleans_up(tmp_path: Path) -> None:
+    venv = _fake_venv(tmp_path / "venv", 'echo "no such table: boom" >&2; exit 1')
+    testbed = RealTestbed(clouds=1, venv=venv)
+    with pytest.raises(RealTestbedError, match=r"keystone-manage db_sync exited with 1(.|\n)*boom"):
+        await testbed.start()
+    assert testbed._root is None and testbed.clouds == []
+
+
+async def test_a_server_that_dies_at_start_is_reported(tmp_path: Path) -> None:
+    # keystone-manage "works" but creates no database file, so copy it ourselves first.
+    venv = _fake_venv(
+        tmp_path / "venv",
+        'for a; do case "$a" in --config-file=*) d=$(dirname "${a#*=}");; esac; done; '
+        'touch "$d/keystone.sqlite" "$d/glance.sqlite"',
+    )
+    testbed = RealTestbed(clouds=1, venv=venv)
+    with pytest.raises(RealTestbedError, match="stopped while starting"):
+        await testbed.start()
+    assert testbed._root is None
