@@ -14,7 +14,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from registry import load_clouds_yaml
+from cli_plugin.demo import client_clouds_yaml
+from proxy import ProxyConfig, running_proxy
+from registry import Registry, load_clouds_yaml
 from testbed.cli_runner import run_openstack
 from testbed.real import RealCloudInfo, RealTestbed, RealTestbedError, RealVenvMissing
 from testbed.real.config import CloudDirs, glance_conf, keystone_conf
@@ -48,6 +50,11 @@ async def cli(cloud: str, clouds_yaml: Path, *args: str) -> str:
     code, out, err = await run_openstack("--os-cloud", cloud, *args, clouds_yaml=clouds_yaml)
     assert code == 0, f"openstack {' '.join(args)} on {cloud} failed: {err}"
     return out
+
+
+async def image_names(cloud: str, clouds_yaml: Path, *args: str) -> list[str]:
+    listed = json.loads(await cli(cloud, clouds_yaml, *args, "image", "list", "-f", "json"))
+    return [image["Name"] for image in listed]
 
 
 def _refuses(port: int) -> bool:
@@ -165,10 +172,10 @@ async def test_image_create_list_and_save_per_cloud(
         saved = tmp_path / f"{info.name}.saved"
         await cli(info.name, clouds_yaml, "image", "save", "--file", str(saved), image["id"])
         assert saved.read_bytes() == data.read_bytes()
-    for info in bed.clouds:
-        listed = json.loads(await cli(info.name, clouds_yaml, "image", "list", "-f", "json"))
-        # Each Glance holds only the image created in it.
-        assert [image["Name"] for image in listed] == [f"disk-of-{info.name}"]
+    names = [await image_names(info.name, clouds_yaml) for info in bed.clouds]
+    # Each Glance holds only the image created in it.
+    assert "disk-of-cloud-1" in names[0] and "disk-of-cloud-1" not in names[1]
+    assert "disk-of-cloud-2" in names[1] and "disk-of-cloud-2" not in names[0]
 
 
 @real
@@ -223,3 +230,28 @@ async def test_a_server_that_dies_at_start_is_reported(tmp_path: Path) -> None:
     with pytest.raises(RealTestbedError, match="stopped while starting"):
         await testbed.start()
     assert testbed._root is None
+
+
+@real
+@module_loop
+async def test_proxy_routes_keystone_and_glance_to_different_real_clouds(
+    bed: RealTestbed, clouds_yaml: Path, tmp_path: Path
+) -> None:
+    """The user authenticates at cloud-1's Keystone and uploads to cloud-2's Glance."""
+    registry = Registry(load_clouds_yaml(clouds_yaml))
+    async with running_proxy(ProxyConfig(), registry) as url:
+        user_yaml = client_clouds_yaml(url, tmp_path / "user.yaml")
+        data = tmp_path / "via-proxy.raw"
+        data.write_bytes(b"\x5a" * 100_000)
+        scope = "{keystone: cloud-1; glance: cloud-2}"
+        out = await cli(
+            "openstackoid",
+            user_yaml,
+            *("--os-scope", scope, "image", "create", "--disk-format", "raw"),
+            *("--container-format", "bare", "--file", str(data), "-f", "json", "via-proxy"),
+        )
+        assert json.loads(out)["size"] == 100_000
+        assert "via-proxy" in await image_names("openstackoid", user_yaml, "--os-scope", scope)
+    # Asked directly, only cloud-2's Glance has the image.
+    assert "via-proxy" in await image_names("cloud-2", clouds_yaml)
+    assert "via-proxy" not in await image_names("cloud-1", clouds_yaml)
