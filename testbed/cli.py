@@ -37,19 +37,23 @@ async def _up(args: argparse.Namespace) -> int:
         )
     await bed.start(progress=True)
     path = bed.write_clouds_yaml(args.clouds_yaml)
-    from testbed.control import make_control_app
-
-    runner = web.AppRunner(make_control_app(bed), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.control_port).start()
     console.print(f"{args.clouds} clouds up; clouds.yaml: {path}")
-    console.print(f"control API: http://127.0.0.1:{args.control_port} (Ctrl-C to stop)")
+    runner: web.AppRunner | None = None
+    if not args.real:  # real Keystone/Glance have no fault injection
+        from testbed.control import make_control_app
+
+        runner = web.AppRunner(make_control_app(bed), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", args.control_port).start()
+        console.print(f"control API: http://127.0.0.1:{args.control_port}")
+    console.print("Ctrl-C to stop")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await runner.cleanup()
+    if runner is not None:
+        await runner.cleanup()
     await bed.stop()
     return 0
 
