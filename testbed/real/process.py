@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +16,7 @@ import aiohttp
 
 from testbed.real.errors import RealTestbedError
 
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 WSGI_ENTRY_DIR = Path(__file__).resolve().parent
 """gunicorn imports ``_wsgi_entry`` from here (standard library only: it runs in .venv-real)."""
 
@@ -115,6 +118,7 @@ class GunicornServer:
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 180.0) -> None:
@@ -148,6 +152,13 @@ class GunicornServer:
         except TimeoutError:
             _signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM gunicorn if we are killed before stop() runs."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
