@@ -35,7 +35,11 @@ async def _up(args: argparse.Namespace) -> int:
             image_service_url=args.image_service_url,
             port_base=args.port_base,
         )
-    await bed.start(progress=True)
+    try:
+        await bed.start(progress=True)
+    except Exception as exc:  # RealTestbedError: missing venv, a service that would not start
+        console.print(f"[red]{exc}")
+        return 1
     path = bed.write_clouds_yaml(args.clouds_yaml)
     console.print(f"{args.clouds} clouds up; clouds.yaml: {path}")
     runner: web.AppRunner | None = None
