@@ -73,6 +73,30 @@ def cloud_bytes(count: int) -> float:
     return total / count
 
 
+def import_seconds(count: int) -> float:
+    """Bulk import into SQLite, the way `openstackoid registry import` writes (batches)."""
+    import asyncio
+    import tempfile
+
+    from registry import SqliteStore
+
+    clouds = make_clouds(count)
+
+    async def write() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SqliteStore(Path(tmp) / "registry.sqlite")
+            started = time.perf_counter()
+            for start in range(0, count, 500):
+                await store.upsert_many(clouds[start : start + 500])
+            loaded = await store.load_all()
+            elapsed = time.perf_counter() - started
+            await store.close()
+            assert len(loaded) == count
+            return elapsed
+
+    return asyncio.run(write())
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     sizes = (1, 1000, 10000)
     rows = [measure(n) for n in sizes]
@@ -81,6 +105,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     return {
         "rows": rows,
         "bytes_per_cloud_total": round(per_cloud, 1),
+        "import_and_reload_10000_s": round(import_seconds(10000), 2),
         "ratios": {
             f"get ns at {r['clouds']} / at 1": round(r["get_ns"] / base["get_ns"], 2)
             for r in rows[1:]
@@ -100,6 +125,7 @@ def main() -> None:
     for row in figures["rows"]:
         print(row)
     print(f"bytes per cloud (values + indexes, 10,000 clouds): {figures['bytes_per_cloud_total']}")
+    print(f"import + reload of 10,000 clouds (SQLite): {figures['import_and_reload_10000_s']} s")
     print(figures["ratios"])
 
 

@@ -50,7 +50,7 @@ def _next_url(document: dict[str, Any], cloud: Cloud, call: Call) -> str | None:
 
 async def _collect_pages(forwarder: Forwarder, call: Call, cloud: Cloud) -> Buffered:
     """One cloud's whole collection: its pages are followed so a merge loses nothing."""
-    cloud = await forwarder.with_endpoints(cloud)
+    cloud = await forwarder.with_endpoints(cloud, call.decision.service_type)
     first = await forwarder.buffer_one(call, cloud)
     if call.request.method != "GET" or first.status != 200 or "limit" in call.request.query:
         return first
@@ -171,7 +171,7 @@ async def _paged_fan_out(
     active = [c for c in clouds if c.name in state and state[c.name] != DONE]
 
     async def fetch(cloud: Cloud) -> Buffered:
-        cloud = await forwarder.with_endpoints(cloud)
+        cloud = await forwarder.with_endpoints(cloud, call.decision.service_type)
         url = upstream_url(cloud, call.decision.service_type, call.decision.path)
         return await forwarder.buffer_one(
             call, cloud, f"{url}?{cloud_query(query, state[cloud.name])}"

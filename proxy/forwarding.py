@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,9 +82,10 @@ class Forwarder:
         self.memory = memory
         self.catalog = EndpointCatalog()
 
-    async def with_endpoints(self, cloud: Cloud) -> Cloud:
-        """The cloud with its endpoints: declared, or discovered from its catalog."""
-        if cloud.endpoints:
+    async def with_endpoints(self, cloud: Cloud, service_type: str) -> Cloud:
+        """The cloud with its endpoints: declared, or discovered from its catalog. Identity
+        needs none: the auth_url is its endpoint."""
+        if cloud.endpoints or service_type == IDENTITY:
             return cloud
         try:
             endpoints = await self.catalog.endpoints(self.session, cloud)
@@ -117,7 +120,7 @@ class Forwarder:
                         headers=headers,
                         data=data,
                         allow_redirects=False,
-                        ssl=cloud.verify,
+                        ssl=tls_for(cloud),
                     )
             except ProxyError:
                 self.breakers.failure(cloud.name)
@@ -144,7 +147,7 @@ class Forwarder:
     async def stream_one(self, call: Call, cloud: Cloud) -> web.StreamResponse:
         """The hot path: one cloud, bodies streamed both ways unless a rewrite needs them."""
         data = call.request.content if call.request.body_exists else None
-        cloud = await self.with_endpoints(cloud)
+        cloud = await self.with_endpoints(cloud, call.decision.service_type)
         response = await self._open(call, cloud, data)
         try:
             headers = downstream_response_headers(response.headers)
@@ -167,7 +170,7 @@ class Forwarder:
             response.release()
 
     async def buffer_one(self, call: Call, cloud: Cloud, url: str | None = None) -> Buffered:
-        cloud = await self.with_endpoints(cloud)
+        cloud = await self.with_endpoints(cloud, call.decision.service_type)
         response = await self._open(call, cloud, call.body, url)
         async with response:
             with map_upstream_errors(cloud.name):
@@ -207,6 +210,18 @@ class Forwarder:
             # the token without the header.
             self.memory.remember(subject, call.scope_text, parse_expiry(token.get("expires_at")))
         return json.dumps(document).encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _ca_context(cafile: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
+
+
+def tls_for(cloud: Cloud) -> ssl.SSLContext | bool:
+    """Verified by default; a cloud's own CA bundle when it names one; off only if asked."""
+    if not cloud.verify:
+        return False
+    return _ca_context(cloud.cacert) if cloud.cacert else True
 
 
 def _streams(data: Any) -> bool:
