@@ -11,13 +11,13 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-import yaml
 from aiohttp import web
 from rich.progress import Progress
 
 from testbed.app import Fleet, make_app
+from testbed.clouds_yaml import clouds_yaml_document, write_clouds_yaml
 from testbed.identity import TokenBook
-from testbed.model import REGION, CloudState, Faults, RecordedRequest, SimCloudInfo
+from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo
 
 
 def raise_open_files_limit() -> int:
@@ -157,30 +157,7 @@ class Testbed:
             state.requests.clear()
 
     def clouds_yaml(self) -> dict[str, Any]:
-        clouds: dict[str, Any] = {}
-        for info in self.clouds:
-            clouds[info.name] = {
-                "auth": {
-                    "auth_url": info.auth_url,
-                    "username": info.username,
-                    "password": info.password,
-                    "project_name": info.project_name,
-                    "user_domain_name": "Default",
-                    "project_domain_name": "Default",
-                },
-                "region_name": REGION,
-                "interface": "public",
-                "identity_api_version": 3,
-                "openstackoid": {
-                    "labels": info.labels,
-                    "groups": [info.labels["tier"]],
-                    "endpoints": info.endpoints,
-                },
-            }
-        return {"clouds": clouds}
+        return clouds_yaml_document(self.clouds)
 
     def write_clouds_yaml(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.clouds_yaml(), sort_keys=False))
-        return path
+        return write_clouds_yaml(self.clouds, path)

@@ -14,9 +14,9 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-import yaml
 from rich.progress import Progress
 
+from testbed.clouds_yaml import clouds_yaml_document, write_clouds_yaml
 from testbed.model import DOMAIN_NAME, REGION
 from testbed.real import config
 from testbed.real.config import CloudDirs
@@ -221,33 +221,10 @@ class RealTestbed:
         await self.stop()
 
     def clouds_yaml(self) -> dict[str, Any]:
-        clouds: dict[str, Any] = {}
-        for info in self._clouds:
-            clouds[info.name] = {
-                "auth": {
-                    "auth_url": info.auth_url,
-                    "username": info.username,
-                    "password": info.password,
-                    "project_name": info.project_name,
-                    "user_domain_name": DOMAIN_NAME,
-                    "project_domain_name": DOMAIN_NAME,
-                },
-                "region_name": REGION,
-                "interface": "public",
-                "identity_api_version": 3,
-                "openstackoid": {
-                    "labels": info.labels,
-                    "groups": [info.labels["tier"]],
-                    "endpoints": info.endpoints,
-                },
-            }
-        return {"clouds": clouds}
+        return clouds_yaml_document(self._clouds)
 
     def write_clouds_yaml(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.clouds_yaml(), sort_keys=False))
-        return path
+        return write_clouds_yaml(self._clouds, path)
 
 
 async def register_image_service(http: aiohttp.ClientSession, info: RealCloudInfo) -> None:
