@@ -1,6 +1,8 @@
-"""Proxy overhead in one run: direct to a testbed cloud, through a minimal aiohttp
-forwarder (the baseline), and through openstackoid. Each server is its own process; the
-load comes from this process (aiohttp client, 50 connections)."""
+"""Proxy overhead in one run: direct to a testbed cloud, through nginx, HAProxy, a minimal
+aiohttp forwarder (the baseline openstackoid is held to) and openstackoid. Each server is its
+own process on loopback; the load is wrk (one thread) at 50 connections, then at 1 connection
+for the added latency. CPU per request is the server's own CPU time over the requests it served.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +10,15 @@ import asyncio
 import json
 import multiprocessing
 import socket
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from rich.progress import Progress
+
+from bench.contenders import Daemon, cpu_seconds, ensure_installed, start_haproxy, start_nginx
+from bench.wrk import run_wrk
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = "{*: cloud-1}"
@@ -98,85 +102,96 @@ async def _token(auth_url: str) -> str:
             return resp.headers["X-Subject-Token"]
 
 
-async def load(
-    url: str, headers: dict[str, str], seconds: float, connections: int
+def _contend(
+    name: str, url: str, pid: int | None, headers: dict[str, str], seconds: int
 ) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                async with session.get(url) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        errors += 1
-                latencies.append(time.perf_counter() - started)
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    latencies.sort()
-    return {
-        "requests_per_s": round(len(latencies) / seconds, 1),
-        "p50_ms": round(statistics.median(latencies) * 1000, 3),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 3),
-        "errors": errors,
-    }
+    run_wrk(url, headers, 1, 50)  # warm-up: pools, caches, token validations
+    before = cpu_seconds(pid) if pid else 0.0
+    c50 = run_wrk(url, headers, seconds, 50)
+    cpu = cpu_seconds(pid) - before if pid else 0.0
+    c1 = run_wrk(url, headers, max(1, seconds // 2), 1)
+    figures: dict[str, Any] = {"c50": c50.as_dict(), "c1": c1.as_dict()}
+    if pid:
+        figures["cpu_us_per_request"] = round(cpu / max(c50.requests, 1) * 1e6, 1)
+    return figures
 
 
 async def measure(quick: bool) -> dict[str, Any]:
-    seconds = 2.0 if quick else 5.0
-    testbed_port, forwarder_port, proxy_port = _free_port(), _free_port(), _free_port()
+    missing = ensure_installed("wrk", "nginx", "haproxy")
+    if "wrk" in missing:
+        return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
+    seconds = 4 if quick else 10
+    ports = {name: _free_port() for name in ("testbed", "forwarder", "openstackoid")}
     clouds_yaml = str(RESULTS / "bench-clouds.yaml")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    testbed_url = f"http://127.0.0.1:{testbed_port}"
+    testbed_url = f"http://127.0.0.1:{ports['testbed']}"
     ctx = multiprocessing.get_context("spawn")
-    servers = [ctx.Process(target=_serve_testbed, args=(testbed_port, clouds_yaml), daemon=True)]
-    servers[0].start()
+    testbed = ctx.Process(target=_serve_testbed, args=(ports["testbed"], clouds_yaml), daemon=True)
+    testbed.start()
     await _wait_up(f"{testbed_url}/identity/v3")
-    servers += [
-        ctx.Process(target=_serve_forwarder, args=(forwarder_port, testbed_url), daemon=True),
-        ctx.Process(target=_serve_openstackoid, args=(proxy_port, clouds_yaml), daemon=True),
-    ]
-    for server in servers[1:]:
-        server.start()
+    forwarder = ctx.Process(
+        target=_serve_forwarder, args=(ports["forwarder"], testbed_url), daemon=True
+    )
+    ours = ctx.Process(
+        target=_serve_openstackoid, args=(ports["openstackoid"], clouds_yaml), daemon=True
+    )
+    processes = [testbed, forwarder, ours]
+    daemons: list[Daemon] = []
+    targets: dict[str, tuple[str, int | None]] = {"direct": (testbed_url, None)}
     try:
-        await _wait_up(f"http://127.0.0.1:{forwarder_port}/identity/v3")
-        await _wait_up(f"http://127.0.0.1:{proxy_port}/healthz")
+        for process in (forwarder, ours):
+            process.start()
+        for name, start in (("nginx", start_nginx), ("haproxy", start_haproxy)):
+            if name in missing:
+                continue
+            port = _free_port()
+            daemons.append(start(port, ports["testbed"]))
+            targets[name] = (f"http://127.0.0.1:{port}", daemons[-1].pid)
+        targets["minimal_forwarder"] = (f"http://127.0.0.1:{ports['forwarder']}", forwarder.pid)
+        targets["openstackoid"] = (f"http://127.0.0.1:{ports['openstackoid']}", ours.pid)
+        for base, _ in targets.values():
+            await _wait_up(f"{base}/identity/v3")
         token = await _token(f"{testbed_url}/identity/v3")
         headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
-        targets = {
-            "direct": f"{testbed_url}/image/v2/images",
-            "minimal_forwarder": f"http://127.0.0.1:{forwarder_port}/image/v2/images",
-            "openstackoid": f"http://127.0.0.1:{proxy_port}/image/v2/images",
-        }
         results: dict[str, Any] = {}
-        for name, url in targets.items():
-            await load(url, headers, 0.5, 50)  # warm-up: pools, caches
-            results[name] = {
-                "c50": await load(url, headers, seconds, 50),
-                "c1": await load(url, headers, seconds / 2, 1),
-            }
+        with Progress() as progress:
+            task = progress.add_task("proxy overhead", total=len(targets))
+            for name, (base, pid) in targets.items():
+                progress.update(task, description=f"wrk -> {name}")
+                url = f"{base}/image/v2/images"
+                results[name] = await asyncio.to_thread(_contend, name, url, pid, headers, seconds)
+                progress.advance(task)
     finally:
-        for server in servers:
-            server.kill()
+        for daemon in daemons:
+            daemon.stop()
+        for process in processes:
+            process.kill()
+    if missing:
+        results["not_installed"] = missing
     base = results["minimal_forwarder"]
-    ours = results["openstackoid"]
-    direct_p50 = results["direct"]["c1"]["p50_ms"]
+    ours_figures = results["openstackoid"]
+    direct = results["direct"]
     results["ratios"] = {
         "openstackoid / forwarder req/s (c50)": round(
-            ours["c50"]["requests_per_s"] / base["c50"]["requests_per_s"], 3
+            ours_figures["c50"]["requests_per_s"] / base["c50"]["requests_per_s"], 3
         ),
         "openstackoid / direct req/s (c50)": round(
-            ours["c50"]["requests_per_s"] / results["direct"]["c50"]["requests_per_s"], 3
+            ours_figures["c50"]["requests_per_s"] / direct["c50"]["requests_per_s"], 3
+        ),
+        "forwarder / openstackoid CPU per request": round(
+            base["cpu_us_per_request"] / ours_figures["cpu_us_per_request"], 3
         ),
     }
+    for name in ("nginx", "haproxy"):
+        if name in results:
+            results["ratios"][f"openstackoid / {name} req/s (c50)"] = round(
+                ours_figures["c50"]["requests_per_s"] / results[name]["c50"]["requests_per_s"], 3
+            )
+    direct_p50 = direct["c1"]["p50_ms"]
     results["added_p50_ms_c1"] = {
-        "minimal_forwarder": round(base["c1"]["p50_ms"] - direct_p50, 3),
-        "openstackoid": round(ours["c1"]["p50_ms"] - direct_p50, 3),
+        name: round(figures["c1"]["p50_ms"] - direct_p50, 3)
+        for name, figures in results.items()
+        if isinstance(figures, dict) and "c1" in figures and name != "direct"
     }
     return results
 
