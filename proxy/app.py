@@ -24,6 +24,7 @@ from proxy.identity import make_strategy
 from proxy.metrics import ProxyMetrics, status_class
 from proxy.routing import describe, route
 from proxy.scope_memory import ScopeMemory
+from proxy.upstream.pool import UpstreamPool
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
 from registry.postgres import PostgresStore
@@ -228,15 +229,25 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=False
         ) as session:
+            pool = UpstreamPool(
+                config.limit_per_host,
+                config.keepalive_timeout,
+                config.connect_timeout,
+                config.total_timeout,
+            )
             app[FORWARDER] = Forwarder(
                 session,
+                pool,
                 config,
                 make_strategy(config.identity_strategy),
                 app[BREAKERS],
                 app[METRICS],
                 app[MEMORY],
             )
-            yield
+            try:
+                yield
+            finally:
+                pool.close()
 
     app.cleanup_ctx.append(upstream_session)
     app[STORE] = _store(config)

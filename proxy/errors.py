@@ -105,3 +105,5 @@ def map_upstream_errors(cloud: str) -> Iterator[None]:
         raise UpstreamUnavailable(f"cloud {cloud!r} is unreachable: {exc.os_error}") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamUnavailable(f"cloud {cloud!r} failed: {exc.__class__.__name__}") from exc
+    except OSError as exc:  # the proxy's own upstream pool: refused, reset, TLS, not HTTP
+        raise UpstreamUnavailable(f"cloud {cloud!r} is unreachable: {exc}") from exc

@@ -26,6 +26,8 @@ from proxy.rewrite_links import rewrite_body, rewrite_headers
 from proxy.routing import IDENTITY, RouteDecision, upstream_url
 from proxy.scope_memory import ScopeMemory
 from proxy.service_root import service_root
+from proxy.upstream.connection import UpstreamResponse
+from proxy.upstream.pool import Body, UpstreamPool
 from registry import Cloud
 from registry.discovery import DiscoveryError, EndpointCatalog
 
@@ -68,13 +70,15 @@ class Forwarder:
     def __init__(
         self,
         session: aiohttp.ClientSession,
+        pool: UpstreamPool,
         config: ProxyConfig,
         strategy: IdentityStrategy,
         breakers: CircuitBreakers,
         metrics: ProxyMetrics,
         memory: ScopeMemory,
     ) -> None:
-        self.session = session
+        self.session = session  # discovery and token calls
+        self.pool = pool  # the hot path: every call to a cloud's API
         self.config = config
         self.strategy = strategy
         self.breakers = breakers
@@ -94,8 +98,8 @@ class Forwarder:
         return dataclasses.replace(cloud, endpoints=endpoints)
 
     async def _open(
-        self, call: Call, cloud: Cloud, data: Any, url: str | None = None
-    ) -> aiohttp.ClientResponse:
+        self, call: Call, cloud: Cloud, data: Body, url: str | None = None
+    ) -> UpstreamResponse:
         """Send the request to one cloud; retries once with a fresh token on a 401."""
         decision = call.decision
         if not self.breakers.allow(cloud.name):
@@ -114,13 +118,8 @@ class Forwarder:
             started = time.perf_counter()
             try:
                 with map_upstream_errors(cloud.name):
-                    response = await self.session.request(
-                        call.request.method,
-                        url,
-                        headers=headers,
-                        data=data,
-                        allow_redirects=False,
-                        ssl=tls_for(cloud),
+                    response = await self.pool.request(
+                        call.request.method, url, headers, data, tls_for(cloud)
                     )
             except ProxyError:
                 self.breakers.failure(cloud.name)
@@ -146,7 +145,8 @@ class Forwarder:
 
     async def stream_one(self, call: Call, cloud: Cloud) -> web.StreamResponse:
         """The hot path: one cloud, bodies streamed both ways unless a rewrite needs them."""
-        data = call.request.content if call.request.body_exists else None
+        request = call.request
+        data = request.content.iter_chunked(CHUNK) if request.body_exists else None
         cloud = await self.with_endpoints(cloud, call.decision.service_type)
         response = await self._open(call, cloud, data)
         try:
@@ -154,7 +154,8 @@ class Forwarder:
             root = service_root(upstream_url(cloud, call.decision.service_type, ""))
             rewrite_headers(headers, root, call.proxy_prefix)
             if _rewritable(response, self.config.max_rewrite_bytes):
-                body = await response.read()
+                with map_upstream_errors(cloud.name):
+                    body = await response.read(self.config.total_timeout)
                 body = self._rewrite(call, cloud, response, body, root)
                 return web.Response(status=response.status, headers=headers, body=body)
             stream = web.StreamResponse(status=response.status, headers=headers)
@@ -162,7 +163,7 @@ class Forwarder:
                 stream.content_length = response.content_length
             await stream.prepare(call.request)
             with map_upstream_errors(cloud.name):
-                async for chunk in response.content.iter_chunked(CHUNK):
+                async for chunk in response.iter_chunks(self.config.total_timeout):
                     await stream.write(chunk)
             await stream.write_eof()
             return stream
@@ -174,7 +175,7 @@ class Forwarder:
         response = await self._open(call, cloud, call.body, url)
         async with response:
             with map_upstream_errors(cloud.name):
-                body = await response.read()
+                body = await response.read(self.config.total_timeout)
         root = service_root(upstream_url(cloud, call.decision.service_type, ""))
         headers = downstream_response_headers(response.headers)
         rewrite_headers(headers, root, call.proxy_prefix)
@@ -186,7 +187,7 @@ class Forwarder:
         self,
         call: Call,
         cloud: Cloud,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         body: bytes,
         root: str,
     ) -> bytes:
@@ -195,7 +196,7 @@ class Forwarder:
             body = self._rewrite_token(call, response, body)
         return rewrite_body(body, root, call.proxy_prefix)
 
-    def _rewrite_token(self, call: Call, response: aiohttp.ClientResponse, body: bytes) -> bytes:
+    def _rewrite_token(self, call: Call, response: UpstreamResponse, body: bytes) -> bytes:
         try:
             document = json.loads(body)
         except ValueError:
@@ -224,11 +225,11 @@ def tls_for(cloud: Cloud) -> ssl.SSLContext | bool:
     return _ca_context(cloud.cacert) if cloud.cacert else True
 
 
-def _streams(data: Any) -> bool:
+def _streams(data: Body) -> bool:
     return data is not None and not isinstance(data, bytes)
 
 
-def _rewritable(response: aiohttp.ClientResponse, limit: int) -> bool:
+def _rewritable(response: UpstreamResponse, limit: int) -> bool:
     if "Content-Encoding" in response.headers:
         return False
     if response.content_type != "application/json":

@@ -18,6 +18,7 @@ HOP_BY_HOP = frozenset(
         "Upgrade",
         "Host",
         "Content-Length",
+        "Expect",  # aiohttp answered 100-continue to the client; the cloud gets the body
     )
 )
 SCOPE_HEADER = "X-Scope"

@@ -1,0 +1,321 @@
+"""One keep-alive HTTP/1.1 connection to a cloud, parsed by httptools (llhttp)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+HIGH_WATER = 512 * 1024
+"""Buffered body bytes at which reading from the cloud pauses: memory stays bounded."""
+LOW_WATER = 128 * 1024
+
+
+class BrokenUpstream(ConnectionError):
+    """The cloud closed the connection or sent something that is not HTTP."""
+
+
+class StaleConnection(BrokenUpstream):
+    """A reused idle connection was closed by the cloud before it answered: safe to retry."""
+
+
+class UpstreamResponse:
+    """A response head, with its body delivered in chunks as they arrive."""
+
+    __slots__ = (
+        "status",
+        "headers",
+        "content_length",
+        "content_type",
+        "_connection",
+        "_chunks",
+        "_buffered",
+        "_done",
+        "_error",
+        "_waiter",
+        "_on_release",
+        "_released",
+    )
+
+    def __init__(
+        self,
+        connection: UpstreamConnection,
+        status: int,
+        headers: CIMultiDict[str],
+        on_release: Callable[[UpstreamConnection, bool], None] | None,
+    ) -> None:
+        self.status = status
+        self.headers = CIMultiDictProxy(headers)
+        length = headers.get("Content-Length")
+        self.content_length = int(length) if length is not None and length.isdigit() else None
+        self.content_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        self._connection = connection
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._on_release = on_release
+        self._released = False
+
+    @property
+    def done(self) -> bool:
+        return self._done or self._error is not None
+
+    # Fed by the connection.
+    def feed(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered > HIGH_WATER:
+            self._connection.pause_reading()
+        self._wake()
+
+    def finish(self) -> None:
+        self._done = True
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        if not self._done and self._error is None:
+            self._error = error
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # Read by the proxy.
+    async def iter_chunks(self, timeout: float) -> AsyncIterator[bytes]:
+        """The body as it arrives; `timeout` bounds each wait for the next chunk."""
+        connection = self._connection
+        while True:
+            if self._chunks:
+                chunk = self._chunks.popleft()
+                self._buffered -= len(chunk)
+                if self._buffered < LOW_WATER:
+                    connection.resume_reading()
+                yield chunk
+                continue
+            if self._error is not None:
+                raise self._error
+            if self._done:
+                return
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, self._time_out)
+            try:
+                await self._waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+
+    def _time_out(self) -> None:
+        self.fail(TimeoutError("the cloud stopped sending the response body"))
+        self._connection.close()
+
+    async def read(self, timeout: float) -> bytes:
+        if self._done and self._error is None:  # common case: small body already here
+            body = b"".join(self._chunks)
+            self._chunks.clear()
+            self._buffered = 0
+            return body
+        return b"".join([chunk async for chunk in self.iter_chunks(timeout)])
+
+    def release(self) -> None:
+        """Give the connection back for reuse if the body was read whole, else close it."""
+        if self._released:
+            return
+        self._released = True
+        reusable = self._done and self._error is None and not self._chunks
+        if self._on_release is not None:
+            self._on_release(self._connection, reusable)
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """asyncio protocol + llhttp callbacks. One request at a time (no pipelining)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.keep_alive = False
+        self.idle_since = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self._head: asyncio.Future[UpstreamResponse] | None = None
+        self._response: UpstreamResponse | None = None
+        self._header_list: list[tuple[str, str]] = []
+        self._head_request = False
+        self._informational = False
+        self._until_eof = False
+        self._received = False
+        self._write_paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._on_release: Callable[[UpstreamConnection, bool], None] | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._received = True
+        if self._head is None and (self._response is None or self._response.done):
+            self.close()  # bytes nobody asked for: the connection cannot be trusted
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._break(BrokenUpstream(f"the cloud sent invalid HTTP: {exc}"))
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        response = self._response
+        if response is not None and self._until_eof and exc is None:
+            response.finish()  # no length, not chunked: the body ends with the connection
+        elif self._received:
+            self._break(BrokenUpstream("the cloud closed the connection mid-response"))
+        else:
+            self._break(StaleConnection("the cloud closed the connection before answering"))
+        waiter = self._drain
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(BrokenUpstream("the cloud closed the connection"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # llhttp callbacks
+    def on_message_begin(self) -> None:
+        self._header_list = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_list.append(
+            (name.decode("latin-1"), value.decode("utf-8", errors="surrogateescape"))
+        )
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            self._informational = True  # e.g. 100 Continue: the real answer follows
+            return
+        headers = CIMultiDict(self._header_list)
+        response = UpstreamResponse(self, status, headers, self._on_release)
+        self._response = response
+        self.keep_alive = self._parser.should_keep_alive()
+        encoding = headers.get("Transfer-Encoding", "")
+        self._until_eof = response.content_length is None and "chunked" not in encoding.lower()
+        if self._head_request or status in (204, 304):
+            # llhttp cannot be told a HEAD has no body: end here, fresh parser for the next.
+            self._until_eof = False
+            self._parser = httptools.HttpResponseParser(self)
+            response.finish()
+        head = self._head
+        self._head = None
+        if head is not None and not head.done():
+            head.set_result(response)
+
+    def on_body(self, body: bytes) -> None:
+        if self._response is not None:
+            self._response.feed(body)
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        if self._response is not None:
+            self._until_eof = False
+            self._response.finish()
+
+    # Used by the pool
+    async def send(
+        self,
+        head: bytes,
+        body: bytes | AsyncIterator[bytes] | None,
+        *,
+        chunked: bool,
+        is_head: bool,
+        timeout: float,
+        on_release: Callable[[UpstreamConnection, bool], None],
+    ) -> UpstreamResponse:
+        """Write the request and wait for the response head."""
+        self._on_release = on_release
+        transport = self.transport
+        assert transport is not None
+        loop = asyncio.get_running_loop()
+        self._head = loop.create_future()
+        self._response = None
+        self._received = False
+        self._head_request = is_head
+        head_waiter = self._head
+        if body is None or isinstance(body, bytes):
+            transport.write(head + body if body else head)
+        else:
+            transport.write(head)
+            await self._upload(body, chunked)
+        timer = loop.call_later(timeout, self._time_out)
+        try:
+            return await head_waiter
+        finally:
+            timer.cancel()
+
+    async def _upload(self, body: AsyncIterator[bytes], chunked: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        async for chunk in body:
+            if self.closed or self._response is not None:
+                break  # the cloud answered (or left) before the upload ended
+            if chunked:
+                transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            else:
+                transport.write(chunk)
+            if self._write_paused:
+                self._drain = asyncio.get_running_loop().create_future()
+                await self._drain
+        else:
+            if chunked and not self.closed:
+                transport.write(b"0\r\n\r\n")
+
+    def _time_out(self) -> None:
+        self._break(TimeoutError("the cloud did not answer in time"))
+        self.close()
+
+    def _break(self, error: BaseException) -> None:
+        head = self._head
+        self._head = None
+        if head is not None and not head.done():
+            head.set_exception(error)
+        if self._response is not None:
+            self._response.fail(error)
+        self.close()
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
