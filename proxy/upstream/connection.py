@@ -268,29 +268,35 @@ class UpstreamConnection(asyncio.Protocol):
             transport.write(head + body if body else head)
         else:
             transport.write(head)
-            await self._upload(body, chunked)
+            await self._upload(body, chunked, timeout)
         timer = loop.call_later(timeout, self._time_out)
         try:
             return await head_waiter
         finally:
             timer.cancel()
 
-    async def _upload(self, body: AsyncIterator[bytes], chunked: bool) -> None:
+    async def _upload(self, body: AsyncIterator[bytes], chunked: bool, timeout: float) -> None:
+        """The whole body, then the answer: OpenStack APIs answer once they have read it.
+        An early answer with the connection closed (413, 401) ends the upload."""
         transport = self.transport
         assert transport is not None
+        loop = asyncio.get_running_loop()
         async for chunk in body:
-            if self.closed or self._response is not None:
-                break  # the cloud answered (or left) before the upload ended
+            if self.closed:
+                return
             if chunked:
                 transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
             else:
                 transport.write(chunk)
             if self._write_paused:
-                self._drain = asyncio.get_running_loop().create_future()
-                await self._drain
-        else:
-            if chunked and not self.closed:
-                transport.write(b"0\r\n\r\n")
+                self._drain = loop.create_future()
+                timer = loop.call_later(timeout, self._time_out)
+                try:
+                    await self._drain
+                finally:
+                    timer.cancel()
+        if chunked and not self.closed:
+            transport.write(b"0\r\n\r\n")
 
     def _time_out(self) -> None:
         self._break(TimeoutError("the cloud did not answer in time"))
