@@ -6,7 +6,6 @@ import json
 import logging
 import resource
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +21,7 @@ from proxy.forwarding import Call, Forwarder
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import make_strategy
 from proxy.metrics import ProxyMetrics, status_class
+from proxy.request_ids import new_request_id
 from proxy.routing import describe, route
 from proxy.scope_memory import ScopeMemory
 from proxy.upstream.pool import UpstreamPool
@@ -91,7 +91,7 @@ def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
-    request_id = f"req-{uuid.uuid4()}"
+    request_id = new_request_id()
     service_type = request.match_info["service"]
     metrics = request.app[METRICS]
     try:
@@ -163,7 +163,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def explain_scope(request: web.Request) -> web.Response:
     """GET /_openstackoid/scope with X-Scope: which clouds serve each scoped service."""
-    request_id = f"req-{uuid.uuid4()}"
+    request_id = new_request_id()
     try:
         scope, _ = _scope_of(request)
         default = request.app[CONFIG].default_scope

@@ -28,7 +28,9 @@ class ProxyConfig:
     registry_dsn: str | None = None
     connect_timeout: float = 5.0
     total_timeout: float = 120.0
-    limit_per_host: int = 8
+    limit_per_host: int = 64
+    """Requests in flight to one cloud; more wait. Idle connections close after
+    keepalive_timeout, so thousands of clouds do not hold thousands of idle sockets."""
     keepalive_timeout: float = 10.0
     circuit_failures: int = 5
     circuit_cooldown: float = 10.0

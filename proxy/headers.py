@@ -21,22 +21,33 @@ HOP_BY_HOP = frozenset(
         "Expect",  # aiohttp answered 100-continue to the client; the cloud gets the body
     )
 )
+_HOP_BY_HOP_NAMES = tuple(HOP_BY_HOP)
 SCOPE_HEADER = "X-Scope"
 REQUEST_ID = "X-Openstack-Request-Id"
+
+
+def _without_hop_by_hop(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    # A C-level copy then deletes: ~5x cheaper than filtering item by item in Python.
+    copy = CIMultiDict(headers)
+    for name in _HOP_BY_HOP_NAMES:
+        if name in copy:
+            del copy[name]
+    return copy
 
 
 def upstream_request_headers(
     incoming: CIMultiDictProxy[str], token: str | None, keep_length: bool
 ) -> CIMultiDict[str]:
-    headers = CIMultiDict((k, v) for k, v in incoming.items() if k.lower() not in HOP_BY_HOP)
+    headers = _without_hop_by_hop(incoming)
     if keep_length and "Content-Length" in incoming:
         # Streamed uploads keep their length, so the cloud sees no chunked encoding.
         headers["Content-Length"] = incoming["Content-Length"]
-    headers.popall("X-Auth-Token", None)
-    if token is not None:
+    if token is None:
+        headers.popall("X-Auth-Token", None)
+    else:
         headers["X-Auth-Token"] = token
     return headers
 
 
 def downstream_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    return CIMultiDict((k, v) for k, v in upstream.items() if k.lower() not in HOP_BY_HOP)
+    return _without_hop_by_hop(upstream)
