@@ -1,7 +1,12 @@
 """Proxy overhead in one run: direct to a testbed cloud, through nginx, HAProxy, a minimal
 aiohttp forwarder (the baseline openstackoid is held to) and openstackoid. Each server is its
 own process on loopback; the load is wrk (one thread) at 50 connections, then at 1 connection
-for the added latency. CPU per request is the server's own CPU time over the requests it served.
+for the added latency.
+
+Throughput per core is 1 / (the server's own CPU time per request). This machine's CPU time
+drifts by +-30 % between runs (a shared VM), so contenders run in alternating rounds and each
+ratio is the median of per-round ratios. With two cores or more, the contender under test gets
+core 1 to itself; wrk and the cloud share core 0.
 """
 
 from __future__ import annotations
@@ -9,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
+import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +25,19 @@ import aiohttp
 from aiohttp import web
 from rich.progress import Progress
 
-from bench.contenders import Daemon, cpu_seconds, ensure_installed, start_haproxy, start_nginx
-from bench.wrk import run_wrk
+from bench.contenders import (
+    Daemon,
+    cpu_seconds,
+    ensure_installed,
+    start_haproxy,
+    start_nginx,
+)
+from bench.wrk import WrkResult, run_wrk
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = "{*: cloud-1}"
+PINNED = (os.cpu_count() or 1) >= 2
+BASELINE = "minimal_forwarder"
 
 
 def _free_port() -> int:
@@ -42,7 +58,7 @@ def _serve_testbed(port: int, clouds_yaml: str) -> None:
     asyncio.run(main())
 
 
-def _serve_forwarder(port: int, upstream: str) -> None:
+def _serve_forwarder(port: int, upstream: str, event_loop: str) -> None:
     """The smallest useful aiohttp reverse proxy: the baseline openstackoid is held to."""
 
     async def on_startup(app: web.Application) -> None:
@@ -62,21 +78,36 @@ def _serve_forwarder(port: int, upstream: str) -> None:
     app = web.Application()
     app.on_startup.append(on_startup)
     app.router.add_route("*", "/{tail:.*}", forward)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    loop = _loop(event_loop)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 
-def _serve_openstackoid(port: int, clouds_yaml: str) -> None:
-    from proxy import ProxyConfig, make_app
-    from registry import Registry, load_clouds_yaml
+def _loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
+        import uvloop
 
-    registry = Registry(load_clouds_yaml(clouds_yaml))
-    app = make_app(ProxyConfig(default_scope=SCOPE), registry)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def _serve_openstackoid(port: int, clouds_yaml: str, event_loop: str) -> None:
+    """Through `openstackoid proxy`'s own serving code, as deployed."""
+    from proxy import ProxyConfig
+    from proxy.cli import serve
+
+    config = ProxyConfig(
+        host="127.0.0.1",
+        port=port,
+        clouds_yaml=clouds_yaml,
+        default_scope=SCOPE,
+        event_loop="uvloop" if event_loop == "uvloop" else "asyncio",
+    )
+    serve(config)
 
 
 async def _wait_up(url: str) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        for _ in range(400):
             try:
                 async with session.get(url) as resp:
                     await resp.read()
@@ -102,96 +133,166 @@ async def _token(auth_url: str) -> str:
             return resp.headers["X-Subject-Token"]
 
 
-def _contend(
-    name: str, url: str, pid: int | None, headers: dict[str, str], seconds: int
-) -> dict[str, Any]:
-    run_wrk(url, headers, 1, 50)  # warm-up: pools, caches, token validations
+def _pin(pid: int, core: int) -> None:
+    if PINNED:
+        os.sched_setaffinity(pid, {core})
+
+
+def _loaded(url: str, pid: int | None, headers: dict[str, str], seconds: int) -> dict[str, Any]:
     before = cpu_seconds(pid) if pid else 0.0
-    c50 = run_wrk(url, headers, seconds, 50)
+    result = run_wrk(url, headers, seconds, 50, cores="0" if PINNED else None)
     cpu = cpu_seconds(pid) - before if pid else 0.0
-    c1 = run_wrk(url, headers, max(1, seconds // 2), 1)
-    figures: dict[str, Any] = {"c50": c50.as_dict(), "c1": c1.as_dict()}
-    if pid:
-        figures["cpu_us_per_request"] = round(cpu / max(c50.requests, 1) * 1e6, 1)
-    return figures
+    return {"wrk": result, "cpu_us_per_request": cpu / max(result.requests, 1) * 1e6}
+
+
+def _summary(rounds: list[dict[str, Any]], c1: WrkResult) -> dict[str, Any]:
+    middle = sorted(rounds, key=lambda r: r["wrk"].requests_per_s)[len(rounds) // 2]
+    return {
+        "c50": {**middle["wrk"].as_dict(), "errors": sum(r["wrk"].errors for r in rounds)},
+        "c50_requests_per_s_by_round": [round(r["wrk"].requests_per_s, 1) for r in rounds],
+        "cpu_us_per_request": round(statistics.median(r["cpu_us_per_request"] for r in rounds), 1),
+        "cpu_us_per_request_by_round": [round(r["cpu_us_per_request"], 1) for r in rounds],
+        "c1": c1.as_dict(),
+    }
+
+
+def _median_ratio(
+    rounds: dict[str, list[dict[str, Any]]], name: str, figure: Callable[[dict[str, Any]], float]
+) -> float:
+    ratios = [
+        figure(ours) / figure(base)
+        for ours, base in zip(rounds[name], rounds[BASELINE], strict=True)
+    ]
+    return round(statistics.median(ratios), 3)
 
 
 async def measure(quick: bool) -> dict[str, Any]:
     missing = ensure_installed("wrk", "nginx", "haproxy")
     if "wrk" in missing:
         return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
-    seconds = 4 if quick else 10
-    ports = {name: _free_port() for name in ("testbed", "forwarder", "openstackoid")}
+    seconds, round_count = (2, 3) if quick else (3, 5)
     clouds_yaml = str(RESULTS / "bench-clouds.yaml")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    testbed_url = f"http://127.0.0.1:{ports['testbed']}"
+    testbed_port = _free_port()
+    testbed_url = f"http://127.0.0.1:{testbed_port}"
     ctx = multiprocessing.get_context("spawn")
-    testbed = ctx.Process(target=_serve_testbed, args=(ports["testbed"], clouds_yaml), daemon=True)
+    testbed = ctx.Process(target=_serve_testbed, args=(testbed_port, clouds_yaml), daemon=True)
     testbed.start()
     await _wait_up(f"{testbed_url}/identity/v3")
-    forwarder = ctx.Process(
-        target=_serve_forwarder, args=(ports["forwarder"], testbed_url), daemon=True
-    )
-    ours = ctx.Process(
-        target=_serve_openstackoid, args=(ports["openstackoid"], clouds_yaml), daemon=True
-    )
-    processes = [testbed, forwarder, ours]
+    _pin(testbed.pid, 0)
+    python_servers: dict[str, tuple[Any, tuple[Any, ...]]] = {
+        BASELINE: (_serve_forwarder, (testbed_url, "asyncio")),
+        "minimal_forwarder_uvloop": (_serve_forwarder, (testbed_url, "uvloop")),
+        "openstackoid": (_serve_openstackoid, (clouds_yaml, "uvloop")),
+        "openstackoid_asyncio_loop": (_serve_openstackoid, (clouds_yaml, "asyncio")),
+    }
+    processes = [testbed]
     daemons: list[Daemon] = []
     targets: dict[str, tuple[str, int | None]] = {"direct": (testbed_url, None)}
     try:
-        for process in (forwarder, ours):
-            process.start()
         for name, start in (("nginx", start_nginx), ("haproxy", start_haproxy)):
-            if name in missing:
-                continue
+            if name not in missing:
+                port = _free_port()
+                daemons.append(start(port, testbed_port))
+                targets[name] = (f"http://127.0.0.1:{port}", daemons[-1].pid)
+        for name, (target, args) in python_servers.items():
             port = _free_port()
-            daemons.append(start(port, ports["testbed"]))
-            targets[name] = (f"http://127.0.0.1:{port}", daemons[-1].pid)
-        targets["minimal_forwarder"] = (f"http://127.0.0.1:{ports['forwarder']}", forwarder.pid)
-        targets["openstackoid"] = (f"http://127.0.0.1:{ports['openstackoid']}", ours.pid)
-        for base, _ in targets.values():
+            process = ctx.Process(target=target, args=(port, *args), daemon=True)
+            process.start()
+            processes.append(process)
+            targets[name] = (f"http://127.0.0.1:{port}", process.pid)
+        for base, pid in targets.values():
             await _wait_up(f"{base}/identity/v3")
+            if pid:
+                _pin(pid, 1)
+        for daemon in daemons:  # nginx works in a child forked before the pin
+            for child in Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split():
+                _pin(int(child), 1)
         token = await _token(f"{testbed_url}/identity/v3")
         headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
-        results: dict[str, Any] = {}
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        c1: dict[str, WrkResult] = {}
         with Progress() as progress:
-            task = progress.add_task("proxy overhead", total=len(targets))
-            for name, (base, pid) in targets.items():
-                progress.update(task, description=f"wrk -> {name}")
-                url = f"{base}/image/v2/images"
-                results[name] = await asyncio.to_thread(_contend, name, url, pid, headers, seconds)
+            task = progress.add_task("proxy overhead", total=len(targets) * (round_count + 1))
+            for base, _ in targets.values():  # warm-up: pools, caches, validations
+                await asyncio.to_thread(run_wrk, f"{base}/image/v2/images", headers, 1, 50)
+            for number in range(round_count):
+                for name, (base, pid) in targets.items():
+                    progress.update(task, description=f"round {number + 1}: {name}")
+                    url = f"{base}/image/v2/images"
+                    figures = await asyncio.to_thread(_loaded, url, pid, headers, seconds)
+                    rounds[name].append(figures)
+                    progress.advance(task)
+            for name, (base, _) in targets.items():
+                progress.update(task, description=f"1 connection: {name}")
+                c1[name] = await asyncio.to_thread(
+                    run_wrk, f"{base}/image/v2/images", headers, seconds, 1
+                )
                 progress.advance(task)
     finally:
         for daemon in daemons:
             daemon.stop()
         for process in processes:
             process.kill()
+    results: dict[str, Any] = {name: _summary(rounds[name], c1[name]) for name in targets}
+    results["pinned_cores"] = PINNED
+    failed = {
+        name: figures["c50"]["errors"]
+        for name, figures in results.items()
+        if figures["c50"]["errors"]
+    }
+    if failed:
+        # A contender answering errors fast is not faster: no ratios from such a run.
+        results["failed"] = failed
+        return results
     if missing:
         results["not_installed"] = missing
-    base = results["minimal_forwarder"]
-    ours_figures = results["openstackoid"]
-    direct = results["direct"]
+
+    def per_core(figures: dict[str, Any]) -> float:
+        return 1 / max(float(figures["cpu_us_per_request"]), 1e-9)
+
+    def rate(figures: dict[str, Any]) -> float:
+        return float(figures["wrk"].requests_per_s)
+
     results["ratios"] = {
-        "openstackoid / forwarder req/s (c50)": round(
-            ours_figures["c50"]["requests_per_s"] / base["c50"]["requests_per_s"], 3
+        "openstackoid / forwarder throughput per core": _median_ratio(
+            rounds, "openstackoid", per_core
         ),
+        "openstackoid (asyncio loop) / forwarder throughput per core": _median_ratio(
+            rounds, "openstackoid_asyncio_loop", per_core
+        ),
+        "openstackoid / forwarder (uvloop) throughput per core": round(
+            statistics.median(
+                per_core(a) / per_core(b)
+                for a, b in zip(
+                    rounds["openstackoid"], rounds["minimal_forwarder_uvloop"], strict=True
+                )
+            ),
+            3,
+        ),
+        "openstackoid / forwarder req/s (c50)": _median_ratio(rounds, "openstackoid", rate),
         "openstackoid / direct req/s (c50)": round(
-            ours_figures["c50"]["requests_per_s"] / direct["c50"]["requests_per_s"], 3
-        ),
-        "forwarder / openstackoid CPU per request": round(
-            base["cpu_us_per_request"] / ours_figures["cpu_us_per_request"], 3
+            statistics.median(
+                rate(a) / rate(b)
+                for a, b in zip(rounds["openstackoid"], rounds["direct"], strict=True)
+            ),
+            3,
         ),
     }
     for name in ("nginx", "haproxy"):
-        if name in results:
+        if name in rounds:
             results["ratios"][f"openstackoid / {name} req/s (c50)"] = round(
-                ours_figures["c50"]["requests_per_s"] / results[name]["c50"]["requests_per_s"], 3
+                statistics.median(
+                    rate(a) / rate(b)
+                    for a, b in zip(rounds["openstackoid"], rounds[name], strict=True)
+                ),
+                3,
             )
-    direct_p50 = direct["c1"]["p50_ms"]
+    direct_p50 = c1["direct"].p50_ms
     results["added_p50_ms_c1"] = {
-        name: round(figures["c1"]["p50_ms"] - direct_p50, 3)
-        for name, figures in results.items()
-        if isinstance(figures, dict) and "c1" in figures and name != "direct"
+        name: round(result.p50_ms - direct_p50, 3)
+        for name, result in c1.items()
+        if name != "direct"
     }
     return results
 

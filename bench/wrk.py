@@ -59,8 +59,17 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def run_wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> WrkResult:
+def run_wrk(
+    url: str,
+    headers: dict[str, str],
+    seconds: int,
+    connections: int,
+    cores: str | None = None,
+) -> WrkResult:
+    """`cores` pins wrk (taskset), so it does not take the core of the server under test."""
     command = [wrk_path(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if cores is not None and shutil.which("taskset"):
+        command = ["taskset", "-c", cores, *command]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command.append(url)

@@ -20,9 +20,9 @@ from proxy.fanout import execute
 from proxy.forwarding import Call, Forwarder
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import make_strategy
-from proxy.metrics import ProxyMetrics, status_class
+from proxy.metrics import ProxyMetrics
 from proxy.request_ids import new_request_id
-from proxy.routing import describe, route
+from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory
 from proxy.upstream.pool import UpstreamPool
 from registry import MemoryStore, Registry, SqliteStore, Store
@@ -40,6 +40,7 @@ METRICS = web.AppKey("metrics", ProxyMetrics)
 MEMORY = web.AppKey("memory", ScopeMemory)
 BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
+PLANNER = web.AppKey("planner", RoutePlanner)
 SERVICE_TYPES = frozenset(
     {
         "identity",
@@ -78,8 +79,8 @@ def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
     token = request.headers.get("X-Auth-Token")
     memory = request.app[MEMORY]
     if text:
-        if token and memory.recall(token) != text:
-            memory.remember(token, text)
+        if token:
+            memory.note(token, text)
     elif token:
         text = memory.recall(token)
     if not text:
@@ -100,14 +101,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         scope, scope_text = _scope_of(request)
         tail = request.match_info.get("tail", "")
         path = "/" + tail if tail else ""
-        default = request.app[CONFIG].default_scope
-        decision = route(
-            request.method,
-            service_type,
-            path,
-            scope,
-            request.app[REGISTRY],
-            parse_scope(default) if default else None,
+        decision = request.app[PLANNER].decide(
+            request.method, service_type, path, scope, scope_text
         )
         single = decision.single
         body = None
@@ -118,7 +113,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             decision,
             _public_url(request, request.app[CONFIG]),
             scope_text,
-            frozenset(e.service_type for e in scope.entries) if scope else frozenset(),
+            scope,
             body,
         )
         forwarder = request.app[FORWARDER]
@@ -134,7 +129,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     if not response.prepared:
         response.headers.setdefault(REQUEST_ID, request_id)
         response.headers["X-Openstackoid-Request-Id"] = request_id
-    metrics.requests.labels(service_type, status_class(response.status)).inc()
+    metrics.count_request(service_type, response.status)
     if request.app[CONFIG].access_log:
         access_log.info(
             json.dumps(
@@ -211,6 +206,9 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app = web.Application(client_max_size=1024**4)
     app[CONFIG] = config
     app[REGISTRY] = registry
+    app[PLANNER] = RoutePlanner(
+        registry, parse_scope(config.default_scope) if config.default_scope else None
+    )
     app[METRICS] = ProxyMetrics()
     app[MEMORY] = ScopeMemory()
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)

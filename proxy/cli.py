@@ -18,13 +18,23 @@ from proxy.registry_source import load_registry
 log = logging.getLogger("openstackoid.proxy")
 
 
+def new_event_loop(config: ProxyConfig) -> asyncio.AbstractEventLoop:
+    if config.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
-    registry = asyncio.run(load_registry(config))
+    loop = new_event_loop(config)
+    asyncio.set_event_loop(loop)
+    registry = loop.run_until_complete(load_registry(config))
     app = make_app(config, registry)
     log.info("serving %d clouds on %s:%d", len(registry), config.host, config.port)
     # run_app handles SIGTERM/SIGINT: stop accepting, finish in-flight, run cleanup_ctx.
     if sock is not None:
-        web.run_app(app, sock=sock, access_log=None, shutdown_timeout=30, print=None)
+        web.run_app(app, sock=sock, access_log=None, shutdown_timeout=30, print=None, loop=loop)
     else:
         web.run_app(
             app,
@@ -34,6 +44,7 @@ def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
             reuse_port=True,
             shutdown_timeout=30,
             print=None,
+            loop=loop,
         )
 
 
@@ -69,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         "identity_strategy": args.identity_strategy,
         "workers": args.workers,
         "public_url": args.public_url,
+        "event_loop": args.event_loop,
     }
     return serve(ProxyConfig.load(args.config, **overrides))
 
@@ -85,4 +97,5 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--identity-strategy", choices=["validate-at-issuer", "passthrough"])
     parser.add_argument("--workers", type=int)
     parser.add_argument("--public-url")
+    parser.add_argument("--event-loop", choices=["uvloop", "asyncio"])
     parser.set_defaults(func=_run)

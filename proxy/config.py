@@ -11,6 +11,7 @@ import yaml
 from scope_dsl import parse_scope
 
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
+EventLoopName = Literal["uvloop", "asyncio"]
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,14 @@ class ProxyConfig:
     access_log: bool = False
     admin_token: str | None = None
     workers: int = 1
+    event_loop: EventLoopName = "uvloop"
+    """uvloop (libuv) cuts the event loop's and sockets' share of each request."""
 
     def __post_init__(self) -> None:
         if self.default_scope:
             parse_scope(self.default_scope)  # a bad default fails at start, not per request
+        if self.event_loop not in ("uvloop", "asyncio"):
+            raise ValueError(f"unknown event loop {self.event_loop!r}: uvloop or asyncio")
         if self.identity_strategy not in ("validate-at-issuer", "passthrough"):
             raise ValueError(f"unknown identity strategy {self.identity_strategy!r}")
 

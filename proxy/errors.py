@@ -17,8 +17,6 @@ ProxyError                        status, title; message says why
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import aiohttp
 from aiohttp import web
@@ -94,16 +92,34 @@ def error_response(error: ProxyError, request_id: str) -> web.Response:
     )
 
 
-@contextmanager
-def map_upstream_errors(cloud: str) -> Iterator[None]:
-    """The one place client exceptions become proxy errors."""
-    try:
-        yield
-    except TimeoutError as exc:
-        raise UpstreamTimeout(f"cloud {cloud!r} did not answer in time") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise UpstreamUnavailable(f"cloud {cloud!r} is unreachable: {exc.os_error}") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"cloud {cloud!r} failed: {exc.__class__.__name__}") from exc
-    except OSError as exc:  # the proxy's own upstream pool: refused, reset, TLS, not HTTP
-        raise UpstreamUnavailable(f"cloud {cloud!r} is unreachable: {exc}") from exc
+def _as_proxy_error(cloud: str, exc: BaseException) -> ProxyError | None:
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"cloud {cloud!r} did not answer in time")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamUnavailable(f"cloud {cloud!r} is unreachable: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamUnavailable(f"cloud {cloud!r} failed: {exc.__class__.__name__}")
+    if isinstance(exc, OSError):  # the proxy's own upstream pool: refused, reset, TLS, not HTTP
+        return UpstreamUnavailable(f"cloud {cloud!r} is unreachable: {exc}")
+    return None
+
+
+class map_upstream_errors:  # noqa: N801 - used like contextlib's context managers
+    """The one place client exceptions become proxy errors. A class, not @contextmanager:
+    it wraps every upstream call, and a generator-based manager costs ~1.5 µs each time."""
+
+    __slots__ = ("cloud",)
+
+    def __init__(self, cloud: str) -> None:
+        self.cloud = cloud
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: object
+    ) -> None:
+        if exc is not None:
+            error = _as_proxy_error(self.cloud, exc)
+            if error is not None:
+                raise error from exc

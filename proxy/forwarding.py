@@ -20,7 +20,7 @@ from proxy.config import ProxyConfig
 from proxy.errors import CircuitOpen, ProxyError, UpstreamUnavailable, map_upstream_errors
 from proxy.headers import downstream_response_headers, upstream_request_headers
 from proxy.identity import IdentityStrategy, parse_expiry
-from proxy.metrics import ProxyMetrics, status_class
+from proxy.metrics import ProxyMetrics
 from proxy.rewrite_catalog import rewrite_catalog
 from proxy.rewrite_links import rewrite_body, rewrite_headers
 from proxy.routing import IDENTITY, RouteDecision, upstream_url
@@ -30,6 +30,7 @@ from proxy.upstream.connection import UpstreamResponse
 from proxy.upstream.pool import Body, UpstreamPool
 from registry import Cloud
 from registry.discovery import DiscoveryError, EndpointCatalog
+from scope_dsl import Scope
 
 CHUNK = 64 * 1024
 TOKEN_PATHS = frozenset({"/v3/auth/tokens", "/v3/auth/catalog"})
@@ -43,9 +44,13 @@ class Call:
     decision: RouteDecision
     public_url: str
     scope_text: str | None
-    scoped_types: frozenset[str]
+    scope: Scope | None
     body: bytes | None
     """The buffered request body, or None when it streams (single cloud) or is empty."""
+
+    @property
+    def scoped_types(self) -> frozenset[str]:
+        return self.scope.service_types if self.scope else frozenset()
 
     @property
     def user_token(self) -> str | None:
@@ -123,14 +128,10 @@ class Forwarder:
                     )
             except ProxyError:
                 self.breakers.failure(cloud.name)
-                self.metrics.upstream.labels(cloud.name, decision.service_type, "error").inc()
+                self.metrics.count_upstream(cloud.name, decision.service_type, None)
                 raise
-            self.metrics.upstream_latency.labels(decision.service_type).observe(
-                time.perf_counter() - started
-            )
-            self.metrics.upstream.labels(
-                cloud.name, decision.service_type, status_class(response.status)
-            ).inc()
+            self.metrics.observe_upstream(decision.service_type, time.perf_counter() - started)
+            self.metrics.count_upstream(cloud.name, decision.service_type, response.status)
             if response.status >= 500:
                 self.breakers.failure(cloud.name)
             else:

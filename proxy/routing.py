@@ -160,6 +160,34 @@ def route(
     return RouteDecision(service_type, path, node, _issuer(scope, registry, default))
 
 
+class RoutePlanner:
+    """route() with each plan kept per (scope text, service, method) until the registry
+    changes: most requests repeat a scope, and resolving it costs more than a dict hit."""
+
+    def __init__(self, registry: Registry, default: Scope | None, max_plans: int = 4096) -> None:
+        self.registry = registry
+        self.default = default
+        self.max_plans = max_plans
+        self._plans: dict[tuple[str | None, str, str], tuple[Node, Cloud | None]] = {}
+        self._version = registry.version
+
+    def decide(
+        self, method: str, service_type: str, path: str, scope: Scope | None, scope_text: str | None
+    ) -> RouteDecision:
+        if self._version != self.registry.version:
+            self._plans.clear()
+            self._version = self.registry.version
+        key = (scope_text, service_type, method)
+        plan = self._plans.get(key)
+        if plan is None:
+            decision = route(method, service_type, path, scope, self.registry, self.default)
+            if len(self._plans) >= self.max_plans:
+                self._plans.clear()  # a burst of distinct scopes: start over, stay bounded
+            self._plans[key] = (decision.node, decision.issuer)
+            return decision
+        return RouteDecision(service_type, path, plan[0], plan[1])
+
+
 def upstream_url(cloud: Cloud, service_type: str, path: str) -> str:
     """The cloud's URL for an API path of a service."""
     endpoint = cloud.endpoints.get(service_type)

@@ -30,6 +30,13 @@ class ScopeMemory:
             deadline = known[1] if known else time.monotonic() + DEFAULT_TTL
         self._scopes[key] = (scope, deadline)
 
+    def note(self, token: str, scope: str) -> None:
+        """The token was sent with this scope: remember it if it is new for the token."""
+        key = token_key(token)
+        known = self._scopes.get(key)
+        if known is None or known[0] != scope:
+            self._scopes[key] = (scope, known[1] if known else time.monotonic() + DEFAULT_TTL)
+
     def recall(self, token: str) -> str | None:
         found = self._scopes.get(token_key(token))
         return found[0] if found else None

@@ -100,6 +100,11 @@ class Scope:
     def _by_service(self) -> dict[str, CloudExpr]:
         return {entry.service_type: entry.expr for entry in self.entries}
 
+    @cached_property
+    def service_types(self) -> frozenset[str]:
+        """The service types the scope names, `*` included."""
+        return frozenset(entry.service_type for entry in self.entries)
+
     def expr_for(self, service_type: str) -> CloudExpr | None:
         """The expression for a service: its own entry, else the `*` entry, else None."""
         by_service = self._by_service

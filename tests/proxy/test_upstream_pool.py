@@ -250,3 +250,37 @@ def _app(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     return app
+
+
+def test_the_pool_runs_on_uvloop() -> None:
+    """`openstackoid proxy` serves on uvloop by default, whose transports are its own classes."""
+    import uvloop
+
+    async def scenario() -> tuple[int, bytes, bytes]:
+        async def echo(request: web.Request) -> web.Response:
+            return web.Response(body=await request.read())
+
+        runner = web.AppRunner(_app(echo))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        upstream = UpstreamPool(limit_per_host=2, keepalive_timeout=5, connect_timeout=2, timeout=5)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"streamed "
+            yield b"body"
+
+        try:
+            async with await upstream.request(
+                "POST", f"{base}/", CIMultiDict(), b"x" * 10
+            ) as first:
+                status, body = first.status, await first.read(5)
+            async with await upstream.request("PUT", f"{base}/", CIMultiDict(), chunks()) as second:
+                streamed = await second.read(5)
+        finally:
+            upstream.close()
+            await runner.cleanup()
+        return status, body, streamed
+
+    assert uvloop.run(scenario()) == (200, b"x" * 10, b"streamed body")
