@@ -239,7 +239,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     failed = {
         name: figures["c50"]["errors"]
         for name, figures in results.items()
-        if figures["c50"]["errors"]
+        if isinstance(figures, dict) and figures["c50"]["errors"]
     }
     if failed:
         # A contender answering errors fast is not faster: no ratios from such a run.

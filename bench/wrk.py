@@ -65,9 +65,13 @@ def run_wrk(
     seconds: int,
     connections: int,
     cores: str | None = None,
+    script: str | None = None,
 ) -> WrkResult:
-    """`cores` pins wrk (taskset), so it does not take the core of the server under test."""
+    """`cores` pins wrk (taskset), so it does not take the core of the server under test;
+    `script` is a wrk Lua script shaping each request."""
     command = [wrk_path(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        command += ["-s", script]
     if cores is not None and shutil.which("taskset"):
         command = ["taskset", "-c", cores, *command]
     for name, value in headers.items():

@@ -1,0 +1,205 @@
+"""Scale: the proxy with 1, 1,000 and 10,000 registered clouds, every request to the next
+cloud in turn (wrk with a Lua script rotating X-Scope), so at 10,000 clouds the proxy really
+keeps a pool per cloud. Reports req/s and CPU per request (median of alternating rounds, the
+1-cloud setup as baseline), and the proxy's RSS and open fds after the run.
+
+The clouds share identity (testbed shared_identity, proxy passthrough): one token serves all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import resource
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from bench.bench_proxy_overhead import PINNED, _free_port, _pin, _token, _wait_up
+from bench.contenders import cpu_seconds, ensure_installed
+from bench.wrk import run_wrk
+
+SIZES = (1, 1_000, 10_000)
+ROTATE = """
+local clouds = tonumber(os.getenv("BENCH_CLOUDS"))
+local token = os.getenv("BENCH_TOKEN")
+local i = 0
+request = function()
+  i = i % clouds + 1
+  local headers = {["X-Auth-Token"] = token, ["X-Scope"] = "{*: cloud-" .. i .. "}"}
+  return wrk.format("GET", "/image/v2/images", headers)
+end
+"""
+
+
+def _raise_fd_limit() -> None:
+    # 10,000 clouds: 10,000 listening sockets plus one pooled connection each.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _serve_testbed(clouds: int, clouds_yaml: str, ready: str) -> None:
+    _raise_fd_limit()
+    from testbed import Testbed
+
+    async def main() -> None:
+        bed = Testbed(clouds=clouds, shared_identity=True)
+        await bed.start()
+        bed.write_clouds_yaml(clouds_yaml)
+        Path(ready).write_text("up")
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _serve_proxy(port: int, clouds_yaml: str) -> None:
+    _raise_fd_limit()
+    from proxy import ProxyConfig
+    from proxy.cli import serve
+
+    serve(
+        ProxyConfig(
+            host="127.0.0.1",
+            port=port,
+            clouds_yaml=clouds_yaml,
+            identity_strategy="passthrough",
+        )
+    )
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _auth_url(clouds_yaml: str) -> str:
+    import yaml
+
+    document = yaml.safe_load(Path(clouds_yaml).read_text())
+    return str(document["clouds"]["cloud-1"]["auth"]["auth_url"])
+
+
+def _loaded(
+    url: str, pid: int, token: str, clouds: int, script: str, seconds: int
+) -> dict[str, Any]:
+    os.environ["BENCH_CLOUDS"] = str(clouds)
+    os.environ["BENCH_TOKEN"] = token
+    before = cpu_seconds(pid)
+    result = run_wrk(url, {}, seconds, 50, cores="0" if PINNED else None, script=script)
+    cpu = cpu_seconds(pid) - before
+    return {"wrk": result, "cpu_us_per_request": cpu / max(result.requests, 1) * 1e6}
+
+
+async def measure(quick: bool) -> dict[str, Any]:
+    if ensure_installed("wrk"):
+        return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
+    seconds, round_count = (2, 3) if quick else (4, 3)
+    workdir = tempfile.TemporaryDirectory(prefix="bench-scale-")
+    script = Path(workdir.name) / "rotate.lua"
+    script.write_text(ROTATE)
+    ctx = multiprocessing.get_context("spawn")
+    processes: list[Any] = []
+    setups: dict[int, tuple[str, int]] = {}
+    try:
+        with Progress() as progress:
+            task = progress.add_task("scale", total=len(SIZES) * (round_count + 2))
+            for clouds in SIZES:
+                progress.update(task, description=f"starting {clouds} clouds")
+                clouds_yaml = str(Path(workdir.name) / f"clouds-{clouds}.yaml")
+                ready = str(Path(workdir.name) / f"ready-{clouds}")
+                bed = ctx.Process(target=_serve_testbed, args=(clouds, clouds_yaml, ready))
+                bed.daemon = True
+                bed.start()
+                processes.append(bed)
+                for _ in range(1200):
+                    if Path(ready).exists():
+                        break
+                    await asyncio.sleep(0.05)
+                _pin(bed.pid, 0)
+                port = _free_port()
+                proxy = ctx.Process(target=_serve_proxy, args=(port, clouds_yaml), daemon=True)
+                proxy.start()
+                processes.append(proxy)
+                await _wait_up(f"http://127.0.0.1:{port}/healthz")
+                _pin(proxy.pid, 1)
+                setups[clouds] = (f"http://127.0.0.1:{port}/image/v2/images", proxy.pid)
+                progress.advance(task)
+            # Each testbed has its own token book: one token per setup.
+            tokens = {
+                clouds: await _token(_auth_url(str(Path(workdir.name) / f"clouds-{clouds}.yaml")))
+                for clouds in SIZES
+            }
+            for clouds, (url, pid) in setups.items():  # warm-up: one pass over every cloud
+                progress.update(task, description=f"warm-up over {clouds} clouds")
+                await asyncio.to_thread(
+                    _loaded, url, pid, tokens[clouds], clouds, str(script), max(2, clouds // 2000)
+                )
+                progress.advance(task)
+            rounds: dict[int, list[dict[str, Any]]] = {clouds: [] for clouds in SIZES}
+            for number in range(round_count):
+                for clouds, (url, pid) in setups.items():
+                    progress.update(task, description=f"round {number + 1}: {clouds} clouds")
+                    rounds[clouds].append(
+                        await asyncio.to_thread(
+                            _loaded, url, pid, tokens[clouds], clouds, str(script), seconds
+                        )
+                    )
+                progress.advance(task)
+        results: dict[str, Any] = {}
+        for clouds, (_, pid) in setups.items():
+            results[f"{clouds}_clouds"] = {
+                "requests_per_s_by_round": [
+                    round(r["wrk"].requests_per_s, 1) for r in rounds[clouds]
+                ],
+                "cpu_us_per_request": round(
+                    statistics.median(r["cpu_us_per_request"] for r in rounds[clouds]), 1
+                ),
+                "errors": sum(r["wrk"].errors for r in rounds[clouds]),
+                "proxy_rss_mb": _rss_mb(pid),
+                "proxy_open_fds": _fds(pid),
+            }
+    finally:
+        for process in processes:
+            process.kill()
+        workdir.cleanup()
+    base = rounds[1]
+    results["ratios"] = {}
+    for clouds in SIZES[1:]:
+        ratios = [
+            r["wrk"].requests_per_s / b["wrk"].requests_per_s
+            for r, b in zip(rounds[clouds], base, strict=True)
+        ]
+        per_core = [
+            b["cpu_us_per_request"] / r["cpu_us_per_request"]
+            for r, b in zip(rounds[clouds], base, strict=True)
+        ]
+        results["ratios"][f"req/s at {clouds} clouds / at 1 cloud"] = round(
+            statistics.median(ratios), 3
+        )
+        results["ratios"][f"throughput per core at {clouds} clouds / at 1 cloud"] = round(
+            statistics.median(per_core), 3
+        )
+    return results
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    return asyncio.run(measure(quick))
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

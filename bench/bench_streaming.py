@@ -1,0 +1,157 @@
+"""Streaming: a 1 GiB image uploaded and downloaded through the proxy and directly, in the
+same run: throughput ratio, and the proxy's RSS growth (sampled during the transfer)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from rich.progress import Progress
+
+from bench.bench_proxy_overhead import _free_port, _token, _wait_up
+from bench.bench_scale import _auth_url, _rss_mb
+
+CHUNK = 1024 * 1024
+SCOPE = "{*: cloud-1}"
+
+
+def _serve_testbed(clouds_yaml: str, ready: str) -> None:
+    from testbed import Testbed
+
+    async def main() -> None:
+        bed = Testbed(clouds=1)
+        await bed.start()
+        bed.write_clouds_yaml(clouds_yaml)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        Path(ready).write_text("up")
+        await stop.wait()
+        await bed.stop()  # removes the image files
+
+    asyncio.run(main())
+
+
+def _serve_proxy(port: int, clouds_yaml: str) -> None:
+    from proxy import ProxyConfig
+    from proxy.cli import serve
+
+    serve(ProxyConfig(host="127.0.0.1", port=port, clouds_yaml=clouds_yaml, default_scope=SCOPE))
+
+
+async def _body(size: int, progress: Progress, task: Any) -> AsyncIterator[bytes]:
+    block = b"\x5a" * CHUNK
+    for _ in range(size // CHUNK):
+        yield block
+        progress.advance(task, CHUNK)
+
+
+async def _round_trip(
+    session: aiohttp.ClientSession, image_url: str, size: int, progress: Progress, label: str
+) -> dict[str, float]:
+    create = {"name": f"bench-{label}", "disk_format": "raw", "container_format": "bare"}
+    async with session.post(image_url, json=create) as response:
+        image = await response.json()
+        if response.status != 201:
+            raise RuntimeError(f"image create failed: {response.status} {image}")
+    file_url = f"{image_url}/{image['id']}/file"
+    task = progress.add_task(f"{label}: upload", total=size)
+    started = time.perf_counter()
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+    async with session.put(file_url, data=_body(size, progress, task), headers=headers) as resp:
+        await resp.read()
+        if resp.status != 204:
+            raise RuntimeError(f"upload failed: {resp.status}")
+    upload = time.perf_counter() - started
+    task = progress.add_task(f"{label}: download", total=size)
+    started = time.perf_counter()
+    received = 0
+    async with session.get(file_url) as resp:
+        async for chunk in resp.content.iter_chunked(CHUNK):
+            received += len(chunk)
+            progress.advance(task, len(chunk))
+    download = time.perf_counter() - started
+    if received != size:
+        raise RuntimeError(f"downloaded {received} of {size} bytes")
+    return {"upload_mb_s": size / upload / 1e6, "download_mb_s": size / download / 1e6}
+
+
+async def _sample_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], _rss_mb(pid))
+        await asyncio.sleep(0.1)
+
+
+async def measure(quick: bool) -> dict[str, Any]:
+    size = (256 if quick else 1024) * CHUNK
+    workdir = tempfile.TemporaryDirectory(prefix="bench-streaming-")
+    clouds_yaml = str(Path(workdir.name) / "clouds.yaml")
+    ready = Path(workdir.name) / "ready"
+    ctx = multiprocessing.get_context("spawn")
+    bed = ctx.Process(target=_serve_testbed, args=(clouds_yaml, str(ready)), daemon=True)
+    port = _free_port()
+    proxy = ctx.Process(target=_serve_proxy, args=(port, clouds_yaml), daemon=True)
+    try:
+        bed.start()
+        for _ in range(600):
+            if ready.exists():
+                break
+            await asyncio.sleep(0.05)
+        proxy.start()
+        await _wait_up(f"http://127.0.0.1:{port}/healthz")
+        auth_url = _auth_url(clouds_yaml)
+        token = await _token(auth_url)
+        direct_url = auth_url.replace("/identity/v3", "/image/v2/images")
+        proxied_url = f"http://127.0.0.1:{port}/image/v2/images"
+        timeout = aiohttp.ClientTimeout(total=None)
+        async with aiohttp.ClientSession(
+            headers={"X-Auth-Token": token, "X-Scope": SCOPE}, timeout=timeout
+        ) as session:
+            with Progress() as progress:
+                direct = await _round_trip(session, direct_url, size, progress, "direct")
+                rss_before = _rss_mb(proxy.pid)
+                peak = [rss_before]
+                stop = asyncio.Event()
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(_sample_rss(proxy.pid, peak, stop))
+                    try:
+                        proxied = await _round_trip(session, proxied_url, size, progress, "proxy")
+                    finally:
+                        stop.set()
+    finally:
+        proxy.kill()
+        bed.terminate()
+        bed.join(30)
+        workdir.cleanup()
+    return {
+        "bytes": size,
+        "direct": {k: round(v, 1) for k, v in direct.items()},
+        "through_proxy": {k: round(v, 1) for k, v in proxied.items()},
+        "proxy_rss_mb_before": rss_before,
+        "proxy_rss_mb_peak": peak[0],
+        "ratios": {
+            "upload throughput: proxy / direct": round(
+                proxied["upload_mb_s"] / direct["upload_mb_s"], 3
+            ),
+            "download throughput: proxy / direct": round(
+                proxied["download_mb_s"] / direct["download_mb_s"], 3
+            ),
+            "proxy peak RSS / RSS before": round(peak[0] / rss_before, 3),
+        },
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    return asyncio.run(measure(quick))
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
