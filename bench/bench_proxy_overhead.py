@@ -105,9 +105,9 @@ def _serve_openstackoid(port: int, clouds_yaml: str, event_loop: str) -> None:
     serve(config)
 
 
-async def _wait_up(url: str) -> None:
+async def _wait_up(url: str, seconds: float = 90.0) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(400):
+        for _ in range(int(seconds / 0.05)):
             try:
                 async with session.get(url) as resp:
                     await resp.read()

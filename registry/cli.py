@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -21,6 +20,7 @@ from registry.model import Cloud
 from registry.postgres import PostgresStore
 from registry.registry_file import load_registry_file, validate_cloud
 from registry.store import SqliteStore, Store
+from registry.yaml_io import load_yaml
 
 DEFAULT_DB = Path.home() / ".local/share/openstackoid/registry.sqlite"
 BATCH = 500
@@ -35,7 +35,7 @@ async def _open_store(args: argparse.Namespace) -> Store:
 
 def _read_clouds(path: Path) -> list[Cloud]:
     """A clouds.yaml (has `clouds:` as a mapping) or a registry file (a list)."""
-    document = yaml.safe_load(path.read_text()) or {}
+    document = load_yaml(path.read_text()) or {}
     if isinstance(document.get("clouds"), dict):
         return load_clouds_yaml(path)
     return load_registry_file(path)

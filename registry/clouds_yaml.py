@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from registry.errors import InvalidCloudError
 from registry.model import Cloud, Credentials
+from registry.yaml_io import load_yaml
 
 EXTENSION_KEY = "openstackoid"
 """openstackoid's own per-cloud data (labels, groups, endpoints) lives under this key."""
@@ -61,11 +60,11 @@ def cloud_from_entry(name: str, entry: Mapping[str, Any]) -> Cloud:
 def load_clouds_yaml(path: str | Path, secure_path: str | Path | None = None) -> list[Cloud]:
     """Every cloud of a clouds.yaml; secrets from a secure.yaml beside it are merged in."""
     path = Path(path)
-    document = yaml.safe_load(path.read_text()) or {}
+    document = load_yaml(path.read_text()) or {}
     clouds: dict[str, Any] = dict(document.get("clouds") or {})
     secure = Path(secure_path) if secure_path else path.with_name("secure.yaml")
     if secure.exists():
-        secrets = (yaml.safe_load(secure.read_text()) or {}).get("clouds") or {}
+        secrets = (load_yaml(secure.read_text()) or {}).get("clouds") or {}
         for name, extra in secrets.items():
             if name in clouds:
                 clouds[name] = _merge(clouds[name], extra)

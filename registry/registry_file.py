@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from registry.errors import InvalidCloudError
 from registry.model import Cloud
+from registry.yaml_io import dump_yaml, load_yaml
 
 
 @cache
@@ -44,7 +44,7 @@ def validate_cloud(data: Any) -> Cloud:
 
 def load_registry_file(path: str | Path) -> list[Cloud]:
     """Every cloud of a registry YAML file; the first schema error is reported with its path."""
-    document = yaml.safe_load(Path(path).read_text())
+    document = load_yaml(Path(path).read_text())
     error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "document"
@@ -56,4 +56,4 @@ def dump_registry_file(clouds: list[Cloud], path: str | Path) -> None:
     data = {"clouds": [c.to_dict(with_secrets=True) for c in clouds]}
     for item in data["clouds"]:
         item.pop("has_credentials", None)
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    Path(path).write_text(dump_yaml(data))
