@@ -23,7 +23,7 @@ from proxy.identity import IdentityStrategy, parse_expiry
 from proxy.metrics import ProxyMetrics
 from proxy.rewrite_catalog import rewrite_catalog
 from proxy.rewrite_links import rewrite_body, rewrite_headers
-from proxy.routing import IDENTITY, RouteDecision, upstream_url
+from proxy.routing import IDENTITY, RouteDecision, upstream_url, within
 from proxy.scope_memory import ScopeMemory
 from proxy.service_root import service_root
 from proxy.upstream.connection import UpstreamResponse
@@ -113,6 +113,9 @@ class Forwarder:
             url = upstream_url(cloud, decision.service_type, decision.path)
             if call.request.query_string:
                 url = f"{url}?{call.request.query_string}"
+        elif not within(cloud, decision.service_type, url):
+            # A cloud's `next` link elsewhere: following it would take its token there.
+            raise UpstreamUnavailable(f"cloud {cloud.name!r} linked outside its endpoint")
         for attempt in (1, 2):
             token = await self.strategy.token_for(
                 self.session, decision.issuer, cloud, call.user_token

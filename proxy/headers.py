@@ -22,6 +22,7 @@ HOP_BY_HOP = frozenset(
     )
 )
 _HOP_BY_HOP_NAMES = tuple(HOP_BY_HOP)
+SWAPPED_AWAY = ("X-Service-Token", "X-Subject-Token")
 SCOPE_HEADER = "X-Scope"
 REQUEST_ID = "X-Openstack-Request-Id"
 
@@ -46,6 +47,11 @@ def upstream_request_headers(
         headers.popall("X-Auth-Token", None)
     else:
         headers["X-Auth-Token"] = token
+    if token != incoming.get("X-Auth-Token"):
+        # The strategy swapped identities: the caller's other tokens (a service's, a subject)
+        # come from the same issuer and must not reach this cloud either.
+        for name in SWAPPED_AWAY:
+            headers.popall(name, None)
     return headers
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -132,6 +133,17 @@ def _issuer(scope: Scope, registry: Registry, default: Scope | None) -> Cloud | 
     return node.cloud
 
 
+# A `.` or `..` path segment, plain or percent-encoded (once or twice).
+_DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e|%252e){1,2}(?:/|$)", re.IGNORECASE)
+
+
+def check_path(path: str) -> None:
+    """A cloud that normalises paths would serve /image/../identity/... from another of its
+    services, with the token the proxy obtained for this one."""
+    if _DOT_SEGMENT.search(path):
+        raise BadRequest(f"path {path[:200]!r} has a '.' or '..' segment")
+
+
 def route(
     method: str,
     service_type: str,
@@ -142,6 +154,7 @@ def route(
 ) -> RouteDecision:
     """Which cloud(s) serve this request. Unlisted services follow `*`, then the identity
     cloud, then the proxy's default scope."""
+    check_path(path)
     scope = scope or default
     if scope is None:
         raise ScopeMissing(
@@ -179,12 +192,13 @@ class RoutePlanner:
             self._version = self.registry.version
         key = (scope_text, service_type, method)
         plan = self._plans.get(key)
-        if plan is None:
+        if plan is None:  # route() checks the path
             decision = route(method, service_type, path, scope, self.registry, self.default)
             if len(self._plans) >= self.max_plans:
                 self._plans.clear()  # a burst of distinct scopes: start over, stay bounded
             self._plans[key] = (decision.node, decision.issuer)
             return decision
+        check_path(path)
         return RouteDecision(service_type, path, plan[0], plan[1])
 
 
@@ -196,3 +210,13 @@ def upstream_url(cloud: Cloud, service_type: str, path: str) -> str:
             raise BadRequest(f"cloud {cloud.name!r} has no {service_type!r} endpoint")
         endpoint = cloud.auth_url
     return service_root(endpoint) + path
+
+
+def within(cloud: Cloud, service_type: str, url: str) -> bool:
+    """Whether a URL (a cloud's own `next` link) stays under the cloud's endpoint for the
+    service: no other host, no other service of the cloud."""
+    root = upstream_url(cloud, service_type, "")
+    rest = url[len(root) :]
+    if not url.startswith(root) or rest[:1] not in ("", "/", "?"):
+        return False
+    return not _DOT_SEGMENT.search(rest.partition("?")[0])

@@ -69,7 +69,9 @@ class EndpointCatalog:
         if cloud.credentials is None:
             raise DiscoveryError("it declares no endpoints and has no credentials")
         body = cloud.credentials.keystone_auth_body()
-        async with session.post(f"{cloud.auth_url}/auth/tokens", json=body) as resp:
+        url = f"{cloud.auth_url}/auth/tokens"
+        # No redirects: a 307 would post the cloud's password to wherever it points.
+        async with session.post(url, json=body, allow_redirects=False) as resp:
             if resp.status != 201:
                 raise DiscoveryError(f"its Keystone answered {resp.status}")
             document = await resp.json(content_type=None)

@@ -90,8 +90,10 @@ class ValidateAtIssuer:
         if key in self._validated:
             return
         headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+        url = f"{issuer.auth_url}/auth/tokens"
         with map_upstream_errors(issuer.name):
-            async with session.get(f"{issuer.auth_url}/auth/tokens", headers=headers) as resp:
+            # No redirects: the caller's token goes to its issuer and nowhere else.
+            async with session.get(url, headers=headers, allow_redirects=False) as resp:
                 body = await resp.json(content_type=None) if resp.status == 200 else None
         if body is None:
             raise Unauthorized(
@@ -112,7 +114,10 @@ class ValidateAtIssuer:
             )
         body = target.credentials.keystone_auth_body()
         with map_upstream_errors(target.name):
-            async with session.post(f"{target.auth_url}/auth/tokens", json=body) as resp:
+            # No redirects: a 307 would post the cloud's password to wherever it points.
+            async with session.post(
+                f"{target.auth_url}/auth/tokens", json=body, allow_redirects=False
+            ) as resp:
                 payload = await resp.json(content_type=None) if resp.status == 201 else None
                 service_token = resp.headers.get("X-Subject-Token")
         if payload is None or service_token is None:
