@@ -1,7 +1,10 @@
-"""Scale: the proxy with 1, 1,000 and 10,000 registered clouds, every request to the next
-cloud in turn (wrk with a Lua script rotating X-Scope), so at 10,000 clouds the proxy really
-keeps a pool per cloud. Reports req/s and CPU per request (median of alternating rounds, the
-1-cloud setup as baseline), and the proxy's RSS and open fds after the run.
+"""Scale: the proxy with 1, 1,000 and 10,000 registered clouds. Two traffic shapes, each
+request to the next cloud in turn (wrk with a Lua script rotating X-Scope):
+- a working set of 100 clouds (the registry's last ones): what the registry's size costs;
+- every registered cloud: each cloud is revisited only every few seconds, so connections are
+  cold or expired (keepalive_timeout) and the proxy holds a pool per cloud.
+Reports req/s and CPU per request (median of alternating rounds, 1 cloud as the baseline), and
+the proxy's RSS and open fds after the run.
 
 The clouds share identity (testbed shared_identity, proxy passthrough): one token serves all.
 """
@@ -25,12 +28,14 @@ from bench.wrk import run_wrk
 
 SIZES = (1, 1_000, 10_000)
 ROTATE = """
+local first = tonumber(os.getenv("BENCH_FIRST"))
 local clouds = tonumber(os.getenv("BENCH_CLOUDS"))
 local token = os.getenv("BENCH_TOKEN")
 local i = 0
 request = function()
   i = i % clouds + 1
-  local headers = {["X-Auth-Token"] = token, ["X-Scope"] = "{*: cloud-" .. i .. "}"}
+  local name = "cloud-" .. (first + i - 1)
+  local headers = {["X-Auth-Token"] = token, ["X-Scope"] = "{*: " .. name .. "}"}
   return wrk.format("GET", "/image/v2/images", headers)
 end
 """
@@ -92,10 +97,24 @@ def _auth_url(clouds_yaml: str) -> str:
     return str(document["clouds"]["cloud-1"]["auth"]["auth_url"])
 
 
+WORKING_SET = 100
+
+
+def _shapes(registered: int) -> dict[str, tuple[int, int]]:
+    """Traffic shapes for a registry size: name -> (first cloud index, clouds rotated)."""
+    if registered <= WORKING_SET:
+        return {f"{registered}": (1, registered)}
+    return {
+        f"{registered}, working set {WORKING_SET}": (registered - WORKING_SET + 1, WORKING_SET),
+        f"{registered}, all": (1, registered),
+    }
+
+
 def _loaded(
-    url: str, pid: int, token: str, clouds: int, script: str, seconds: int
+    url: str, pid: int, token: str, shape: tuple[int, int], script: str, seconds: int
 ) -> dict[str, Any]:
-    os.environ["BENCH_CLOUDS"] = str(clouds)
+    os.environ["BENCH_FIRST"] = str(shape[0])
+    os.environ["BENCH_CLOUDS"] = str(shape[1])
     os.environ["BENCH_TOKEN"] = token
     before = cpu_seconds(pid)
     result = run_wrk(url, {}, seconds, 50, cores="0" if PINNED else None, script=script)
@@ -115,7 +134,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     setups: dict[int, tuple[str, int]] = {}
     try:
         with Progress() as progress:
-            task = progress.add_task("scale", total=len(SIZES) * (round_count + 2))
+            task = progress.add_task("scale", total=len(SIZES) + round_count)
             for clouds in SIZES:
                 progress.update(task, description=f"starting {clouds} clouds")
                 clouds_yaml = str(Path(workdir.name) / f"clouds-{clouds}.yaml")
@@ -142,32 +161,40 @@ async def measure(quick: bool) -> dict[str, Any]:
                 clouds: await _token(_auth_url(str(Path(workdir.name) / f"clouds-{clouds}.yaml")))
                 for clouds in SIZES
             }
-            for clouds, (url, pid) in setups.items():  # warm-up: one pass over every cloud
-                progress.update(task, description=f"warm-up over {clouds} clouds")
+            runs = [
+                (clouds, shape_name, shape)
+                for clouds in SIZES
+                for shape_name, shape in _shapes(clouds).items()
+            ]
+            for clouds, name, shape in runs:  # warm-up: one pass over the rotated clouds
+                progress.update(task, description=f"warm-up: {name}")
+                url, pid = setups[clouds]
+                seconds_needed = max(1, shape[1] // 2000)
                 await asyncio.to_thread(
-                    _loaded, url, pid, tokens[clouds], clouds, str(script), max(2, clouds // 2000)
+                    _loaded, url, pid, tokens[clouds], shape, str(script), seconds_needed
                 )
-                progress.advance(task)
-            rounds: dict[int, list[dict[str, Any]]] = {clouds: [] for clouds in SIZES}
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for _, name, _ in runs}
             for number in range(round_count):
-                for clouds, (url, pid) in setups.items():
-                    progress.update(task, description=f"round {number + 1}: {clouds} clouds")
-                    rounds[clouds].append(
+                for clouds, name, shape in runs:
+                    progress.update(task, description=f"round {number + 1}: {name}")
+                    url, pid = setups[clouds]
+                    rounds[name].append(
                         await asyncio.to_thread(
-                            _loaded, url, pid, tokens[clouds], clouds, str(script), seconds
+                            _loaded, url, pid, tokens[clouds], shape, str(script), seconds
                         )
                     )
                 progress.advance(task)
         results: dict[str, Any] = {}
-        for clouds, (_, pid) in setups.items():
-            results[f"{clouds}_clouds"] = {
+        for clouds, name, _ in runs:
+            pid = setups[clouds][1]
+            results[f"{name} clouds"] = {
                 "requests_per_s_by_round": [
-                    round(r["wrk"].requests_per_s, 1) for r in rounds[clouds]
+                    round(r["wrk"].requests_per_s, 1) for r in rounds[name]
                 ],
                 "cpu_us_per_request": round(
-                    statistics.median(r["cpu_us_per_request"] for r in rounds[clouds]), 1
+                    statistics.median(r["cpu_us_per_request"] for r in rounds[name]), 1
                 ),
-                "errors": sum(r["wrk"].errors for r in rounds[clouds]),
+                "errors": sum(r["wrk"].errors for r in rounds[name]),
                 "proxy_rss_mb": _rss_mb(pid),
                 "proxy_open_fds": _fds(pid),
             }
@@ -175,21 +202,19 @@ async def measure(quick: bool) -> dict[str, Any]:
         for process in processes:
             process.kill()
         workdir.cleanup()
-    base = rounds[1]
+    base = rounds["1"]
     results["ratios"] = {}
-    for clouds in SIZES[1:]:
+    for _, name, _ in runs[1:]:
         ratios = [
             r["wrk"].requests_per_s / b["wrk"].requests_per_s
-            for r, b in zip(rounds[clouds], base, strict=True)
+            for r, b in zip(rounds[name], base, strict=True)
         ]
         per_core = [
             b["cpu_us_per_request"] / r["cpu_us_per_request"]
-            for r, b in zip(rounds[clouds], base, strict=True)
+            for r, b in zip(rounds[name], base, strict=True)
         ]
-        results["ratios"][f"req/s at {clouds} clouds / at 1 cloud"] = round(
-            statistics.median(ratios), 3
-        )
-        results["ratios"][f"throughput per core at {clouds} clouds / at 1 cloud"] = round(
+        results["ratios"][f"req/s at {name} / 1 cloud"] = round(statistics.median(ratios), 3)
+        results["ratios"][f"throughput per core at {name} / 1 cloud"] = round(
             statistics.median(per_core), 3
         )
     return results

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import logging
 import ssl
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from proxy.upstream.pool import Body, UpstreamPool
 from registry import Cloud
 from registry.discovery import DiscoveryError, EndpointCatalog
 from scope_dsl import Scope
+
+log = logging.getLogger("openstackoid.proxy")
 
 CHUNK = 64 * 1024
 TOKEN_PATHS = frozenset({"/v3/auth/tokens", "/v3/auth/catalog"})
@@ -166,9 +169,18 @@ class Forwarder:
             if response.content_length is not None:
                 stream.content_length = response.content_length
             await stream.prepare(call.request)
-            with map_upstream_errors(cloud.name):
-                async for chunk in response.iter_chunks(self.config.total_timeout):
-                    await stream.write(chunk)
+            try:
+                with map_upstream_errors(cloud.name):
+                    async for chunk in response.iter_chunks(self.config.total_timeout):
+                        await stream.write(chunk)
+            except ProxyError as exc:
+                # The status line is gone: an error body would read as the end of the data.
+                # Abort instead, so the client sees a broken transfer, never a short 200.
+                log.warning("%s: cut mid-body, closing the client connection", exc.message)
+                self.metrics.count_upstream(cloud.name, call.decision.service_type, None)
+                if request.transport is not None:
+                    request.transport.abort()
+                return stream
             await stream.write_eof()
             return stream
         finally:

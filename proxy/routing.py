@@ -177,7 +177,7 @@ class RoutePlanner:
     """route() with each plan kept per (scope text, service, method) until the registry
     changes: most requests repeat a scope, and resolving it costs more than a dict hit."""
 
-    def __init__(self, registry: Registry, default: Scope | None, max_plans: int = 4096) -> None:
+    def __init__(self, registry: Registry, default: Scope | None, max_plans: int = 16384) -> None:
         self.registry = registry
         self.default = default
         self.max_plans = max_plans

@@ -190,7 +190,12 @@ def _parse_expr_text(value: str, text: str, line: int, column: int) -> RawEntry:
     return RawEntry(Token("WORD", "", line=line, column=column), expr)
 
 
-@lru_cache(maxsize=4096)
+PARSED_SCOPES_KEPT = 16384
+"""A proxy in front of 10,000 clouds sees at least as many distinct scopes; a cold parse costs
+~400 µs against ~0.1 µs for a hit, and 16,384 parsed scopes weigh a few MB."""
+
+
+@lru_cache(maxsize=PARSED_SCOPES_KEPT)
 def parse_scope(text: str) -> Scope:
     """Parse a scope given in the DSL or in OpenStackoid's JSON form.
 

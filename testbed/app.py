@@ -84,6 +84,10 @@ async def cloud_middleware(
     )
     if faults.latency:
         await asyncio.sleep(faults.latency)
+    if faults.garbage and request.transport is not None:
+        request.transport.write(b"\x16\x03\x01 this is not HTTP \xff\xfe\r\n\r\n")
+        request.transport.close()
+        raise web.HTTPServiceUnavailable()
     if faults.error_rate and fleet.rng.random() < faults.error_rate:
         response: web.StreamResponse = keystone_error(503, f"{cloud.name} is failing (injected).")
     elif request.path not in _PUBLIC_PATHS and not _authorised(request, cloud, fleet):

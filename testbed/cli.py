@@ -69,8 +69,9 @@ def _fault(args: argparse.Namespace) -> int:
             body[key] = getattr(args, key)
     if args.outage is not None:
         body["outage"] = args.outage
-    if args.reset_mid_body is not None:
-        body["reset_mid_body"] = args.reset_mid_body
+    for flag in ("reset_mid_body", "garbage"):
+        if getattr(args, flag) is not None:
+            body[flag] = getattr(args, flag)
     request = urllib.request.Request(
         f"{args.control_url}/faults/{args.cloud}",
         data=json.dumps(body).encode(),
@@ -105,5 +106,8 @@ def register(subparsers: Any) -> None:
     fault.add_argument("--slow-body", type=float)
     fault.add_argument("--outage", action=argparse.BooleanOptionalAction)
     fault.add_argument("--reset-mid-body", action=argparse.BooleanOptionalAction)
+    fault.add_argument(
+        "--garbage", action=argparse.BooleanOptionalAction, help="answer bytes that are not HTTP"
+    )
     fault.add_argument("--control-url", default=f"http://127.0.0.1:{DEFAULT_CONTROL_PORT}")
     fault.set_defaults(func=_fault)

@@ -244,9 +244,15 @@ async def download(request: web.Request, cloud: CloudState) -> web.StreamRespons
     response = web.StreamResponse(headers=headers)
     response.content_length = image["size"]
     await response.prepare(request)
+    sent = 0
     with open(image["_path"], "rb") as source:
         while chunk := source.read(CHUNK):
+            if cloud.faults.reset_mid_body and sent >= image["size"] // 2:
+                if request.transport is not None:
+                    request.transport.abort()  # the peer sees a reset, not a clean end
+                return response
             await response.write(chunk)
+            sent += len(chunk)
     await response.write_eof()
     return response
 

@@ -36,6 +36,8 @@ class Faults:
     """Seconds spent dribbling each response body in small chunks."""
     reset_mid_body: bool = False
     """Close the connection halfway through each response body."""
+    garbage: bool = False
+    """Answer every request with bytes that are not HTTP, then close."""
 
 
 @dataclass(frozen=True)

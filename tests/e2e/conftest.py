@@ -1,1 +1,0 @@
-from tests.proxy.conftest import federation, make_federation  # noqa: F401  (fixtures)

@@ -11,7 +11,7 @@ from cli_plugin import connect, scoped
 from cli_plugin.demo import client_clouds_yaml
 from testbed import Faults
 from testbed.cli_runner import run_openstack
-from tests.proxy.conftest import Federation, FederationFactory
+from tests.federation import Federation, FederationFactory
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
 from testbed import Faults
-from tests.proxy.conftest import Federation, FederationFactory
+from tests.federation import Federation, FederationFactory
 
 SEED = "{keystone: cloud-1; glance: cloud-3}"
 

@@ -4,7 +4,7 @@ import hashlib
 import tracemalloc
 from collections.abc import AsyncIterator
 
-from tests.proxy.conftest import Federation
+from tests.federation import Federation
 
 SIZE = 48 * 1024 * 1024
 CHUNK = b"\x5a" * (1024 * 1024)

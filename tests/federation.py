@@ -1,3 +1,5 @@
+"""Fixtures for a proxy in front of a testbed: the `federation` every proxy test talks to."""
+
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path

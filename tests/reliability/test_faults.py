@@ -1,0 +1,146 @@
+"""Clouds misbehaving the way edge sites do: every request still gets an answer, in
+OpenStack's error shape when it cannot succeed, and the other clouds' requests are unaffected."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+import aiohttp
+import pytest
+
+from testbed import Faults
+from tests.federation import Federation, FederationFactory
+
+SCOPE = "{keystone: cloud-1; glance: cloud-2}"
+
+
+async def _upload(federation: Federation, headers: dict[str, str], data: bytes) -> str:
+    images = f"{federation.url}/image/v2/images"
+    create = {"name": "blob", "disk_format": "raw", "container_format": "bare"}
+    async with federation.session.post(images, json=create, headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+        image_id = str((await resp.json())["id"])
+    upload = {**headers, "Content-Type": "application/octet-stream"}
+    async with federation.session.put(f"{images}/{image_id}/file", data=data, headers=upload) as r:
+        assert r.status == 204, await r.text()
+    return image_id
+
+
+async def test_reset_mid_download_is_a_broken_transfer_not_a_short_200(
+    make_federation: FederationFactory,
+) -> None:
+    federation = await make_federation()
+    token = await federation.token(SCOPE)
+    headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
+    data = os.urandom(3 * 1024 * 1024)
+    image_id = await _upload(federation, headers, data)
+    await federation.bed.set_faults("cloud-2", Faults(reset_mid_body=True))
+    received = bytearray()
+    url = f"{federation.url}/image/v2/images/{image_id}/file"
+    patience = aiohttp.ClientTimeout(sock_read=10)  # a hung transfer fails, not waits
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with federation.session.get(url, headers=headers, timeout=patience) as resp:
+            assert resp.status == 200  # the head was relayed before the cloud broke off
+            async for chunk in resp.content.iter_chunked(65536):
+                received += chunk
+    assert 0 < len(received) < len(data)
+    # The proxy goes on serving: the same download works once the cloud is healthy.
+    await federation.bed.set_faults("cloud-2", Faults())
+    async with federation.session.get(url, headers=headers) as resp:
+        assert resp.status == 200
+        assert await resp.read() == data
+
+
+@pytest.mark.parametrize("fault", [Faults(garbage=True), Faults(reset_mid_body=True)])
+async def test_a_cloud_answering_garbage_or_cut_json_is_a_502_in_openstack_shape(
+    make_federation: FederationFactory, fault: Faults
+) -> None:
+    federation = await make_federation()
+    token = await federation.token(SCOPE)
+    headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
+    await federation.bed.set_faults("cloud-2", fault)
+    async with federation.session.get(f"{federation.url}/image/v2/images", headers=headers) as resp:
+        body = await resp.json()
+    assert resp.status == 502
+    assert body["error"]["code"] == 502
+    assert "cloud-2" in body["error"]["message"]
+    assert resp.headers["X-Openstack-Request-Id"].startswith("req-")
+    # `|` fails over to a healthy cloud past the broken one.
+    failover = "{keystone: cloud-1; glance: cloud-2 | cloud-3}"
+    async with federation.session.get(
+        f"{federation.url}/image/v2/images", headers={**headers, "X-Scope": failover}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def test_flapping_cloud_never_costs_an_answer_and_spares_the_others(
+    make_federation: FederationFactory,
+) -> None:
+    """cloud-2 goes down and up every 20 ms while 300 requests flow: each request to it is
+    either a success or a 502/503 in OpenStack's shape; every request to cloud-3 succeeds."""
+    federation = await make_federation(circuit_failures=1000)
+    token = await federation.token(SCOPE)
+    flapping = "{keystone: cloud-1; glance: cloud-2}"
+    healthy = "{keystone: cloud-1; glance: cloud-3}"
+    stop = asyncio.Event()
+
+    async def flap() -> None:
+        down = False
+        while not stop.is_set():
+            down = not down
+            await federation.bed.set_faults("cloud-2", Faults(outage=down))
+            await asyncio.sleep(0.02)
+        await federation.bed.set_faults("cloud-2", Faults())
+
+    async def ask(scope: str) -> tuple[str, int, str | None]:
+        headers = {"X-Auth-Token": token, "X-Scope": scope}
+        async with federation.session.get(
+            f"{federation.url}/image/v2/images", headers=headers
+        ) as resp:
+            body = await resp.json()
+            message = body.get("error", {}).get("message") if resp.status >= 400 else None
+            return scope, resp.status, message
+
+    flapper = asyncio.ensure_future(flap())
+    try:
+        answers = await asyncio.gather(*(ask(s) for s in [flapping, healthy] * 150))
+    finally:
+        stop.set()
+        await flapper
+    to_flapping = [a for a in answers if a[0] == flapping]
+    to_healthy = [a for a in answers if a[0] == healthy]
+    assert len(to_flapping) == len(to_healthy) == 150
+    assert all(status == 200 for _, status, _ in to_healthy)
+    for _, status, message in to_flapping:
+        assert status == 200 or (status in (502, 503) and message and "cloud-2" in message)
+    assert {status for _, status, _ in to_flapping} & {502, 503}, "the outage was never seen"
+
+
+async def test_malformed_and_huge_bodies_get_clear_4xx_and_the_proxy_keeps_serving(
+    federation: Federation,
+) -> None:
+    token = await federation.token(SCOPE)
+    headers = {"X-Auth-Token": token, "X-Scope": "{*: cloud-1}"}
+    servers = f"{federation.url}/compute/v2.1/servers"
+    for body in (b"{not json", b"[]", b'{"server": 42}', b"\xff\xfe\x00"):
+        async with federation.session.post(
+            servers, data=body, headers={**headers, "Content-Type": "application/json"}
+        ) as resp:
+            assert 400 <= resp.status < 500, (body, resp.status)
+            answer = await resp.json(content_type=None)
+            assert "message" in next(iter(answer.values())), answer
+    # A huge JSON body is relayed as a stream, not held; the cloud's refusal comes back.
+    huge = b'{"server": {"name": "' + b"x" * (32 * 1024 * 1024) + b'"}}'
+    with contextlib.suppress(aiohttp.ClientOSError):
+        async with federation.session.post(
+            servers, data=huge, headers={**headers, "Content-Type": "application/json"}
+        ) as resp:
+            assert resp.status < 500 or resp.status == 502
+    async with federation.session.get(f"{federation.url}/healthz") as resp:
+        assert resp.status == 200
+    async with federation.session.get(
+        f"{federation.url}/compute/v2.1/flavors", headers=headers
+    ) as resp:
+        assert resp.status == 200
