@@ -1,6 +1,7 @@
-"""Scale: the proxy with 1, 1,000 and 10,000 registered clouds. Two traffic shapes, each
+"""Scale: the proxy with 1, 100, 1,000 and 10,000 registered clouds. Two traffic shapes, each
 request to the next cloud in turn (wrk with a Lua script rotating X-Scope):
-- a working set of 100 clouds (the registry's last ones): what the registry's size costs;
+- a working set of 100 clouds (the registry's last ones): what the registry's size costs,
+  against 100 registered clouds with the same traffic;
 - every registered cloud: each cloud is revisited only every few seconds, so connections are
   cold or expired (keepalive_timeout) and the proxy holds a pool per cloud.
 Reports req/s and CPU per request (median of alternating rounds, 1 cloud as the baseline), and
@@ -26,7 +27,7 @@ from bench.bench_proxy_overhead import PINNED, _free_port, _pin, _token, _wait_u
 from bench.contenders import cpu_seconds, ensure_installed
 from bench.wrk import run_wrk
 
-SIZES = (1, 1_000, 10_000)
+SIZES = (1, 100, 1_000, 10_000)
 ROTATE = """
 local first = tonumber(os.getenv("BENCH_FIRST"))
 local clouds = tonumber(os.getenv("BENCH_CLOUDS"))
@@ -132,6 +133,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     processes: list[Any] = []
     setups: dict[int, tuple[str, int]] = {}
+    idle_rss: dict[int, float] = {}
     try:
         with Progress() as progress:
             task = progress.add_task("scale", total=len(SIZES) + round_count)
@@ -155,6 +157,7 @@ async def measure(quick: bool) -> dict[str, Any]:
                 await _wait_up(f"http://127.0.0.1:{port}/healthz")
                 _pin(proxy.pid, 1)
                 setups[clouds] = (f"http://127.0.0.1:{port}/image/v2/images", proxy.pid)
+                idle_rss[clouds] = _rss_mb(proxy.pid)
                 progress.advance(task)
             # Each testbed has its own token book: one token per setup.
             tokens = {
@@ -195,6 +198,7 @@ async def measure(quick: bool) -> dict[str, Any]:
                     statistics.median(r["cpu_us_per_request"] for r in rounds[name]), 1
                 ),
                 "errors": sum(r["wrk"].errors for r in rounds[name]),
+                "proxy_rss_mb_before_traffic": idle_rss[clouds],
                 "proxy_rss_mb": _rss_mb(pid),
                 "proxy_open_fds": _fds(pid),
             }
@@ -202,9 +206,9 @@ async def measure(quick: bool) -> dict[str, Any]:
         for process in processes:
             process.kill()
         workdir.cleanup()
-    base = rounds["1"]
+    base = rounds[str(WORKING_SET)]
     results["ratios"] = {}
-    for _, name, _ in runs[1:]:
+    for _, name, _ in runs[2:]:
         ratios = [
             r["wrk"].requests_per_s / b["wrk"].requests_per_s
             for r, b in zip(rounds[name], base, strict=True)
@@ -213,8 +217,8 @@ async def measure(quick: bool) -> dict[str, Any]:
             b["cpu_us_per_request"] / r["cpu_us_per_request"]
             for r, b in zip(rounds[name], base, strict=True)
         ]
-        results["ratios"][f"req/s at {name} / 1 cloud"] = round(statistics.median(ratios), 3)
-        results["ratios"][f"throughput per core at {name} / 1 cloud"] = round(
+        results["ratios"][f"req/s at {name} / {WORKING_SET}"] = round(statistics.median(ratios), 3)
+        results["ratios"][f"throughput per core at {name} / {WORKING_SET}"] = round(
             statistics.median(per_core), 3
         )
     return results
