@@ -22,6 +22,7 @@ BENCHES = (
     "bench.bench_registry",
     "bench.bench_testbed_start",
     "bench.bench_proxy_overhead",
+    "bench.bench_soak",
 )
 
 

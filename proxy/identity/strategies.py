@@ -10,7 +10,7 @@ from typing import Protocol
 import aiohttp
 from cachetools import TLRUCache
 
-from proxy.errors import Forbidden, ProxyError, map_upstream_errors
+from proxy.errors import Forbidden, ProxyError, UpstreamUnavailable, map_upstream_errors
 from registry import Cloud
 
 SERVICE_TOKEN_MARGIN = 60.0
@@ -39,6 +39,23 @@ def parse_expiry(expires_at: str | None, default_ttl: float = 3600.0) -> float:
 
 def _until(_key: str, value: tuple[str, float], _now: float) -> float:
     return value[1]
+
+
+async def _token_deadline(
+    resp: aiohttp.ClientResponse, cloud: Cloud, expected: int
+) -> float | None:
+    """When the token of a Keystone answer expires (a time.monotonic() deadline), None for a
+    refusal. A 5xx or a malformed body is the cloud's failure (502), not a refusal of the
+    caller's token or of the proxy's credentials."""
+    if resp.status >= 500:
+        raise UpstreamUnavailable(f"the Keystone of cloud {cloud.name!r} failed ({resp.status})")
+    if resp.status != expected:
+        return None
+    try:
+        body = await resp.json(content_type=None)
+        return parse_expiry(body.get("token", {}).get("expires_at"))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UpstreamUnavailable(f"the Keystone of cloud {cloud.name!r} sent no token") from exc
 
 
 class IdentityStrategy(Protocol):
@@ -94,13 +111,12 @@ class ValidateAtIssuer:
         with map_upstream_errors(issuer.name):
             # No redirects: the caller's token goes to its issuer and nowhere else.
             async with session.get(url, headers=headers, allow_redirects=False) as resp:
-                body = await resp.json(content_type=None) if resp.status == 200 else None
-        if body is None:
+                deadline = await _token_deadline(resp, issuer, 200)
+        if deadline is None:
             raise Unauthorized(
                 f"The token was not accepted by its issuer {issuer.name!r} "
                 f"(status {resp.status}); authenticate again."
             )
-        deadline = parse_expiry(body.get("token", {}).get("expires_at"))
         self._validated[key] = (issuer.name, deadline)
 
     async def _service_token(self, session: aiohttp.ClientSession, target: Cloud) -> str:
@@ -118,14 +134,13 @@ class ValidateAtIssuer:
             async with session.post(
                 f"{target.auth_url}/auth/tokens", json=body, allow_redirects=False
             ) as resp:
-                payload = await resp.json(content_type=None) if resp.status == 201 else None
+                deadline = await _token_deadline(resp, target, 201)
                 service_token = resp.headers.get("X-Subject-Token")
-        if payload is None or service_token is None:
+        if deadline is None or service_token is None:
             raise Forbidden(
                 f"cloud {target.name!r} refused openstackoid's credentials (status {resp.status})"
             )
-        deadline = parse_expiry(payload.get("token", {}).get("expires_at")) - SERVICE_TOKEN_MARGIN
-        self._service_tokens[target.name] = (service_token, deadline)
+        self._service_tokens[target.name] = (service_token, deadline - SERVICE_TOKEN_MARGIN)
         return service_token
 
 

@@ -150,3 +150,43 @@ async def test_an_empty_admin_token_turns_the_admin_api_off() -> None:
             ) as resp:
                 assert resp.status == 404
     assert not list(registry)
+
+
+def _garbled(kind: str, ok: int) -> web.Response:
+    headers = {"X-Subject-Token": "garbled"}
+    if kind == "failing":
+        return web.json_response({"error": {"code": 503, "message": "down"}}, status=503)
+    if kind == "not-json":
+        return web.Response(status=ok, body=b"<html>oops", headers=headers)
+    if kind == "a-list":
+        return web.json_response([], status=ok, headers=headers)
+    return web.json_response({"token": {"expires_at": "soon"}}, status=ok, headers=headers)
+
+
+@pytest.mark.parametrize("kind", ["failing", "not-json", "a-list", "bad-expiry"])
+async def test_a_failing_or_garbled_keystone_is_a_502_not_a_refusal(
+    federation: Federation, serve: ServeFactory, kind: str
+) -> None:
+    """A 401 would make the client drop a good token, a 403 blame the proxy's credentials,
+    a 500 the proxy: the cloud failed, so 502 naming it."""
+
+    async def validate(request: web.Request) -> web.Response:
+        return _garbled(kind, 200)
+
+    async def issue(request: web.Request) -> web.Response:
+        return _garbled(kind, 201)
+
+    keystone = await serve(
+        [web.get("/identity/v3/auth/tokens", validate), web.post("/identity/v3/auth/tokens", issue)]
+    )
+    register(federation, "garbled", keystone)
+    as_issuer = {"X-Auth-Token": "t", "X-Scope": "{keystone: garbled; glance: cloud-2}"}
+    scope = "{keystone: cloud-1; glance: garbled}"
+    as_target = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    for headers in (as_issuer, as_target):
+        async with federation.session.get(
+            f"{federation.url}/image/v2/images", headers=headers
+        ) as resp:
+            body = await resp.json()
+            assert resp.status == 502, body
+            assert "garbled" in body["error"]["message"]
