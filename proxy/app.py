@@ -21,6 +21,7 @@ from proxy.forwarding import Call, Forwarder
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import make_strategy
 from proxy.metrics import ProxyMetrics
+from proxy.replay import read_replayable
 from proxy.request_ids import new_request_id
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory
@@ -107,7 +108,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         single = decision.single
         body = None
         if single is None and request.body_exists:
-            body = await request.read()  # replayed on failover, sent to every cloud
+            body = await read_replayable(request, request.app[CONFIG].max_replay_bytes)
         call = Call(
             request,
             decision,

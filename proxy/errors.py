@@ -8,6 +8,7 @@ ProxyError                        status, title; message says why
  |    +-- FanOutWriteRejected    a write addressed to several clouds with `&`
  +-- Forbidden (403)             e.g. no credentials to reach a cloud for the user
  +-- NotFound (404)              no such proxy path / service
+ +-- PayloadTooLarge (413)       a body to replay on failover exceeds max_replay_bytes
  +-- UpstreamError
       +-- UpstreamUnavailable (502)  connection refused / reset / no endpoint
       +-- UpstreamTimeout (504)
@@ -60,6 +61,11 @@ class Forbidden(ProxyError):
 class NotFound(ProxyError):
     status = 404
     title = "Not Found"
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    title = "Request Entity Too Large"
 
 
 class UpstreamError(ProxyError):

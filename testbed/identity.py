@@ -158,9 +158,10 @@ async def issue_token(request: web.Request, cloud: CloudState, book: TokenBook) 
     try:
         body = await request.json()
         identity = body["auth"]["identity"]
-    except (ValueError, KeyError, TypeError):
+        authenticated = _authenticate(identity, cloud, book)
+    except (ValueError, KeyError, TypeError, AttributeError):  # Keystone's schema check: 400
         return keystone_error(400, "Expecting to find auth.identity in request body.")
-    if not _authenticate(identity, cloud, book):
+    if not authenticated:
         return keystone_error(401, "The request you have made requires authentication.")
     token, record = book.issue(cloud, list(identity.get("methods") or ["password"]))
     return json_response(token_body(cloud, record), 201, {"X-Subject-Token": token})

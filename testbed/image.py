@@ -190,7 +190,9 @@ async def update_image(request: web.Request, cloud: CloudState) -> web.Response:
         operations = await request.json()
     except ValueError:
         return glance_error(400, "Malformed JSON in request body.")
-    for op in operations if isinstance(operations, list) else []:
+    if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
+        return glance_error(400, "A JSON-patch body is a list of operation objects.")
+    for op in operations:
         key = str(op.get("path", "")).lstrip("/")
         if key in _READ_ONLY or not key:
             return glance_error(403, f"Attribute '{key}' is read-only.")

@@ -74,6 +74,8 @@ async def create_network(request: web.Request, cloud: CloudState) -> web.Respons
         fields = (await request.json())["network"]
     except (ValueError, KeyError, TypeError):
         return neutron_error(400, "HTTPBadRequest", "Resource body required.")
+    if not isinstance(fields, dict):
+        return neutron_error(400, "HTTPBadRequest", "Resource body required.")
     network = _network(cloud, str(uuid.uuid4()), str(fields.get("name", "")))
     network.update({k: v for k, v in fields.items() if k in ("description", "shared", "mtu")})
     cloud.networks[network["id"]] = network
