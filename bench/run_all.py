@@ -22,6 +22,9 @@ BENCHES = (
     "bench.bench_registry",
     "bench.bench_testbed_start",
     "bench.bench_proxy_overhead",
+    "bench.bench_scale",
+    "bench.bench_fanout",
+    "bench.bench_streaming",
     "bench.bench_soak",
 )
 
