@@ -39,6 +39,7 @@ from bench.contenders import cpu_seconds
 from proxy.fanout import CLOUD_TAG
 from testbed.model import stable_id
 
+RESULTS = Path(__file__).parent / "results"
 CLOUDS = 1_000
 CONCURRENCY = 50
 FAULTY_EVERY = 100
@@ -312,6 +313,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, help="requests in the soak (after warm-up)")
     args = parser.parse_args()
     figures = asyncio.run(measure(args.quick, args.requests))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "soak.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
 
 
