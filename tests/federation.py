@@ -42,6 +42,10 @@ class Federation:
             assert resp.status == 201, await resp.text()
             return resp.headers["X-Subject-Token"]
 
+    async def scoped(self, scope: str) -> dict[str, str]:
+        """Headers of a request under `scope`, with a token issued for it."""
+        return {"X-Auth-Token": await self.token(scope), "X-Scope": scope}
+
 
 FederationFactory = Callable[..., Awaitable[Federation]]
 

@@ -41,7 +41,7 @@ async def test_garbled_pages_in_a_merged_listing_are_not_a_500(
 ) -> None:
     register(federation, "rogue", await _garbled_glance(serve))
     scope = f"{{keystone: cloud-1; glance: {glance}}}"
-    headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    headers = await federation.scoped(scope)
     async with federation.session.get(
         f"{federation.url}/image/v2/images{query}", headers=headers
     ) as resp:
@@ -59,7 +59,7 @@ async def test_a_single_clouds_garbled_body_is_relayed_and_others_keep_serving(
     register(federation, "rogue", await _garbled_glance(serve))
     for glance, expected in (("rogue", GARBLED), ("cloud-2", None)):
         scope = f"{{keystone: cloud-1; glance: {glance}}}"
-        headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+        headers = await federation.scoped(scope)
         async with federation.session.get(
             f"{federation.url}/image/v2/images?limit=1", headers=headers
         ) as resp:

@@ -177,7 +177,7 @@ async def test_links_to_an_unregistered_host_are_relayed_as_they_are(
     rogue = await _rogue_glance(serve, evil)
     register(federation, "rogue", rogue)
     scope = "{keystone: cloud-1; glance: rogue}"
-    headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    headers = await federation.scoped(scope)
     async with federation.session.get(
         f"{federation.url}/image/v2/images", headers=headers, allow_redirects=False
     ) as resp:
@@ -210,7 +210,7 @@ async def test_next_pages_on_an_unregistered_host_are_not_followed(
     rogue = await _rogue_glance(serve, evil)
     register(federation, "rogue", rogue)
     scope = f"{{keystone: cloud-1; {service}: rogue {combine} cloud-2}}"
-    headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    headers = await federation.scoped(scope)
     async with federation.session.get(f"{federation.url}{path}", headers=headers) as resp:
         assert resp.status < 500, await resp.text()
         await resp.read()
@@ -242,7 +242,7 @@ async def test_redirects_from_a_keystone_are_not_followed(
     assert status == 401, text
     # The rogue as target: the proxy's credentials for it would be posted to the evil host.
     scope = "{keystone: cloud-1; glance: rogue}"
-    headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    headers = await federation.scoped(scope)
     status, text = await _get(federation, "/image/v2/images", headers)
     assert status == 403, text
     # A cloud known only by its Keystone: endpoint discovery posts the password too.
@@ -250,7 +250,7 @@ async def test_redirects_from_a_keystone_are_not_followed(
         Cloud("undeclared", f"{rogue.url}/identity/v3", credentials=Credentials("a", "pw", "p"))
     )
     scope = "{keystone: cloud-1; glance: undeclared}"
-    headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    headers = await federation.scoped(scope)
     status, text = await _get(federation, "/image/v2/images", headers)
     assert status == 502, text
     assert not evil.seen, [s.path_qs for s in evil.seen]
@@ -268,7 +268,7 @@ async def test_redirects_of_an_api_call_go_back_to_the_client(
     )
     register(federation, "rogue", rogue)
     scope = "{keystone: cloud-1; glance: rogue}"
-    headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    headers = await federation.scoped(scope)
     async with federation.session.get(
         f"{federation.url}/image/v2/images", headers=headers, allow_redirects=False
     ) as resp:

@@ -182,7 +182,7 @@ async def test_a_failing_or_garbled_keystone_is_a_502_not_a_refusal(
     register(federation, "garbled", keystone)
     as_issuer = {"X-Auth-Token": "t", "X-Scope": "{keystone: garbled; glance: cloud-2}"}
     scope = "{keystone: cloud-1; glance: garbled}"
-    as_target = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    as_target = await federation.scoped(scope)
     for headers in (as_issuer, as_target):
         async with federation.session.get(
             f"{federation.url}/image/v2/images", headers=headers

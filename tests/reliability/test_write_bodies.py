@@ -36,7 +36,7 @@ def _message(answer: object) -> str:
 async def test_malformed_json_to_write_endpoints_is_a_clear_4xx(
     federation: Federation, scope: str, method: str, path: str, wrong_shape: bytes
 ) -> None:
-    headers = {"X-Auth-Token": await federation.token(scope), "X-Scope": scope}
+    headers = await federation.scoped(scope)
     path = path.format(image=federation.bed.cloud("cloud-2").image_id)
     for body in [*BAD_BODIES, wrong_shape]:
         async with federation.session.request(
@@ -66,11 +66,7 @@ async def test_a_body_too_big_to_replay_is_a_413_before_any_cloud_sees_it(
 ) -> None:
     """Failover buffers the body to replay it on the next cloud: it must stay within
     max_replay_bytes (1 MiB), or a client could make the proxy hold any amount of memory."""
-    headers = {
-        "X-Auth-Token": await federation.token(FAILOVER),
-        "X-Scope": FAILOVER,
-        "Content-Type": "application/json",
-    }
+    headers = {**await federation.scoped(FAILOVER), "Content-Type": "application/json"}
     federation.bed.clear_requests()
     size = 4 * 1024 * 1024
     data = _chunks(size) if chunked else b"x" * size
