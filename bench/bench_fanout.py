@@ -32,7 +32,7 @@ def _serve_testbed(clouds: int, clouds_yaml: str, ready: str) -> None:
     async def main() -> None:
         bed = Testbed(clouds=clouds, shared_identity=True)
         await bed.start()
-        for info in bed.clouds():
+        for info in bed.clouds:
             await bed.set_faults(info.name, Faults(latency=EDGE_LATENCY))
         bed.write_clouds_yaml(clouds_yaml)
         Path(ready).write_text("up")
