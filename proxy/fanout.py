@@ -68,7 +68,9 @@ async def _collect_pages(forwarder: Forwarder, call: Call, cloud: Cloud) -> Buff
         page = await forwarder.buffer_one(call, cloud, url)
         if page.status != 200:
             break
-        page_doc = json.loads(page.body)
+        page_doc = _json_object(page.body)
+        if page_doc is None:
+            raise UpstreamUnavailable(f"cloud {cloud.name!r} sent a list page that is not JSON")
         items.extend(page_doc.get(key) or [])
         url = _next_url(page_doc, cloud, call)
         pages += 1
@@ -191,7 +193,10 @@ async def _paged_fan_out(
         if result.status != 200:
             failures.append(f"{cloud.name}: status {result.status}")
             continue
-        document = json.loads(result.body)
+        document = _json_object(result.body)
+        if document is None:
+            failures.append(f"{cloud.name}: a list page that is not JSON")
+            continue
         key = key or _list_key(document)
         if template is None:
             template = document
@@ -202,7 +207,8 @@ async def _paged_fan_out(
                 item.setdefault(CLOUD_TAG, cloud.name)
         items.extend(taken)
         if taken and (len(taken) < len(page) or _has_more(document)):
-            state[cloud.name] = str(taken[-1].get("id"))
+            last = taken[-1]
+            state[cloud.name] = str(last.get("id") if isinstance(last, dict) else last)
         elif len(taken) == len(page) and not _has_more(document):
             state[cloud.name] = DONE
     if template is None or key is None:
@@ -223,15 +229,34 @@ async def _paged_fan_out(
     return Buffered("", 200, headers, json.dumps(template).encode())
 
 
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """A cloud's JSON object, or None when it sent something else (a cut or garbled page)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def _merge(answers: list[Buffered]) -> Buffered:
     """Collections are concatenated, each item tagged with its cloud; a single resource
     comes from the first cloud that has it."""
     documents = []
+    garbled = []
     for answer in answers:
-        try:
-            documents.append(json.loads(answer.body))
-        except ValueError:
-            return answers[0]
+        document = _json_object(answer.body)
+        if document is None:
+            garbled.append(answer)
+        else:
+            documents.append(document)
+    if garbled:
+        if not documents:
+            return answers[0]  # nothing to merge: relayed as is, like a single cloud's body
+        # A cloud whose list is not JSON is left out and named, like a cloud that failed.
+        answers = [a for a in answers if a not in garbled]
+        names = ", ".join(a.cloud for a in garbled)
+        for answer in answers:
+            answer.headers[PARTIAL_FAILURE] = f"{names}: an answer that is not JSON"
     key = _list_key(documents[0])
     if key is None or any(_list_key(d) != key for d in documents):
         return answers[0]
