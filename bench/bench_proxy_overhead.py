@@ -170,7 +170,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     missing = ensure_installed("wrk", "nginx", "haproxy")
     if "wrk" in missing:
         return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
-    seconds, round_count = (2, 3) if quick else (3, 5)
+    seconds, round_count = (2, 3) if quick else (3, 4)
     clouds_yaml = str(RESULTS / "bench-clouds.yaml")
     RESULTS.mkdir(parents=True, exist_ok=True)
     testbed_port = _free_port()

@@ -129,7 +129,7 @@ def _loaded(
 async def measure(quick: bool) -> dict[str, Any]:
     if ensure_installed("wrk"):
         return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
-    seconds, round_count = (2, 3) if quick else (4, 3)
+    seconds, round_count = (2, 3) if quick else (3, 3)
     workdir = tempfile.TemporaryDirectory(prefix="bench-scale-")
     script = Path(workdir.name) / "rotate.lua"
     script.write_text(ROTATE)
