@@ -6,8 +6,10 @@ import json
 import logging
 import resource
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -93,9 +95,11 @@ def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    started = time.perf_counter()
     request_id = new_request_id()
     service_type = request.match_info["service"]
     metrics = request.app[METRICS]
+    plan: Any = None
     try:
         if service_type not in SERVICE_TYPES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
@@ -106,6 +110,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             request.method, service_type, path, scope, scope_text
         )
         single = decision.single
+        plan = decision.node
         body = None
         if single is None and request.body_exists:
             body = await read_replayable(request, request.app[CONFIG].max_replay_bytes)
@@ -132,6 +137,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         response.headers["X-Openstackoid-Request-Id"] = request_id
     metrics.count_request(service_type, response.status)
     if request.app[CONFIG].access_log:
+        # One JSON line per request. The path only: query strings and headers may carry
+        # secrets, and tokens never appear here.
         access_log.info(
             json.dumps(
                 {
@@ -139,7 +146,12 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
                     "method": request.method,
                     "path": request.path,
                     "service": service_type,
+                    "clouds": describe(plan) if plan is not None else None,
                     "status": response.status,
+                    "ms": round((time.perf_counter() - started) * 1000, 3),
+                    "cloud_request_id": response.headers.get(REQUEST_ID)
+                    if response.headers.get(REQUEST_ID) != request_id
+                    else None,
                 }
             )
         )

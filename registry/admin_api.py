@@ -106,7 +106,9 @@ async def delete_cloud(request: web.Request) -> web.Response:
     if name not in request.app[REGISTRY]:
         return _error(404, str(UnknownCloudError(name, request.app[REGISTRY].suggest(name))))
     await request.app[STORE].delete(name)
-    request.app[REGISTRY].remove(name)
+    # A fleet proxy may already have applied its own NOTIFY while the delete was awaited.
+    if name in request.app[REGISTRY]:
+        request.app[REGISTRY].remove(name)
     return web.Response(status=204)
 
 
