@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy.circuit import CircuitBreakers
 from proxy.config import ProxyConfig
@@ -22,7 +22,7 @@ from proxy.fanout import execute
 from proxy.forwarding import Call, Forwarder
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import make_strategy
-from proxy.metrics import ProxyMetrics
+from proxy.metrics import ProxyMetrics, exposition
 from proxy.replay import read_replayable
 from proxy.request_ids import new_request_id
 from proxy.routing import RoutePlanner, describe, route
@@ -188,7 +188,7 @@ async def explain_scope(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    data = generate_latest(request.app[METRICS].registry)
+    data = exposition(request.app[METRICS])
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

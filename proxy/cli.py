@@ -7,13 +7,17 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
+import signal
 import socket
+import tempfile
 from typing import Any
 
 from aiohttp import web
 
 from proxy.app import make_app
 from proxy.config import ProxyConfig
+from proxy.metrics import MULTIPROC_ENV
 from proxy.registry_source import load_registry
 
 log = logging.getLogger("openstackoid.proxy")
@@ -58,18 +62,29 @@ def serve(config: ProxyConfig) -> int:
         _serve(config, None)
         return 0
     # reuse_port: each worker binds the same port and the kernel spreads connections.
-    workers = [
-        multiprocessing.Process(target=_serve, args=(config, None), daemon=False)
-        for _ in range(config.workers)
-    ]
-    for worker in workers:
-        worker.start()
-    try:
+    # Metrics: prometheus_client's multiprocess mode, one file per worker in a directory
+    # the parent owns; /metrics in any worker sums them all. Workers are spawned, not
+    # forked, so each imports prometheus_client with the directory already set.
+    with tempfile.TemporaryDirectory(prefix="openstackoid-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_ENV] = metrics_dir
+        context = multiprocessing.get_context("spawn")
+        workers = [
+            context.Process(target=_serve, args=(config, None), daemon=False)
+            for _ in range(config.workers)
+        ]
+        for worker in workers:
+            worker.start()
+
+        def stop(signum: int, _frame: object) -> None:
+            # Each worker shuts down gracefully on SIGTERM (run_app); the parent waits.
+            for worker in workers:
+                if worker.pid is not None and worker.is_alive():
+                    os.kill(worker.pid, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         for worker in workers:
             worker.join()
-    except KeyboardInterrupt:
-        for worker in workers:
-            worker.terminate()
     return 0
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set by `openstackoid proxy --workers N` for its workers: counters live in files there."""
 
 
 @dataclass
@@ -58,6 +63,17 @@ class ProxyMetrics:
 
     def observe_upstream(self, service: str, seconds: float) -> None:
         self._child(self.upstream_latency, service).observe(seconds)
+
+
+def exposition(metrics: ProxyMetrics) -> bytes:
+    """The text /metrics serves: this process's metrics, or every worker's summed when
+    the proxy runs several workers."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return bytes(generate_latest(metrics.registry))
+    combined = CollectorRegistry()
+    MultiProcessCollector(combined, path=directory)  # type: ignore[no-untyped-call]
+    return bytes(generate_latest(combined))
 
 
 def status_class(status: int) -> str:

@@ -44,3 +44,57 @@ async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_p
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) -> None:
+    """With --workers 2 the kernel spreads connections over both; /metrics in either worker
+    counts every request the proxy answered."""
+    clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "openstackoid_cli",
+        "proxy",
+        "--clouds-yaml",
+        str(clouds_yaml),
+        "--port",
+        str(port),
+        "--default-scope",
+        "{*: cloud-1}",
+        "--workers",
+        "2",
+    )
+    base = f"http://127.0.0.1:{port}"
+    sent = 40
+    try:
+        # A new connection per request: reuse_port spreads connections, not requests.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"{base}/healthz") as resp:
+                        await resp.read()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            for _ in range(sent):
+                async with session.get(f"{base}/identity/v3") as resp:
+                    assert resp.status == 200
+            counts = []
+            for _ in range(10):  # scrapes land on either worker: each must see both
+                async with session.get(f"{base}/metrics") as resp:
+                    text = await resp.text()
+                counts.append(
+                    sum(
+                        float(line.rsplit(" ", 1)[1])
+                        for line in text.splitlines()
+                        if line.startswith("openstackoid_requests_total{")
+                    )
+                )
+        assert counts == [sent] * 10
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
