@@ -225,7 +225,11 @@ class Forwarder:
         if subject and call.scope_text and isinstance(token, dict):
             # Remember the scope for the token's life: services acting for the user send
             # the token without the header.
-            self.memory.remember(subject, call.scope_text, parse_expiry(token.get("expires_at")))
+            try:
+                deadline = parse_expiry(token.get("expires_at"))
+            except ValueError:
+                deadline = None  # the token is the client's to judge; remember it an hour
+            self.memory.remember(subject, call.scope_text, deadline)
         return json.dumps(document).encode()
 
 

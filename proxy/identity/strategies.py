@@ -28,14 +28,13 @@ def token_key(token: str) -> str:
 
 
 def parse_expiry(expires_at: str | None, default_ttl: float = 3600.0) -> float:
-    """Keystone's expires_at as a time.monotonic() deadline; a missing or malformed one
-    (a cloud's bug) counts as `default_ttl` rather than failing the caller's request."""
-    if not isinstance(expires_at, str) or not expires_at:
+    """Keystone's expires_at as a time.monotonic() deadline; `default_ttl` when absent.
+    A malformed one raises ValueError: a validation answer with it is a broken Keystone."""
+    if not expires_at:
         return time.monotonic() + default_ttl
-    try:
-        moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
-    except ValueError:
-        return time.monotonic() + default_ttl
+    if not isinstance(expires_at, str):
+        raise ValueError(f"expires_at is not a string: {expires_at!r}")
+    moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return time.monotonic() + (moment - datetime.now(UTC)).total_seconds()
