@@ -160,16 +160,22 @@ class Forwarder:
             headers = downstream_response_headers(response.headers)
             root = service_root(upstream_url(cloud, call.decision.service_type, ""))
             rewrite_headers(headers, root, call.proxy_prefix)
-            if _rewritable(response, self.config.max_rewrite_bytes):
+            limit = self.config.max_rewrite_bytes
+            first = b""
+            if _rewritable(response, limit):
                 with map_upstream_errors(cloud.name):
-                    body = await response.read(self.config.total_timeout)
-                body = self._rewrite(call, cloud, response, body, root)
-                return web.Response(status=response.status, headers=headers, body=body)
+                    body, whole = await response.read_up_to(limit, self.config.total_timeout)
+                if whole:
+                    body = self._rewrite(call, cloud, response, body, root)
+                    return web.Response(status=response.status, headers=headers, body=body)
+                first = body  # a JSON body sent chunked and larger than the limit: relayed
             stream = web.StreamResponse(status=response.status, headers=headers)
             if response.content_length is not None:
                 stream.content_length = response.content_length
             await stream.prepare(call.request)
             try:
+                if first:
+                    await stream.write(first)
                 with map_upstream_errors(cloud.name):
                     async for chunk in response.iter_chunks(self.config.total_timeout):
                         await stream.write(chunk)
@@ -250,12 +256,14 @@ def _streams(data: Body) -> bool:
 
 
 def _rewritable(response: UpstreamResponse, limit: int) -> bool:
+    """JSON whose links can be rewritten: a known length within the limit, or no length
+    (chunked) — then read_up_to finds out whether it ends within the limit."""
     if "Content-Encoding" in response.headers:
         return False
     if response.content_type != "application/json":
         return False
     length = response.content_length
-    return length is not None and length <= limit
+    return length is None or length <= limit
 
 
 async def gather_bounded(limit: int, *calls: Any) -> list[Any]:

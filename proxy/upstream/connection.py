@@ -125,6 +125,18 @@ class UpstreamResponse:
             return body
         return b"".join([chunk async for chunk in self.iter_chunks(timeout)])
 
+    async def read_up_to(self, limit: int, timeout: float) -> tuple[bytes, bool]:
+        """The body if it ends within `limit` bytes (True), else what arrived so far (False);
+        the rest stays readable with iter_chunks."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.iter_chunks(timeout):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return b"".join(chunks), False
+        return b"".join(chunks), True
+
     def release(self) -> None:
         """Give the connection back for reuse if the body was read whole, else close it."""
         if self._released:
