@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 from multidict import CIMultiDict
 
 from proxy.errors import BadRequest, ProxyError, UpstreamUnavailable
 from proxy.forwarding import Buffered, Call, Forwarder, gather_bounded
-from proxy.pagination import DONE, cloud_query, decode_marker, next_link
+from proxy.pagination import DONE, GROUP_SEPARATOR, cloud_query, decode_marker, next_link
 from proxy.routing import AllNode, AnyNode, CloudNode, Node, upstream_url
 from registry import Cloud
 
@@ -117,11 +118,11 @@ async def _failover(forwarder: Forwarder, call: Call, children: tuple[Node, ...]
 async def _fan_out(forwarder: Forwarder, call: Call, children: tuple[Node, ...]) -> Buffered:
     forwarder.metrics.fanout_width.observe(len(children))
     limit = call.request.query.get("limit")
-    leaves = [c.cloud for c in children if isinstance(c, CloudNode)]
-    if call.request.method == "GET" and limit is not None and len(leaves) == len(children):
+    sources = _sources(children)
+    if call.request.method == "GET" and limit is not None and sources is not None:
         if not limit.isdigit():
             raise BadRequest(f"limit must be a non-negative integer, not {limit!r}")
-        return await _paged_fan_out(forwarder, call, leaves, int(limit))
+        return await _paged_fan_out(forwarder, call, sources, int(limit))
     results = await gather_bounded(
         forwarder.config.fanout_concurrency, *(execute(forwarder, call, c) for c in children)
     )
@@ -160,36 +161,88 @@ def _has_more(document: dict[str, Any]) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Source:
+    """One branch of a paged `&`: a cloud, or a failover group of clouds (`a | b`). A group
+    pages on the member that answered its first page: another member's items differ."""
+
+    key: str
+    members: tuple[Cloud, ...]
+
+
+def _sources(children: tuple[Node, ...]) -> list[Source] | None:
+    """The `&` branches as page sources, or None when a branch is deeper than a cloud or a
+    group of clouds (then first pages are merged, without a composite marker)."""
+    sources = []
+    for child in children:
+        if isinstance(child, CloudNode):
+            sources.append(Source(child.cloud.name, (child.cloud,)))
+        elif isinstance(child, AnyNode) and all(isinstance(c, CloudNode) for c in child.children):
+            members = tuple(c.cloud for c in child.children if isinstance(c, CloudNode))
+            sources.append(Source("|".join(m.name for m in members), members))
+        else:
+            return None
+    return sources
+
+
+def _position(source: Source, value: str | None) -> tuple[Cloud | None, str | None]:
+    """(member serving the source, its own marker) from the composite marker's entry."""
+    if value is None:
+        return None, None
+    if len(source.members) == 1:
+        return source.members[0], value
+    member, _, marker = value.partition(GROUP_SEPARATOR)
+    chosen = next((m for m in source.members if m.name == member), None)
+    if chosen is None:
+        raise BadRequest(f"the marker names {member!r}, not a member of {source.key}")
+    return chosen, marker
+
+
 async def _paged_fan_out(
-    forwarder: Forwarder, call: Call, clouds: list[Cloud], limit: int
+    forwarder: Forwarder, call: Call, sources: list[Source], limit: int
 ) -> Buffered:
     """One page of at most `limit` items across clouds, linked to the next by a composite
     marker (see pagination.py)."""
     query = dict(call.request.query)
     marker = query.get("marker")
-    # A cloud absent from a composite marker joined after the listing began: skip it
+    # A source absent from a composite marker joined after the listing began: skip it
     # rather than restart it and repeat items.
-    state = decode_marker(marker) if marker else dict.fromkeys((c.name for c in clouds), None)
-    active = [c for c in clouds if c.name in state and state[c.name] != DONE]
+    state = decode_marker(marker) if marker else dict.fromkeys((s.key for s in sources), None)
+    active = [s for s in sources if s.key in state and state[s.key] != DONE]
 
-    async def fetch(cloud: Cloud) -> Buffered:
+    async def fetch_from(cloud: Cloud, own_marker: str | None) -> Buffered:
         cloud = await forwarder.with_endpoints(cloud, call.decision.service_type)
         url = upstream_url(cloud, call.decision.service_type, call.decision.path)
-        return await forwarder.buffer_one(
-            call, cloud, f"{url}?{cloud_query(query, state[cloud.name])}"
-        )
+        return await forwarder.buffer_one(call, cloud, f"{url}?{cloud_query(query, own_marker)}")
+
+    async def fetch(source: Source) -> tuple[Cloud, Buffered]:
+        member, own_marker = _position(source, state[source.key])
+        if member is not None:
+            return member, await fetch_from(member, own_marker)
+        failures: list[str] = []
+        for candidate in source.members:  # first page: fail over like `|`
+            try:
+                answer = await fetch_from(candidate, None)
+            except ProxyError as exc:
+                failures.append(exc.message)
+                continue
+            if answer.status < 500:
+                return candidate, answer
+            failures.append(f"{candidate.name}: status {answer.status}")
+        raise UpstreamUnavailable("; ".join(failures))
 
     results = await gather_bounded(forwarder.config.fanout_concurrency, *map(fetch, active))
     items: list[Any] = []
     failures: list[str] = []
     template: dict[str, Any] | None = None
     key: str | None = None
-    for cloud, result in zip(active, results, strict=True):
-        if isinstance(result, ProxyError):
-            failures.append(result.message)  # its marker stays: the next page retries it
+    for source, outcome in zip(active, results, strict=True):
+        if isinstance(outcome, ProxyError):
+            failures.append(outcome.message)  # its marker stays: the next page retries it
             continue
-        if isinstance(result, BaseException):
-            raise result
+        if isinstance(outcome, BaseException):
+            raise outcome
+        cloud, result = outcome
         if result.status != 200:
             failures.append(f"{cloud.name}: status {result.status}")
             continue
@@ -208,9 +261,11 @@ async def _paged_fan_out(
         items.extend(taken)
         if taken and (len(taken) < len(page) or _has_more(document)):
             last = taken[-1]
-            state[cloud.name] = str(last.get("id") if isinstance(last, dict) else last)
+            own = str(last.get("id") if isinstance(last, dict) else last)
+            grouped = len(source.members) > 1
+            state[source.key] = f"{cloud.name}{GROUP_SEPARATOR}{own}" if grouped else own
         elif len(taken) == len(page) and not _has_more(document):
-            state[cloud.name] = DONE
+            state[source.key] = DONE
     if template is None or key is None:
         raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
     template[key] = items

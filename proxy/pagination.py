@@ -2,7 +2,11 @@
 
 A fanned-out `GET ...?limit=N` takes up to N items from each cloud, keeps the first N in
 cloud order, and links `next` to a composite marker recording, per cloud, the last item
-handed out (or that the cloud is exhausted). No item is lost or repeated.
+handed out (or that the cloud is exhausted). No item is lost or repeated. A failover group
+(`(a | b) & c`) is one entry, holding the member that answered its first page and that
+member's marker: the group pages on that member, and when it fails the page says so
+(partial failure) and the next page retries it, rather than switch to a member whose items
+differ.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from proxy.errors import BadRequest
 PREFIX = "osoid."
 DONE = ""
 """The per-cloud marker of a cloud with nothing left."""
+GROUP_SEPARATOR = "\n"
+"""Within a failover group's entry: the member that served its pages, then its marker."""
 
 
 def encode_marker(markers: Mapping[str, str | None]) -> str:

@@ -238,3 +238,84 @@ async def test_paging_across_clouds_loses_and_repeats_nothing(
     assert sorted(seen) == sorted(expected) and len(seen) == 9
     status, body, _ = await _get(fed, "/image/v2/images?limit=2&marker=bogus", **headers)
     assert status == 400 and "marker" in body["error"]["message"]
+
+
+async def _images_per_cloud(fed: Federation, headers: dict[str, str], clouds: int) -> set[str]:
+    """Each cloud: its cirros plus two more images. Returns every image id."""
+    expected = set()
+    for index in range(1, clouds + 1):
+        cloud = f"cloud-{index}"
+        expected.add(fed.bed.cloud(cloud).image_id)
+        for n in range(2):
+            async with fed.session.post(
+                f"{fed.url}/image/v2/images",
+                json={"name": f"img-{n}"},
+                headers={**headers, "X-Scope": f"{{keystone: cloud-1; glance: {cloud}}}"},
+            ) as resp:
+                assert resp.status == 201
+                expected.add((await resp.json())["id"])
+    return expected
+
+
+async def _page_through(fed: Federation, headers: dict[str, str], limit: int) -> list[str]:
+    seen: list[str] = []
+    path = f"/image/v2/images?limit={limit}"
+    for _ in range(10):
+        status, body, _ = await _get(fed, path, **headers)
+        assert status == 200 and len(body["images"]) <= limit, body
+        seen += [i["id"] for i in body["images"]]
+        if "next" not in body:
+            return seen
+        path = f"/image{body['next']}"
+    raise AssertionError("more than 10 pages")
+
+
+async def test_paging_a_failover_group_beside_a_cloud(
+    make_federation: FederationFactory,
+) -> None:
+    """`(cloud-1 | cloud-2) & cloud-3`: the group pages on the member that answered first
+    (cloud-2 while cloud-1 is down), nothing lost or repeated, cloud-1's images never mixed in."""
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    scope = "{keystone: cloud-3; glance: (cloud-1 | cloud-2) & cloud-3}"
+    token = await fed.token(scope)
+    headers = {"X-Auth-Token": token, "X-Scope": scope}
+    everything = await _images_per_cloud(fed, headers, 3)
+    of_cloud_1 = {fed.bed.cloud("cloud-1").image_id}
+    seen = await _page_through(fed, headers, 2)
+    assert len(seen) == 6 and len(set(seen)) == 6  # cloud-1's three, cloud-3's three
+    assert set(seen) <= everything
+    await fed.bed.set_faults("cloud-1", Faults(outage=True))
+    seen = await _page_through(fed, headers, 2)
+    assert len(seen) == 6 and len(set(seen)) == 6
+    assert not set(seen) & of_cloud_1  # the group paged on cloud-2 throughout
+
+
+async def test_a_group_member_lost_mid_listing_is_reported_then_resumed(
+    make_federation: FederationFactory,
+) -> None:
+    """The member serving a group's pages goes down: the page says so and keeps the group's
+    position; once it is back the listing resumes there, nothing lost or repeated."""
+    fed = await make_federation(
+        shared_identity=True, identity_strategy="passthrough", circuit_failures=1000
+    )
+    scope = "{keystone: cloud-3; glance: (cloud-1 | cloud-2) & cloud-3}"
+    token = await fed.token(scope)
+    headers = {"X-Auth-Token": token, "X-Scope": scope}
+    await _images_per_cloud(fed, headers, 3)
+    status, body, _ = await _get(fed, "/image/v2/images?limit=2", **headers)
+    assert status == 200
+    seen = [i["id"] for i in body["images"]]
+    await fed.bed.set_faults("cloud-1", Faults(outage=True))
+    status, body, answer_headers = await _get(fed, f"/image{body['next']}", **headers)
+    assert status == 200 and "cloud-1" in answer_headers[PARTIAL_FAILURE]
+    assert {i[CLOUD_TAG] for i in body["images"]} <= {"cloud-3"}
+    seen += [i["id"] for i in body["images"]]
+    await fed.bed.set_faults("cloud-1", Faults())
+    path = f"/image{body['next']}"
+    for _ in range(10):
+        status, body, _ = await _get(fed, path, **headers)
+        seen += [i["id"] for i in body["images"]]
+        if "next" not in body:
+            break
+        path = f"/image{body['next']}"
+    assert len(seen) == 6 and len(set(seen)) == 6
