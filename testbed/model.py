@@ -40,6 +40,15 @@ class Faults:
     """Answer every request with bytes that are not HTTP, then close."""
 
 
+def cloud_labels(index: int, name: str) -> dict[str, str]:
+    """Labels of the n-th testbed cloud, simulated or real: selectors work alike on both."""
+    return {
+        "region": "eu" if index % 2 else "us",
+        "tier": "core" if index == 1 else "edge",
+        "site": name,
+    }
+
+
 @dataclass(frozen=True)
 class SimCloudInfo:
     """How a client reaches one simulated cloud."""
@@ -72,11 +81,7 @@ class SimCloudInfo:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {
-            "region": "eu" if self.index % 2 else "us",
-            "tier": "core" if self.index == 1 else "edge",
-            "site": self.name,
-        }
+        return cloud_labels(self.index, self.name)
 
     @property
     def image_id(self) -> str:

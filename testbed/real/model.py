@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed.model import PASSWORD, PROJECT_NAME, USERNAME
+from testbed.model import PASSWORD, PROJECT_NAME, USERNAME, cloud_labels
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,4 @@ class RealCloudInfo:
 
     @property
     def labels(self) -> dict[str, str]:
-        # The simulated testbed's labels, so scopes and demos work the same on both.
-        return {
-            "region": "eu" if self.index % 2 else "us",
-            "tier": "core" if self.index == 1 else "edge",
-            "site": self.name,
-        }
+        return cloud_labels(self.index, self.name)
