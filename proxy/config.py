@@ -35,7 +35,9 @@ class ProxyConfig:
     keepalive_timeout: float = 10.0
     circuit_failures: int = 5
     circuit_cooldown: float = 10.0
-    fanout_concurrency: int = 100
+    fanout_concurrency: int = 250
+    """Clouds one fanned-out request talks to at once. At 100, `&` over 1,000 clouds
+    answering in 20 ms took 347 ms (ten waves); at 250, 239 ms (bench_fanout)."""
     max_rewrite_bytes: int = 4 * 1024 * 1024
     max_replay_bytes: int = 1024 * 1024
     access_log: bool = False
