@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
@@ -94,6 +95,17 @@ def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
         raise ScopeInvalid(str(exc)) from exc
 
 
+def _api_path(request: web.Request, service_type: str) -> str:
+    """The API path after `/<service_type>`, percent-encoding kept: `a%2Fb` is one name to
+    the cloud, and a decoded space or newline has no place in a request line."""
+    raw = request.raw_path.partition("?")[0]
+    prefix = "/" + service_type
+    if raw == prefix or raw.startswith(prefix + "/"):
+        return raw[len(prefix) :]
+    tail = request.match_info.get("tail", "")  # the service name itself was encoded
+    return quote("/" + tail, safe="/") if tail else ""
+
+
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = new_request_id()
@@ -104,8 +116,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         if service_type not in SERVICE_TYPES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         scope, scope_text = _scope_of(request)
-        tail = request.match_info.get("tail", "")
-        path = "/" + tail if tail else ""
+        path = _api_path(request, service_type)
         decision = request.app[PLANNER].decide(
             request.method, service_type, path, scope, scope_text
         )

@@ -114,8 +114,9 @@ class Forwarder:
             raise CircuitOpen(f"cloud {cloud.name!r} is failing; its circuit is open")
         if url is None:
             url = upstream_url(cloud, decision.service_type, decision.path)
-            if call.request.query_string:
-                url = f"{url}?{call.request.query_string}"
+            query = call.request.raw_path.partition("?")[2]
+            if query:  # as the client encoded it: a decoded query could break the request line
+                url = f"{url}?{query}"
         elif not within(cloud, decision.service_type, url):
             # A cloud's `next` link elsewhere: following it would take its token there.
             raise UpstreamUnavailable(f"cloud {cloud.name!r} linked outside its endpoint")
