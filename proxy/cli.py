@@ -58,6 +58,11 @@ def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
 
 
 def serve(config: ProxyConfig) -> int:
+    if not config.public_url:
+        log.warning(
+            "public_url is not set: catalogs and links will name whatever Host each client "
+            "sent; set it to the URL clients reach the proxy at"
+        )
     if config.workers <= 1:
         _serve(config, None)
         return 0
