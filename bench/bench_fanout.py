@@ -7,7 +7,6 @@ single-cloud latencies (what asking the clouds one by one would cost).
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import statistics
 import tempfile
 import time
@@ -17,42 +16,12 @@ from typing import Any
 import aiohttp
 from rich.progress import Progress
 
-from bench.bench_proxy_overhead import _free_port, _token, _wait_up
-from bench.bench_scale import _auth_url, _raise_fd_limit
+from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from proxy import ProxyConfig
 
 WIDTHS = (10, 100, 1_000)
 EDGE_LATENCY = 0.02
 """Seconds each simulated cloud waits before answering."""
-
-
-def _serve_testbed(clouds: int, clouds_yaml: str, ready: str) -> None:
-    _raise_fd_limit()
-    from testbed import Faults, Testbed
-
-    async def main() -> None:
-        bed = Testbed(clouds=clouds, shared_identity=True)
-        await bed.start()
-        for info in bed.clouds:
-            await bed.set_faults(info.name, Faults(latency=EDGE_LATENCY))
-        bed.write_clouds_yaml(clouds_yaml)
-        Path(ready).write_text("up")
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def _serve_proxy(port: int, clouds_yaml: str) -> None:
-    _raise_fd_limit()
-    from proxy import ProxyConfig
-    from proxy.cli import serve
-
-    config = ProxyConfig(
-        host="127.0.0.1",
-        port=port,
-        clouds_yaml=clouds_yaml,
-        identity_strategy="passthrough",
-    )
-    serve(config)
 
 
 def _scope(width: int) -> str:
@@ -75,24 +44,22 @@ async def _timed_get(session: aiohttp.ClientSession, url: str, scope: str) -> tu
 async def measure(quick: bool) -> dict[str, Any]:
     repeats = 3 if quick else 7
     workdir = tempfile.TemporaryDirectory(prefix="bench-fanout-")
-    clouds_yaml = str(Path(workdir.name) / "clouds.yaml")
-    ready = Path(workdir.name) / "ready"
-    ctx = multiprocessing.get_context("spawn")
-    bed = ctx.Process(target=_serve_testbed, args=(max(WIDTHS), clouds_yaml, str(ready)))
-    bed.daemon = True
-    port = _free_port()
-    proxy = ctx.Process(target=_serve_proxy, args=(port, clouds_yaml), daemon=True)
+    latency = {"latency": EDGE_LATENCY}
+    fleet = Fleet(
+        clouds=max(WIDTHS),
+        shared_identity=True,
+        faults={f"cloud-{i}": latency for i in range(1, max(WIDTHS) + 1)},
+    )
     results: dict[str, Any] = {"edge_latency_ms": EDGE_LATENCY * 1000}
+    processes = []
     try:
-        bed.start()
-        for _ in range(1200):
-            if ready.exists():
-                break
-            await asyncio.sleep(0.05)
-        proxy.start()
-        url = f"http://127.0.0.1:{port}/image/v2/images"
-        await _wait_up(f"http://127.0.0.1:{port}/healthz")
-        token = await _token(_auth_url(clouds_yaml))
+        bed, clouds_yaml = await start_testbed(fleet, Path(workdir.name))
+        processes.append(bed)
+        config = ProxyConfig(clouds_yaml=clouds_yaml, identity_strategy="passthrough")
+        proxy, base = await start_proxy(config)
+        processes.append(proxy)
+        url = f"{base}/image/v2/images"
+        token = await issue_token(auth_url(clouds_yaml))
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(
             connector=connector, headers={"X-Auth-Token": token}
@@ -124,8 +91,7 @@ async def measure(quick: bool) -> dict[str, Any]:
                         "images_merged": images,
                     }
     finally:
-        proxy.kill()
-        bed.kill()
+        stop(*processes)
         workdir.cleanup()
     results["ratios"] = {}
     for width in WIDTHS:

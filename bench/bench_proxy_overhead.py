@@ -15,9 +15,10 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import statistics
+import tempfile
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +33,24 @@ from bench.contenders import (
     start_haproxy,
     start_nginx,
 )
+from bench.servers import (
+    Fleet,
+    auth_url,
+    free_port,
+    issue_token,
+    start_proxy,
+    start_testbed,
+    stop,
+    wait_up,
+)
 from bench.wrk import WrkResult, run_wrk
+from proxy import ProxyConfig
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = "{*: cloud-1}"
 PINNED = (os.cpu_count() or 1) >= 2
 BASELINE = "minimal_forwarder"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve_testbed(port: int, clouds_yaml: str) -> None:
-    from testbed import Testbed
-
-    async def main() -> None:
-        bed = Testbed(clouds=1, port_base=port)
-        await bed.start()
-        bed.write_clouds_yaml(clouds_yaml)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def _serve_forwarder(port: int, upstream: str, event_loop: str) -> None:
@@ -75,8 +70,12 @@ def _serve_forwarder(port: int, upstream: str, event_loop: str) -> None:
             body = await resp.read()
             return web.Response(status=resp.status, body=body, content_type=resp.content_type)
 
+    async def on_cleanup(app: web.Application) -> None:
+        await app["session"].close()
+
     app = web.Application()
     app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
     app.router.add_route("*", "/{tail:.*}", forward)
     loop = _loop(event_loop)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
@@ -88,49 +87,6 @@ def _loop(name: str) -> asyncio.AbstractEventLoop:
 
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
-
-
-def _serve_openstackoid(port: int, clouds_yaml: str, event_loop: str) -> None:
-    """Through `openstackoid proxy`'s own serving code, as deployed."""
-    from proxy import ProxyConfig
-    from proxy.cli import serve
-
-    config = ProxyConfig(
-        host="127.0.0.1",
-        port=port,
-        clouds_yaml=clouds_yaml,
-        default_scope=SCOPE,
-        event_loop="uvloop" if event_loop == "uvloop" else "asyncio",
-    )
-    serve(config)
-
-
-async def _wait_up(url: str, seconds: float = 90.0) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(int(seconds / 0.05)):
-            try:
-                async with session.get(url) as resp:
-                    await resp.read()
-                    return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
-
-
-async def _token(auth_url: str) -> str:
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}
-                },
-            }
-        }
-    }
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{auth_url}/auth/tokens", json=body) as resp:
-            return resp.headers["X-Subject-Token"]
 
 
 def _pin(pid: int, core: int) -> None:
@@ -171,44 +127,47 @@ async def measure(quick: bool) -> dict[str, Any]:
     if "wrk" in missing:
         return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
     seconds, round_count = (2, 3) if quick else (3, 4)
-    clouds_yaml = str(RESULTS / "bench-clouds.yaml")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    testbed_port = _free_port()
-    testbed_url = f"http://127.0.0.1:{testbed_port}"
-    ctx = multiprocessing.get_context("spawn")
-    testbed = ctx.Process(target=_serve_testbed, args=(testbed_port, clouds_yaml), daemon=True)
-    testbed.start()
-    await _wait_up(f"{testbed_url}/identity/v3")
+    workdir = tempfile.TemporaryDirectory(prefix="bench-overhead-")
+    testbed, clouds_yaml = await start_testbed(Fleet(clouds=1), Path(workdir.name))
+    keystone = auth_url(clouds_yaml)
+    testbed_url = keystone.removesuffix("/identity/v3")
+    testbed_port = int(testbed_url.rsplit(":", 1)[1])
     _pin(testbed.pid, 0)
-    python_servers: dict[str, tuple[Any, tuple[Any, ...]]] = {
-        BASELINE: (_serve_forwarder, (testbed_url, "asyncio")),
-        "minimal_forwarder_uvloop": (_serve_forwarder, (testbed_url, "uvloop")),
-        "openstackoid": (_serve_openstackoid, (clouds_yaml, "uvloop")),
-        "openstackoid_asyncio_loop": (_serve_openstackoid, (clouds_yaml, "asyncio")),
-    }
-    processes = [testbed]
+    processes: list[BaseProcess] = [testbed]
     daemons: list[Daemon] = []
     targets: dict[str, tuple[str, int | None]] = {"direct": (testbed_url, None)}
     try:
         for name, start in (("nginx", start_nginx), ("haproxy", start_haproxy)):
             if name not in missing:
-                port = _free_port()
+                port = free_port()
                 daemons.append(start(port, testbed_port))
                 targets[name] = (f"http://127.0.0.1:{port}", daemons[-1].pid)
-        for name, (target, args) in python_servers.items():
-            port = _free_port()
-            process = ctx.Process(target=target, args=(port, *args), daemon=True)
-            process.start()
-            processes.append(process)
-            targets[name] = (f"http://127.0.0.1:{port}", process.pid)
+        for name, event_loop in ((BASELINE, "asyncio"), ("minimal_forwarder_uvloop", "uvloop")):
+            port = free_port()
+            forwarder = SPAWN.Process(
+                target=_serve_forwarder, args=(port, testbed_url, event_loop), daemon=True
+            )
+            forwarder.start()
+            processes.append(forwarder)
+            targets[name] = (f"http://127.0.0.1:{port}", forwarder.pid)
+        for name, event_loop in (
+            ("openstackoid", "uvloop"),
+            ("openstackoid_asyncio_loop", "asyncio"),
+        ):
+            config = ProxyConfig(
+                clouds_yaml=clouds_yaml, default_scope=SCOPE, event_loop=event_loop
+            )
+            proxy, base = await start_proxy(config)
+            processes.append(proxy)
+            targets[name] = (base, proxy.pid)
         for base, pid in targets.values():
-            await _wait_up(f"{base}/identity/v3")
+            await wait_up(f"{base}/identity/v3")
             if pid:
                 _pin(pid, 1)
         for daemon in daemons:  # nginx works in a child forked before the pin
             for child in Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split():
                 _pin(int(child), 1)
-        token = await _token(f"{testbed_url}/identity/v3")
+        token = await issue_token(keystone)
         headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         c1: dict[str, WrkResult] = {}
@@ -232,8 +191,8 @@ async def measure(quick: bool) -> dict[str, Any]:
     finally:
         for daemon in daemons:
             daemon.stop()
-        for process in processes:
-            process.kill()
+        stop(*processes)
+        workdir.cleanup()
     results: dict[str, Any] = {name: _summary(rounds[name], c1[name]) for name in targets}
     results["pinned_cores"] = PINNED
     failed = {

@@ -13,9 +13,7 @@ The clouds share identity (testbed shared_identity, proxy passthrough): one toke
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-import resource
 import statistics
 import tempfile
 from pathlib import Path
@@ -23,9 +21,11 @@ from typing import Any
 
 from rich.progress import Progress
 
-from bench.bench_proxy_overhead import PINNED, _free_port, _pin, _token, _wait_up
-from bench.contenders import cpu_seconds, ensure_installed
+from bench.bench_proxy_overhead import PINNED, _pin
+from bench.contenders import cpu_seconds, ensure_installed, open_fds, rss_mb
+from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
 from bench.wrk import run_wrk
+from proxy import ProxyConfig
 from registry import SqliteStore, load_clouds_yaml
 
 SIZES = (1, 100, 1_000, 10_000)
@@ -41,64 +41,6 @@ request = function()
   return wrk.format("GET", "/image/v2/images", headers)
 end
 """
-
-
-def _raise_fd_limit() -> None:
-    # 10,000 clouds: 10,000 listening sockets plus one pooled connection each.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536), max(hard, 65536)))
-    except (ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _serve_testbed(clouds: int, clouds_yaml: str, ready: str) -> None:
-    _raise_fd_limit()
-    from testbed import Testbed
-
-    async def main() -> None:
-        bed = Testbed(clouds=clouds, shared_identity=True)
-        await bed.start()
-        bed.write_clouds_yaml(clouds_yaml)
-        Path(ready).write_text("up")
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def _serve_proxy(port: int, registry_db: str) -> None:
-    """A fleet's proxy loads its registry from a database, as deployed (parsing a
-    10,000-cloud clouds.yaml leaves ~200 MB of PyYAML's freed objects in the process)."""
-    _raise_fd_limit()
-    from proxy import ProxyConfig
-    from proxy.cli import serve
-
-    serve(
-        ProxyConfig(
-            host="127.0.0.1",
-            port=port,
-            registry_db=registry_db,
-            identity_strategy="passthrough",
-        )
-    )
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def _fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def _auth_url(clouds_yaml: str) -> str:
-    import yaml
-
-    document = yaml.safe_load(Path(clouds_yaml).read_text())
-    return str(document["clouds"]["cloud-1"]["auth"]["auth_url"])
 
 
 WORKING_SET = 100
@@ -133,42 +75,33 @@ async def measure(quick: bool) -> dict[str, Any]:
     workdir = tempfile.TemporaryDirectory(prefix="bench-scale-")
     script = Path(workdir.name) / "rotate.lua"
     script.write_text(ROTATE)
-    ctx = multiprocessing.get_context("spawn")
     processes: list[Any] = []
     setups: dict[int, tuple[str, int]] = {}
     idle_rss: dict[int, float] = {}
+    tokens: dict[int, str] = {}
     try:
         with Progress() as progress:
             task = progress.add_task("scale", total=len(SIZES) + round_count)
             for clouds in SIZES:
                 progress.update(task, description=f"starting {clouds} clouds")
-                clouds_yaml = str(Path(workdir.name) / f"clouds-{clouds}.yaml")
-                ready = str(Path(workdir.name) / f"ready-{clouds}")
-                bed = ctx.Process(target=_serve_testbed, args=(clouds, clouds_yaml, ready))
-                bed.daemon = True
-                bed.start()
+                fleet = Fleet(clouds=clouds, shared_identity=True)
+                bed, clouds_yaml = await start_testbed(fleet, Path(workdir.name), f"c{clouds}")
                 processes.append(bed)
-                for _ in range(1200):
-                    if Path(ready).exists():
-                        break
-                    await asyncio.sleep(0.05)
                 _pin(bed.pid, 0)
-                port = _free_port()
+                # A fleet's proxy loads its registry from a database, as deployed: parsing
+                # a 10,000-cloud clouds.yaml leaves ~200 MB of PyYAML's freed objects.
                 registry_db = str(Path(workdir.name) / f"registry-{clouds}.sqlite")
                 await SqliteStore(registry_db).upsert_many(load_clouds_yaml(clouds_yaml))
-                proxy = ctx.Process(target=_serve_proxy, args=(port, registry_db), daemon=True)
-                proxy.start()
+                config = ProxyConfig(registry_db=registry_db, identity_strategy="passthrough")
+                proxy, base = await start_proxy(config)
                 processes.append(proxy)
-                await _wait_up(f"http://127.0.0.1:{port}/healthz")
+                assert proxy.pid is not None
                 _pin(proxy.pid, 1)
-                setups[clouds] = (f"http://127.0.0.1:{port}/image/v2/images", proxy.pid)
-                idle_rss[clouds] = _rss_mb(proxy.pid)
+                setups[clouds] = (f"{base}/image/v2/images", proxy.pid)
+                idle_rss[clouds] = rss_mb(proxy.pid)
+                # Each testbed has its own token book: one token per setup.
+                tokens[clouds] = await issue_token(auth_url(clouds_yaml))
                 progress.advance(task)
-            # Each testbed has its own token book: one token per setup.
-            tokens = {
-                clouds: await _token(_auth_url(str(Path(workdir.name) / f"clouds-{clouds}.yaml")))
-                for clouds in SIZES
-            }
             runs = [
                 (clouds, shape_name, shape)
                 for clouds in SIZES
@@ -204,12 +137,11 @@ async def measure(quick: bool) -> dict[str, Any]:
                 ),
                 "errors": sum(r["wrk"].errors for r in rounds[name]),
                 "proxy_rss_mb_before_traffic": idle_rss[clouds],
-                "proxy_rss_mb": _rss_mb(pid),
-                "proxy_open_fds": _fds(pid),
+                "proxy_rss_mb": rss_mb(pid),
+                "proxy_open_fds": open_fds(pid),
             }
     finally:
-        for process in processes:
-            process.kill()
+        stop(*processes)
         workdir.cleanup()
     base = rounds[str(WORKING_SET)]
     results["ratios"] = {}

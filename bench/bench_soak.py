@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import multiprocessing
 import random
 import re
 import tempfile
@@ -33,9 +31,9 @@ from typing import Any
 import aiohttp
 from rich.progress import Progress
 
-from bench.bench_proxy_overhead import _free_port, _token, _wait_up
-from bench.bench_scale import _auth_url, _fds, _raise_fd_limit, _rss_mb
-from bench.contenders import cpu_seconds
+from bench.contenders import cpu_seconds, open_fds, rss_mb
+from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from proxy import ProxyConfig
 from proxy.fanout import CLOUD_TAG
 from testbed.model import stable_id
 
@@ -63,42 +61,6 @@ def fault_plan(clouds: int) -> dict[str, dict[str, Any]]:
         if base % (2 * FAULTY_EVERY) == 0:
             plan[f"cloud-{base + 41}"] = {"flapping": True}
     return plan
-
-
-def _serve_testbed(clouds: int, clouds_yaml: str, ready: str) -> None:
-    _raise_fd_limit()
-    from testbed import Faults, Testbed
-
-    async def main() -> None:
-        bed = Testbed(clouds=clouds)
-        await bed.start()
-        bed.write_clouds_yaml(clouds_yaml)
-        plan = fault_plan(clouds)
-        flapping = [name for name, faults in plan.items() if faults.pop("flapping", False)]
-        for name, faults in plan.items():
-            if faults:
-                await bed.set_faults(name, Faults(**faults))
-        Path(ready).write_text("up")
-        down = False
-        while True:  # flapping clouds go down and up for the whole run
-            await asyncio.sleep(FLAP_SECONDS)
-            down = not down
-            for name in flapping:
-                await bed.set_faults(name, Faults(outage=down))
-
-    asyncio.run(main())
-
-
-def _serve_proxy(port: int, clouds_yaml: str) -> None:
-    _raise_fd_limit()
-    from proxy import ProxyConfig
-    from proxy.cli import serve
-
-    # Each 5xx of a faulty cloud is logged as a warning: thousands would bury the progress.
-    logging.getLogger("openstackoid").setLevel(logging.ERROR)
-    # validate-at-issuer (the default): the caller's token is checked by cloud-1, and every
-    # other cloud gets a token the proxy obtains with its credentials.
-    serve(ProxyConfig(host="127.0.0.1", port=port, clouds_yaml=clouds_yaml))
 
 
 def image_id(cloud: str) -> str:
@@ -215,7 +177,7 @@ async def drive(
 
 
 def _sample(pid: int) -> dict[str, float]:
-    return {"rss_mb": _rss_mb(pid), "open_fds": _fds(pid), "cpu_s": cpu_seconds(pid)}
+    return {"rss_mb": rss_mb(pid), "open_fds": open_fds(pid), "cpu_s": cpu_seconds(pid)}
 
 
 async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
@@ -227,27 +189,17 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
     plan = [rng.choice(distinct) for _ in range(total)]
     chunks = [plan[:tenth], plan[tenth : total - tenth], plan[total - tenth :]]
     workdir = tempfile.TemporaryDirectory(prefix="bench-soak-")
-    clouds_yaml = str(Path(workdir.name) / "clouds.yaml")
-    ready = Path(workdir.name) / "ready"
-    ctx = multiprocessing.get_context("spawn")
     processes: list[Any] = []
     try:
-        bed = ctx.Process(target=_serve_testbed, args=(CLOUDS, clouds_yaml, str(ready)))
-        bed.daemon = True
-        bed.start()
+        fleet = Fleet(clouds=CLOUDS, faults=fault_plan(CLOUDS), flap_seconds=FLAP_SECONDS)
+        bed, clouds_yaml = await start_testbed(fleet, Path(workdir.name))
         processes.append(bed)
-        for _ in range(1200):
-            if ready.exists():
-                break
-            await asyncio.sleep(0.05)
-        port = _free_port()
-        proxy = ctx.Process(target=_serve_proxy, args=(port, clouds_yaml), daemon=True)
-        proxy.start()
+        # validate-at-issuer (the default): the caller's token is checked by cloud-1, and
+        # every other cloud gets a token the proxy obtains with its credentials.
+        proxy, url = await start_proxy(ProxyConfig(clouds_yaml=clouds_yaml), quiet=True)
         processes.append(proxy)
-        url = f"http://127.0.0.1:{port}"
-        await _wait_up(f"{url}/healthz")
         assert proxy.pid is not None
-        token = await _token(_auth_url(clouds_yaml))
+        token = await issue_token(auth_url(clouds_yaml))
         with Progress() as progress:
             warm = progress.add_task("warm-up: every scope once", total=len(distinct))
             warm_up = await drive(url, token, distinct, CONCURRENCY, progress, warm)
@@ -258,8 +210,7 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
             ]
             at_end = _sample(proxy.pid)
     finally:
-        for process in processes:
-            process.kill()
+        stop(*processes)
         workdir.cleanup()
     counts: Counter[str] = sum((t.counts for t in tallies), Counter())
     statuses: Counter[int] = sum((t.statuses for t in tallies), Counter())

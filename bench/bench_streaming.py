@@ -4,8 +4,6 @@ same run: throughput ratio, and the proxy's RSS growth (sampled during the trans
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -15,34 +13,12 @@ from typing import Any
 import aiohttp
 from rich.progress import Progress
 
-from bench.bench_proxy_overhead import _free_port, _token, _wait_up
-from bench.bench_scale import _auth_url, _rss_mb
+from bench.contenders import rss_mb
+from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from proxy import ProxyConfig
 
 CHUNK = 1024 * 1024
 SCOPE = "{*: cloud-1}"
-
-
-def _serve_testbed(clouds_yaml: str, ready: str) -> None:
-    from testbed import Testbed
-
-    async def main() -> None:
-        bed = Testbed(clouds=1)
-        await bed.start()
-        bed.write_clouds_yaml(clouds_yaml)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        Path(ready).write_text("up")
-        await stop.wait()
-        await bed.stop()  # removes the image files
-
-    asyncio.run(main())
-
-
-def _serve_proxy(port: int, clouds_yaml: str) -> None:
-    from proxy import ProxyConfig
-    from proxy.cli import serve
-
-    serve(ProxyConfig(host="127.0.0.1", port=port, clouds_yaml=clouds_yaml, default_scope=SCOPE))
 
 
 async def _body(size: int, progress: Progress, task: Any) -> AsyncIterator[bytes]:
@@ -84,50 +60,41 @@ async def _round_trip(
 
 async def _sample_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
     while not stop.is_set():
-        peak[0] = max(peak[0], _rss_mb(pid))
+        peak[0] = max(peak[0], rss_mb(pid))
         await asyncio.sleep(0.1)
 
 
 async def measure(quick: bool) -> dict[str, Any]:
     size = (256 if quick else 1024) * CHUNK
     workdir = tempfile.TemporaryDirectory(prefix="bench-streaming-")
-    clouds_yaml = str(Path(workdir.name) / "clouds.yaml")
-    ready = Path(workdir.name) / "ready"
-    ctx = multiprocessing.get_context("spawn")
-    bed = ctx.Process(target=_serve_testbed, args=(clouds_yaml, str(ready)), daemon=True)
-    port = _free_port()
-    proxy = ctx.Process(target=_serve_proxy, args=(port, clouds_yaml), daemon=True)
+    processes = []
     try:
-        bed.start()
-        for _ in range(600):
-            if ready.exists():
-                break
-            await asyncio.sleep(0.05)
-        proxy.start()
-        await _wait_up(f"http://127.0.0.1:{port}/healthz")
-        auth_url = _auth_url(clouds_yaml)
-        token = await _token(auth_url)
-        direct_url = auth_url.replace("/identity/v3", "/image/v2/images")
-        proxied_url = f"http://127.0.0.1:{port}/image/v2/images"
+        bed, clouds_yaml = await start_testbed(Fleet(clouds=1), Path(workdir.name))
+        processes.append(bed)
+        proxy, base = await start_proxy(ProxyConfig(clouds_yaml=clouds_yaml, default_scope=SCOPE))
+        processes.append(proxy)
+        assert proxy.pid is not None
+        keystone = auth_url(clouds_yaml)
+        token = await issue_token(keystone)
+        direct_url = keystone.replace("/identity/v3", "/image/v2/images")
+        proxied_url = f"{base}/image/v2/images"
         timeout = aiohttp.ClientTimeout(total=None)
         async with aiohttp.ClientSession(
             headers={"X-Auth-Token": token, "X-Scope": SCOPE}, timeout=timeout
         ) as session:
             with Progress() as progress:
                 direct = await _round_trip(session, direct_url, size, progress, "direct")
-                rss_before = _rss_mb(proxy.pid)
+                rss_before = rss_mb(proxy.pid)
                 peak = [rss_before]
-                stop = asyncio.Event()
+                done = asyncio.Event()
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(_sample_rss(proxy.pid, peak, stop))
+                    group.create_task(_sample_rss(proxy.pid, peak, done))
                     try:
                         proxied = await _round_trip(session, proxied_url, size, progress, "proxy")
                     finally:
-                        stop.set()
+                        done.set()
     finally:
-        proxy.kill()
-        bed.terminate()
-        bed.join(30)
+        stop(*processes)
         workdir.cleanup()
     return {
         "bytes": size,

@@ -130,3 +130,14 @@ backend cloud
     )
     binary = shutil.which("haproxy") or _BINARIES["haproxy"]
     return _start("haproxy", [binary, "-db", "-f", str(conf)], workdir)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
