@@ -45,6 +45,7 @@ from bench.servers import (
 )
 from bench.wrk import WrkResult, run_wrk
 from proxy import ProxyConfig
+from proxy.config import EventLoopName
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = "{*: cloud-1}"
@@ -89,8 +90,8 @@ def _loop(name: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def _pin(pid: int, core: int) -> None:
-    if PINNED:
+def _pin(pid: int | None, core: int) -> None:
+    if PINNED and pid is not None:
         os.sched_setaffinity(pid, {core})
 
 
@@ -150,10 +151,11 @@ async def measure(quick: bool) -> dict[str, Any]:
             forwarder.start()
             processes.append(forwarder)
             targets[name] = (f"http://127.0.0.1:{port}", forwarder.pid)
-        for name, event_loop in (
+        ours: tuple[tuple[str, EventLoopName], ...] = (
             ("openstackoid", "uvloop"),
             ("openstackoid_asyncio_loop", "asyncio"),
-        ):
+        )
+        for name, event_loop in ours:
             config = ProxyConfig(
                 clouds_yaml=clouds_yaml, default_scope=SCOPE, event_loop=event_loop
             )

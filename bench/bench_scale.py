@@ -143,16 +143,16 @@ async def measure(quick: bool) -> dict[str, Any]:
     finally:
         stop(*processes)
         workdir.cleanup()
-    base = rounds[str(WORKING_SET)]
+    baseline = rounds[str(WORKING_SET)]
     results["ratios"] = {}
     for _, name, _ in runs[2:]:
         ratios = [
             r["wrk"].requests_per_s / b["wrk"].requests_per_s
-            for r, b in zip(rounds[name], base, strict=True)
+            for r, b in zip(rounds[name], baseline, strict=True)
         ]
         per_core = [
             b["cpu_us_per_request"] / r["cpu_us_per_request"]
-            for r, b in zip(rounds[name], base, strict=True)
+            for r, b in zip(rounds[name], baseline, strict=True)
         ]
         results["ratios"][f"req/s at {name} / {WORKING_SET}"] = round(statistics.median(ratios), 3)
         results["ratios"][f"throughput per core at {name} / {WORKING_SET}"] = round(
