@@ -94,7 +94,9 @@ class UpstreamResponse:
         connection = self._connection
         while True:
             if self._chunks:
-                chunk = self._chunks.popleft()
+                # Everything buffered goes out as one piece: one write downstream instead
+                # of one per read from the cloud.
+                chunk = self._chunks.popleft() if len(self._chunks) == 1 else self._drain_all()
                 self._buffered -= len(chunk)
                 if self._buffered < LOW_WATER:
                     connection.resume_reading()
@@ -112,6 +114,11 @@ class UpstreamResponse:
             finally:
                 timer.cancel()
                 self._waiter = None
+
+    def _drain_all(self) -> bytes:
+        joined = b"".join(self._chunks)
+        self._chunks.clear()
+        return joined
 
     def _time_out(self) -> None:
         self.fail(TimeoutError("the cloud stopped sending the response body"))
