@@ -7,7 +7,7 @@ import logging
 import resource
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -107,9 +107,20 @@ def _api_path(request: web.Request, service_type: str) -> str:
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    """A path under an unknown service: answered in OpenStack's error shape."""
+    return await serve_service(request, request.match_info["service"])
+
+
+def _handler_for(service_type: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await serve_service(request, service_type)
+
+    return handler
+
+
+async def serve_service(request: web.Request, service_type: str) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = new_request_id()
-    service_type = request.match_info["service"]
     metrics = request.app[METRICS]
     plan: Any = None
     try:
@@ -283,6 +294,12 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app.router.add_get("/_openstackoid/scope", explain_scope)
     for path in ("/metrics", "/_openstackoid/metrics"):
         app.router.add_get(path, metrics_view)
+    # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
+    # single `/{service}/...` pattern is a regex match on every request.
+    for service_type in sorted(SERVICE_TYPES):
+        handler = _handler_for(service_type)
+        app.router.add_route("*", f"/{service_type}", handler)
+        app.router.add_route("*", f"/{service_type}/{{tail:.*}}", handler)
     app.router.add_route("*", "/{service}", proxy_handler)
     app.router.add_route("*", "/{service}/{tail:.*}", proxy_handler)
     return app
