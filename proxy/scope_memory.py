@@ -22,6 +22,10 @@ def _until(_key: str, value: tuple[str, float], _now: float) -> float:
 class ScopeMemory:
     def __init__(self, max_tokens: int = 100_000) -> None:
         self._scopes: TLRUCache[str, tuple[str, float]] = TLRUCache(max_tokens, _until)
+        self._noted: dict[str, str] = {}
+        """Digest -> scope last noted: a dict hit spares the TLRU's expiry bookkeeping on
+        every request that repeats its scope (nearly all)."""
+        self._max_noted = max_tokens
 
     def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
         key = token_key(token)
@@ -29,13 +33,19 @@ class ScopeMemory:
             known = self._scopes.get(key)
             deadline = known[1] if known else time.monotonic() + DEFAULT_TTL
         self._scopes[key] = (scope, deadline)
+        self._noted.pop(key, None)
 
     def note(self, token: str, scope: str) -> None:
         """The token was sent with this scope: remember it if it is new for the token."""
         key = token_key(token)
+        if self._noted.get(key) == scope and key in self._scopes:
+            return
         known = self._scopes.get(key)
         if known is None or known[0] != scope:
             self._scopes[key] = (scope, known[1] if known else time.monotonic() + DEFAULT_TTL)
+        if len(self._noted) >= self._max_noted:
+            self._noted.clear()
+        self._noted[key] = scope
 
     def recall(self, token: str) -> str | None:
         found = self._scopes.get(token_key(token))
