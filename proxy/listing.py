@@ -1,0 +1,52 @@
+"""The shape of OpenStack list pages, shared by merged and paged fan-outs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CLOUD_TAG = "openstackoid:cloud"
+"""Key added to each item of a fanned-out list: the cloud it came from."""
+PARTIAL_FAILURE = "X-Openstack-Partial-Failure"
+"""Header naming the clouds a fanned-out answer lacks, and why."""
+_LINK_KEYS = frozenset({"next", "first", "schema", "links"})
+
+
+def list_key(document: Any) -> str | None:
+    """The key of the one list of resources in a collection body, if it is one."""
+    if not isinstance(document, dict):
+        return None
+    keys = [
+        k
+        for k, v in document.items()
+        if isinstance(v, list) and k not in _LINK_KEYS and not k.endswith("_links")
+    ]
+    return keys[0] if len(keys) == 1 else None
+
+
+def has_more(document: dict[str, Any]) -> bool:
+    """Whether a page links a next one (glance `next`, nova/neutron `*_links` rel=next)."""
+    if isinstance(document.get("next"), str):
+        return True
+    return any(
+        isinstance(link, dict) and link.get("rel") == "next"
+        for key, links in document.items()
+        if key.endswith("_links") and isinstance(links, list)
+        for link in links
+    )
+
+
+def drop_links(document: dict[str, Any]) -> None:
+    """Remove a page's next links: one cloud's would carry its marker to every cloud."""
+    document.pop("next", None)
+    for link_key in [k for k in document if k.endswith("_links")]:
+        del document[link_key]
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """A cloud's JSON object, or None when it sent something else (a cut or garbled page)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None

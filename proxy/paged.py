@@ -1,0 +1,264 @@
+"""A fanned-out `GET ...?limit=N`: one page across any tree of `&` and `|`.
+
+Every cloud still listing is asked for N items at once (a `|` group asks its members in
+turn until one answers); pagination.take then hands out the first N in scope order and
+says where the listing stands. The IO is here, the bookkeeping in pagination.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import assert_never
+
+from multidict import CIMultiDict
+
+from proxy.errors import BadRequest, ProxyError, UpstreamUnavailable
+from proxy.forwarding import Buffered, Call, Forwarder
+from proxy.listing import CLOUD_TAG, PARTIAL_FAILURE, drop_links, has_more, json_object, list_key
+from proxy.pagination import (
+    DONE,
+    Branches,
+    Failed,
+    Fetched,
+    Page,
+    Position,
+    Served,
+    Taken,
+    answered,
+    cloud_query,
+    decode_marker,
+    failures,
+    next_link,
+    take,
+)
+from proxy.routing import AllNode, AnyNode, CloudNode, Node, upstream_url
+from registry import Cloud
+
+
+def parse_limit(text: str) -> int:
+    if not text.isdigit():
+        raise BadRequest(f"limit must be a non-negative integer, not {text!r}")
+    return int(text)
+
+
+GetPage = Callable[[Cloud, str | None], Awaitable[Fetched]]
+"""A cloud's page after its own marker (None: its first page)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One page of a listing, before it becomes a response."""
+
+    taken: Taken
+    after: Position
+    template: Page | None
+    """The first cloud page in scope order: the answer takes its shape."""
+    asked: int
+
+
+async def step(
+    node: Node, position: Position, limit: int, get_page: GetPage, concurrency: int
+) -> Step:
+    """Fetch every cloud still listing, then hand out the first `limit` items."""
+    fetcher = Fetcher(get_page, concurrency)
+    fetched = await fetcher.fetch(node, position)
+    taken = Taken(limit)
+    after = take(fetched, position, taken)
+    return Step(taken, after, _first_page(fetched), fetcher.asked)
+
+
+async def paged(forwarder: Forwarder, call: Call, node: Node, limit: int) -> Buffered:
+    """One page of at most `limit` items, linked to the next by a composite marker."""
+    query = dict(call.request.query)
+    marker = query.get("marker")
+    position = decode_marker(marker) if marker else None
+    concurrency = forwarder.config.fanout_concurrency
+    result = await step(node, position, limit, _get_page(forwarder, call, query), concurrency)
+    forwarder.metrics.fanout_width.observe(result.asked)
+    taken, after = result.taken, result.after
+    if not taken.items and taken.failures and after != DONE and (limit or not result.template):
+        # An empty page linking the next would send clients round in circles while a
+        # cloud is down: an error instead, and the same marker resumes once it is back.
+        raise UpstreamUnavailable(
+            "no cloud still listing answered: "
+            + "; ".join(taken.failures)[:4000]
+            + " (the same marker resumes the listing)"
+        )
+    if result.template is None:
+        raise BadRequest(f"marker {marker!r} leaves nothing to list")
+    return _answer(call, query, result.template, taken, after)
+
+
+def _get_page(forwarder: Forwarder, call: Call, query: dict[str, str]) -> GetPage:
+    service_type = call.decision.service_type
+
+    async def get_page(cloud: Cloud, own_marker: str | None) -> Fetched:
+        try:
+            cloud = await forwarder.with_endpoints(cloud, service_type)
+            url = upstream_url(cloud, service_type, call.decision.path)
+            url += "?" + cloud_query(query, own_marker)
+            answer = await forwarder.buffer_one(call, cloud, url)
+        except ProxyError as exc:
+            return Failed(exc.message)
+        if answer.status != 200:
+            return Failed(f"{cloud.name}: status {answer.status}", answered=answer.status < 500)
+        document = json_object(answer.body)
+        key = list_key(document)
+        if document is None or key is None:
+            return Failed(f"{cloud.name}: a list page that is not JSON")
+        return Page(cloud.name, document, list(document[key]), has_more(document))
+
+    return get_page
+
+
+def _answer(
+    call: Call, query: dict[str, str], template: Page, page: Taken, after: Position
+) -> Buffered:
+    document = template.document
+    key = list_key(document)
+    assert key is not None  # a Page holds a list
+    items = []
+    for cloud, item in page.items:
+        if isinstance(item, dict):
+            item.setdefault(CLOUD_TAG, cloud)
+        items.append(item)
+    document[key] = items
+    drop_links(document)
+    if after != DONE:
+        link = next_link(call.decision.path, query, after)
+        if call.decision.service_type == "image":
+            document["next"] = link  # glance: relative to the endpoint
+        else:
+            document[f"{key}_links"] = [{"rel": "next", "href": call.proxy_prefix + link}]
+    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
+    if page.failures:
+        headers[PARTIAL_FAILURE] = "; ".join(page.failures)[:4000]
+    return Buffered("", 200, headers, json.dumps(document).encode())
+
+
+def _first_page(fetched: Fetched) -> Page | None:
+    """The first cloud page in scope order: the answer takes its shape."""
+    match fetched:
+        case Page():
+            return fetched
+        case Failed():
+            return None
+        case Branches(fetched=branches):
+            return next(filter(None, (_first_page(f) for _, f in branches)), None)
+        case Served(fetched=inner):
+            return _first_page(inner)
+        case _:
+            assert_never(fetched)
+
+
+class Fetcher:
+    """The fetch of one page: every cloud the position says is still listing."""
+
+    def __init__(self, get_page: GetPage, concurrency: int) -> None:
+        self.get_page = get_page
+        # Only cloud calls hold it: a group waiting on its members holds nothing.
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.asked = 0
+
+    async def fetch(self, node: Node, position: Position) -> Fetched:
+        match node:
+            case CloudNode(cloud=cloud):
+                if position is not None and not isinstance(position, str):
+                    raise _misfit(node)
+                return await self._page(cloud, position)
+            case AllNode():
+                return await self._branches(node, position)
+            case AnyNode():
+                return await self._group(node, position)
+            case _:
+                assert_never(node)
+
+    async def _branches(self, node: AllNode, position: Position) -> Fetched:
+        if position is not None and not isinstance(position, dict):
+            raise _misfit(node)
+        # A branch the marker lacks joined after the listing began: skipped, not
+        # started over, or its first items would be handed out in the middle.
+        active = [
+            (key, child, position[key] if position is not None else None)
+            for key, child in branches(node)
+            if position is None or position.get(key, DONE) != DONE
+        ]
+        results = await asyncio.gather(
+            *(self.fetch(child, at) for _, child, at in active), return_exceptions=True
+        )
+        fetched: list[tuple[str, Fetched]] = []
+        for (key, _, _), result in zip(active, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            fetched.append((key, result))
+        return Branches(tuple(fetched))
+
+    async def _group(self, node: AnyNode, position: Position) -> Fetched:
+        members = dict(group_members(node))
+        if isinstance(position, tuple):
+            name, at = position
+            if name not in members:
+                raise BadRequest(f"the marker names {name!r}, not a member of {node_key(node)}")
+            return Served(name, await self.fetch(members[name], at), committed=True)
+        if position is not None:
+            raise _misfit(node)
+        skipped: list[str] = []
+        for name, member in members.items():  # first page: fail over like `|`
+            fetched = await self.fetch(member, None)
+            if answered(fetched):
+                return Served(name, fetched, committed=False, skipped=tuple(skipped))
+            skipped += failures(fetched)
+        return Failed("; ".join(skipped))
+
+    async def _page(self, cloud: Cloud, own_marker: str | None) -> Fetched:
+        async with self.semaphore:
+            self.asked += 1
+            return await self.get_page(cloud, own_marker)
+
+
+def _misfit(node: Node) -> BadRequest:
+    return BadRequest(f"the marker does not fit the scope's {node_key(node)}: was it changed?")
+
+
+def _spliced(children: tuple[Node, ...], kind: type[AllNode | AnyNode]) -> Iterator[Node]:
+    """Children with nested nodes of the same kind spliced in: (a & b) & c = a & b & c."""
+    for child in children:
+        if isinstance(child, kind):
+            yield from _spliced(child.children, kind)
+        else:
+            yield child
+
+
+def branches(node: AllNode) -> list[tuple[str, Node]]:
+    """An `&`'s branches by key, each once (a selector inside `&` may name a cloud again)."""
+    found: dict[str, Node] = {}
+    for child in _spliced(node.children, AllNode):
+        found.setdefault(node_key(child), child)
+    return list(found.items())
+
+
+def group_members(node: AnyNode) -> list[tuple[str, Node]]:
+    found: dict[str, Node] = {}
+    for child in _spliced(node.children, AnyNode):
+        found.setdefault(node_key(child), child)
+    return list(found.items())
+
+
+def node_key(node: Node) -> str:
+    """A node's name in a marker: `cloud-1`, `cloud-1|cloud-2`, `(cloud-1&cloud-2)|cloud-3`."""
+    match node:
+        case CloudNode(cloud=cloud):
+            return cloud.name
+        case AllNode():
+            return "&".join(_operand_key(c) for c in _spliced(node.children, AllNode))
+        case AnyNode():
+            return "|".join(_operand_key(c) for c in _spliced(node.children, AnyNode))
+        case _:
+            assert_never(node)
+
+
+def _operand_key(node: Node) -> str:
+    return node_key(node) if isinstance(node, CloudNode) else f"({node_key(node)})"

@@ -1,0 +1,244 @@
+"""Paging across any tree of `&` and `|`: the fetch and hand-out of proxy/paged.py against
+clouds simulated by a page function (a property test), then through the proxy over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
+from proxy.paged import GetPage, node_key, step
+from proxy.pagination import DONE, Failed, Fetched, Page, Position, decode_marker, encode_marker
+from proxy.routing import AllNode, AnyNode, CloudNode, Node
+from registry import Cloud
+from testbed import Faults
+from tests.federation import Federation, FederationFactory
+
+# -- the algorithm, against simulated clouds ------------------------------------------------
+
+Shape = Any
+"""None for a cloud, ("&" | "|", [shapes]) for a node."""
+
+shapes = st.recursive(
+    st.none(),
+    lambda inner: st.tuples(st.sampled_from("&|"), st.lists(inner, min_size=2, max_size=3)),
+    max_leaves=7,
+)
+
+
+def build(shape: Shape, names: Iterator[str]) -> Node:
+    if shape is None:
+        return CloudNode(Cloud(next(names), "http://unused"))
+    kind, children = shape
+    nodes = tuple(build(child, names) for child in children)
+    return AllNode(nodes) if kind == "&" else AnyNode(nodes)
+
+
+def clouds_of(node: Node) -> list[str]:
+    if isinstance(node, CloudNode):
+        return [node.cloud.name]
+    return [name for child in node.children for name in clouds_of(child)]
+
+
+def simulated(catalog: dict[str, list[str]], down: set[str], limit: int) -> GetPage:
+    """Glance's paging: the items after the marker, `limit` at a time."""
+
+    async def get_page(cloud: Cloud, marker: str | None) -> Fetched:
+        if cloud.name in down:
+            return Failed(f"{cloud.name}: connection refused")
+        ids = catalog[cloud.name]
+        rest = ids[ids.index(marker) + 1 :] if marker else ids
+        items = [{"id": i} for i in rest[:limit]]
+        return Page(cloud.name, {"images": []}, items, more=len(rest) > limit)
+
+    return get_page
+
+
+def could_be_empty(node: Node, catalog: dict[str, list[str]]) -> bool:
+    if isinstance(node, CloudNode):
+        return not catalog[node.cloud.name]
+    if isinstance(node, AllNode):
+        return all(could_be_empty(c, catalog) for c in node.children)
+    return any(could_be_empty(c, catalog) for c in node.children)
+
+
+def listed_whole(node: Node, catalog: dict[str, list[str]], seen: set[str]) -> bool:
+    """Every `&` branch listed whole; every `|` group listed whole on one member only."""
+    if isinstance(node, CloudNode):
+        return set(catalog[node.cloud.name]) <= seen
+    if isinstance(node, AllNode):
+        return all(listed_whole(c, catalog, seen) for c in node.children)
+    used = [c for c in node.children if any(i in seen for n in clouds_of(c) for i in catalog[n])]
+    if not used:
+        return any(could_be_empty(c, catalog) for c in node.children)
+    return len(used) == 1 and listed_whole(used[0], catalog, seen)
+
+
+@settings(max_examples=300, deadline=None)
+@given(shape=shapes, data=st.data())
+def test_any_tree_pages_whole_without_repeats_through_outages(shape: Shape, data: Any) -> None:
+    """Random trees, item counts, limits and clouds going down and back between pages:
+    no page exceeds the limit, no item comes twice, and once every cloud is back the
+    listing ends with every branch whole and every group on a single member."""
+    node = build(shape, (f"c{n}" for n in range(1, 100)))
+    names = clouds_of(node)
+    catalog = {n: [f"{n}-{i}" for i in range(data.draw(st.integers(0, 5)))] for n in names}
+    limit = data.draw(st.integers(1, 4))
+    outages = data.draw(st.lists(st.sets(st.sampled_from(names)), max_size=6))
+
+    async def listing() -> list[str]:
+        seen: list[str] = []
+        position: Position = None
+        for page_number in range(200):
+            down = outages[page_number] if page_number < len(outages) else set()
+            result = await step(node, position, limit, simulated(catalog, down, limit), 8)
+            taken = [item["id"] for _, item in result.taken.items]
+            assert len(taken) <= limit
+            if not taken and result.taken.failures and result.after != DONE:
+                continue  # the proxy answers 502: the client retries the same marker
+            assert taken or result.after == DONE or result.taken.failures, "no progress"
+            seen += taken
+            if result.after == DONE:
+                return seen
+            position = decode_marker(encode_marker(result.after))  # through the URL
+        raise AssertionError("the listing never ended")
+
+    seen = asyncio.run(listing())
+    assert len(seen) == len(set(seen)), "an item came twice"
+    assert listed_whole(node, catalog, set(seen)), seen
+
+
+def test_keys_name_nested_nodes_and_splice_like_operators() -> None:
+    a, b, c = (CloudNode(Cloud(n, "http://unused")) for n in ("a", "b", "c"))
+    assert node_key(AllNode((AnyNode((a, b)), c))) == "(a|b)&c"
+    assert node_key(AnyNode((AllNode((a, b)), c))) == "(a&b)|c"
+    assert node_key(AllNode((AllNode((a, b)), c))) == "a&b&c"  # a selector inside `&`
+
+
+# -- through the proxy ------------------------------------------------------------------------
+
+
+async def _upload(fed: Federation, clouds: int) -> dict[str, set[str]]:
+    """Each cloud: its cirros plus two more images. Returns each cloud's image ids."""
+    headers = await fed.scoped("{keystone: cloud-1; glance: cloud-1}")
+    ids: dict[str, set[str]] = {}
+    for index in range(1, clouds + 1):
+        cloud = f"cloud-{index}"
+        ids[cloud] = {fed.bed.cloud(cloud).image_id}
+        for n in range(2):
+            async with fed.session.post(
+                f"{fed.url}/image/v2/images",
+                json={"name": f"img-{n}"},
+                headers={**headers, "X-Scope": f"{{keystone: cloud-1; glance: {cloud}}}"},
+            ) as resp:
+                assert resp.status == 201
+                ids[cloud].add((await resp.json())["id"])
+    return ids
+
+
+async def _list(
+    fed: Federation, glance: str, limit: int, keystone: str = "cloud-1"
+) -> tuple[list[dict[str, Any]], int]:
+    """Every page of `GET /image/v2/images?limit=N` under the scope: (items, pages)."""
+    headers = await fed.scoped(f"{{keystone: {keystone}; glance: {glance}}}")
+    items: list[dict[str, Any]] = []
+    path = f"/image/v2/images?limit={limit}"
+    for pages in range(1, 20):
+        async with fed.session.get(fed.url + path, headers=headers) as resp:
+            body = await resp.json()
+            assert resp.status == 200, body
+        assert len(body["images"]) <= limit
+        items += body["images"]
+        if "next" not in body:
+            return items, pages
+        path = "/image" + body["next"]
+    raise AssertionError("more than 20 pages")
+
+
+def _ids(items: list[dict[str, Any]]) -> list[str]:
+    return [item["id"] for item in items]
+
+
+async def test_a_selector_beside_a_cloud_pages_whole(make_federation: FederationFactory) -> None:
+    """`region=eu & cloud-2` is `(cloud-1 & cloud-3) & cloud-2`: it used to answer 4 items
+    for limit=2 and no next page, dropping the other 5."""
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    ids = await _upload(fed, 3)
+    items, pages = await _list(fed, "region=eu & cloud-2", 2)
+    assert sorted(_ids(items)) == sorted(ids["cloud-1"] | ids["cloud-2"] | ids["cloud-3"])
+    assert pages == 5
+
+
+async def test_a_group_of_a_fan_out_and_a_cloud_beside_a_cloud(
+    make_federation: FederationFactory,
+) -> None:
+    """`((cloud-1 & cloud-2) | cloud-3) & cloud-4`: the group pages on `cloud-1 & cloud-2`
+    while either answers, on cloud-3 when both are down; nothing lost or repeated."""
+    fed = await make_federation(clouds=4, shared_identity=True, identity_strategy="passthrough")
+    ids = await _upload(fed, 4)
+    glance = "((cloud-1 & cloud-2) | cloud-3) & cloud-4"
+    items, _ = await _list(fed, glance, 2)
+    assert sorted(_ids(items)) == sorted(ids["cloud-1"] | ids["cloud-2"] | ids["cloud-4"])
+    for cloud in ("cloud-1", "cloud-2"):
+        await fed.bed.set_faults(cloud, Faults(outage=True))
+    items, _ = await _list(fed, glance, 2, keystone="cloud-4")
+    assert sorted(_ids(items)) == sorted(ids["cloud-3"] | ids["cloud-4"])
+    assert {item[CLOUD_TAG] for item in items} == {"cloud-3", "cloud-4"}
+
+
+async def test_failover_to_a_fan_out_pages_by_composite_marker(
+    make_federation: FederationFactory,
+) -> None:
+    """`cloud-1 | cloud-2 & cloud-3` with cloud-1 down: the fan-out answers, paged."""
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    ids = await _upload(fed, 3)
+    await fed.bed.set_faults("cloud-1", Faults(outage=True))
+    items, pages = await _list(fed, "cloud-1 | cloud-2 & cloud-3", 4, keystone="cloud-2")
+    assert sorted(_ids(items)) == sorted(ids["cloud-2"] | ids["cloud-3"]) and pages == 2
+
+
+async def test_a_cloud_down_ends_in_an_error_that_the_same_marker_resumes(
+    make_federation: FederationFactory,
+) -> None:
+    """Once only a failed cloud is left, a page is a 502 naming it, not an empty page
+    linking an empty page forever; the same URL, once it is back, resumes the listing."""
+    fed = await make_federation(
+        shared_identity=True, identity_strategy="passthrough", circuit_failures=1000
+    )
+    ids = await _upload(fed, 3)
+    await fed.bed.set_faults("cloud-2", Faults(outage=True))
+    headers = await fed.scoped("{keystone: cloud-1; glance: cloud-1 & cloud-2 & cloud-3}")
+    seen: list[str] = []
+    path = "/image/v2/images?limit=4"
+    for _ in range(5):
+        async with fed.session.get(fed.url + path, headers=headers) as resp:
+            body = await resp.json()
+        if resp.status != 200:
+            break
+        assert "cloud-2" in resp.headers[PARTIAL_FAILURE]
+        seen += _ids(body["images"])
+        path = "/image" + body["next"]
+    assert resp.status == 502 and "cloud-2" in body["error"]["message"]
+    assert sorted(seen) == sorted(ids["cloud-1"] | ids["cloud-3"])
+    await fed.bed.set_faults("cloud-2", Faults())
+    async with fed.session.get(fed.url + path, headers=headers) as resp:
+        body = await resp.json()
+    assert resp.status == 200 and "next" not in body
+    seen += _ids(body["images"])
+    assert sorted(seen) == sorted(ids["cloud-1"] | ids["cloud-2"] | ids["cloud-3"])
+
+
+async def test_a_marker_of_another_scope_is_a_400(make_federation: FederationFactory) -> None:
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    await _upload(fed, 3)
+    headers = await fed.scoped("{keystone: cloud-1; glance: (cloud-1 | cloud-2) & cloud-3}")
+    async with fed.session.get(f"{fed.url}/image/v2/images?limit=1", headers=headers) as resp:
+        next_page = (await resp.json())["next"]
+    other = await fed.scoped("{keystone: cloud-1; glance: (cloud-1 & cloud-2) | cloud-3}")
+    async with fed.session.get(f"{fed.url}/image{next_page}", headers=other) as resp:
+        body = await resp.json()
+    assert resp.status == 400 and "marker" in body["error"]["message"]
