@@ -23,6 +23,12 @@ from proxy.registry_source import load_registry
 log = logging.getLogger("openstackoid.proxy")
 
 
+def configure_logging() -> None:
+    """INFO to stderr (the access log is INFO). A spawned worker starts with logging
+    unconfigured: without this its access log and notices would vanish."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
 def new_event_loop(config: ProxyConfig) -> asyncio.AbstractEventLoop:
     if config.event_loop == "uvloop":
         import uvloop
@@ -32,6 +38,7 @@ def new_event_loop(config: ProxyConfig) -> asyncio.AbstractEventLoop:
 
 
 def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
+    configure_logging()  # no-op where already configured (a single process)
     loop = new_event_loop(config)
     asyncio.set_event_loop(loop)
     registry = loop.run_until_complete(load_registry(config))
@@ -94,7 +101,7 @@ def serve(config: ProxyConfig) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     overrides: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -106,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "public_url": args.public_url,
         "event_loop": args.event_loop,
+        "access_log": args.access_log,
     }
     return serve(ProxyConfig.load(args.config, **overrides))
 
@@ -123,4 +131,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--workers", type=int)
     parser.add_argument("--public-url")
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"])
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        default=None,  # None: the config file decides
+        help="one JSON line per request on stderr (logger openstackoid.access)",
+    )
     parser.set_defaults(func=_run)

@@ -1,6 +1,7 @@
 """`openstackoid proxy` serves a registry from a clouds.yaml until SIGTERM."""
 
 import asyncio
+import json
 import signal
 import socket
 import sys
@@ -98,3 +99,57 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) -> None:
+    """`--access-log --workers 2`: each spawned worker logs its requests (a spawned process
+    starts with logging unconfigured, and its INFO lines used to vanish), one line each."""
+    clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "openstackoid_cli",
+        "proxy",
+        "--clouds-yaml",
+        str(clouds_yaml),
+        "--port",
+        str(port),
+        "--default-scope",
+        "{*: cloud-1}",
+        "--workers",
+        "2",
+        "--access-log",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    sent: list[str] = []
+    try:
+        connector = aiohttp.TCPConnector(force_close=True)  # connections spread over workers
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"{base}/healthz") as resp:
+                        await resp.read()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            for _ in range(20):
+                async with session.get(f"{base}/identity/v3") as resp:
+                    assert resp.status == 200
+                    sent.append(resp.headers["X-Openstackoid-Request-Id"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.stderr is not None
+        stderr = (await process.stderr.read()).decode()  # to EOF: every worker has exited
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    logged = [
+        json.loads(line.split(" openstackoid.access ", 1)[1])
+        for line in stderr.splitlines()
+        if " openstackoid.access " in line
+    ]
+    assert sorted(entry["id"] for entry in logged) == sorted(sent)
+    assert len(set(sent)) == 20  # workers never share request ids
+    assert stderr.count("openstackoid.proxy serving 3 clouds") == 2  # each worker's notice
