@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -20,23 +21,26 @@ from registry.postgres import PostgresStore
 from testbed.pytest_plugin import TestbedFactory
 
 DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-TABLE = "openstackoid_clouds"  # the proxy's own table: emptied before and after
 ADMIN = "fleet-admin-token"
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest_asyncio.fixture
-async def empty_registry_table() -> AsyncIterator[None]:
+async def fleet_dsn() -> AsyncIterator[str]:
+    """The DSN of a schema of this test's own (search_path), dropped after: runs sharing the
+    server never drop or fill each other's registry table. (NOTIFY channels are per
+    database; a stray change notice only makes a proxy reload a row from its own schema.)"""
+    schema = f"fleet_{uuid.uuid4().hex[:12]}"
     try:
         conn = await asyncpg.connect(DSN, timeout=3)
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.skip(f"PostgreSQL not answering at {DSN}: {exc}")
-    await conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    await conn.execute(f"CREATE SCHEMA {schema}")
     await conn.close()
-    yield
+    yield f"{DSN}{'&' if '?' in DSN else '?'}search_path={schema}"
     conn = await asyncpg.connect(DSN)
-    await conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
     await conn.close()
 
 
@@ -50,14 +54,14 @@ async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.
 
 
 async def test_a_cloud_added_through_one_proxy_is_routed_by_the_other(
-    make_testbed: TestbedFactory, tmp_path: Path, empty_registry_table: None
+    make_testbed: TestbedFactory, tmp_path: Path, fleet_dsn: str
 ) -> None:
     bed = await make_testbed(clouds=2, shared_identity=True)
     cloud_1, cloud_2 = load_clouds_yaml(bed.write_clouds_yaml(tmp_path / "clouds.yaml"))
-    seed = await PostgresStore(DSN).open()
+    seed = await PostgresStore(fleet_dsn).open()
     await seed.upsert(cloud_1)  # the fleet starts knowing cloud-1 only
     await seed.close()
-    config = ProxyConfig(registry_dsn=DSN, admin_token=ADMIN, identity_strategy="passthrough")
+    config = ProxyConfig(registry_dsn=fleet_dsn, admin_token=ADMIN, identity_strategy="passthrough")
     async with AsyncExitStack() as stack:
         proxy_a = await stack.enter_async_context(running_proxy(config, Registry()))
         proxy_b = await stack.enter_async_context(running_proxy(config, Registry()))
