@@ -127,7 +127,7 @@ def _answer(
         items.append(item)
     document[key] = items
     drop_links(document)
-    if after != DONE:
+    if after != DONE and page.limit:  # limit=0 links no next page, as Glance does
         link = next_link(call.decision.path, query, after)
         if call.decision.service_type == "image":
             document["next"] = link  # glance: relative to the endpoint

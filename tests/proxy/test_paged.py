@@ -242,3 +242,12 @@ async def test_a_marker_of_another_scope_is_a_400(make_federation: FederationFac
     async with fed.session.get(f"{fed.url}/image{next_page}", headers=other) as resp:
         body = await resp.json()
     assert resp.status == 400 and "marker" in body["error"]["message"]
+
+
+async def test_limit_zero_is_an_empty_last_page(make_federation: FederationFactory) -> None:
+    """Like Glance: no items and no next link, rather than an endless chain of empty pages."""
+    fed = await make_federation()
+    headers = await fed.scoped("{keystone: cloud-1; glance: cloud-1 & cloud-2}")
+    async with fed.session.get(f"{fed.url}/image/v2/images?limit=0", headers=headers) as resp:
+        body = await resp.json()
+    assert resp.status == 200 and body["images"] == [] and "next" not in body
