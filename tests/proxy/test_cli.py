@@ -6,13 +6,17 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from testbed import Testbed
 
 
-async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_path: Path) -> None:
+async def _start_proxy(
+    testbed: Testbed, tmp_path: Path, *args: str, stderr: int | None = None
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`openstackoid proxy` over the testbed's clouds.yaml on a free port: process, base URL."""
     clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -26,20 +30,30 @@ async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_p
         str(clouds_yaml),
         "--port",
         str(port),
-        "--default-scope",
-        "{*: cloud-2}",
+        *args,
+        stderr=stderr,
     )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def _health(session: aiohttp.ClientSession, base: str) -> Any:
+    """/healthz once the proxy answers (it may still be loading its registry)."""
+    for _ in range(200):
+        try:
+            async with session.get(f"{base}/healthz") as resp:
+                return await resp.json()
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{base} never answered /healthz")
+
+
+async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_path: Path) -> None:
+    process, base = await _start_proxy(testbed, tmp_path, "--default-scope", "{*: cloud-2}")
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                        health = await resp.json()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+            health = await _health(session, base)
             assert health["clouds"] == 3
-            async with session.get(f"http://127.0.0.1:{port}/identity/v3") as resp:
+            async with session.get(f"{base}/identity/v3") as resp:
                 assert resp.status == 200
         assert [r.path for r in testbed.requests("cloud-2")] == ["/identity/v3"]
     finally:
@@ -50,37 +64,15 @@ async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_p
 async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) -> None:
     """With --workers 2 the kernel spreads connections over both; /metrics in either worker
     counts every request the proxy answered."""
-    clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "openstackoid_cli",
-        "proxy",
-        "--clouds-yaml",
-        str(clouds_yaml),
-        "--port",
-        str(port),
-        "--default-scope",
-        "{*: cloud-1}",
-        "--workers",
-        "2",
+    process, base = await _start_proxy(
+        testbed, tmp_path, "--default-scope", "{*: cloud-1}", "--workers", "2"
     )
-    base = f"http://127.0.0.1:{port}"
     sent = 40
     try:
         # A new connection per request: reuse_port spreads connections, not requests.
         connector = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=connector) as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"{base}/healthz") as resp:
-                        await resp.read()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+            await _health(session, base)
             for _ in range(sent):
                 async with session.get(f"{base}/identity/v3") as resp:
                     assert resp.status == 200
@@ -104,19 +96,9 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
 async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) -> None:
     """`--access-log --workers 2`: each spawned worker logs its requests (a spawned process
     starts with logging unconfigured, and its INFO lines used to vanish), one line each."""
-    clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "openstackoid_cli",
-        "proxy",
-        "--clouds-yaml",
-        str(clouds_yaml),
-        "--port",
-        str(port),
+    process, base = await _start_proxy(
+        testbed,
+        tmp_path,
         "--default-scope",
         "{*: cloud-1}",
         "--workers",
@@ -124,18 +106,11 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
         "--access-log",
         stderr=asyncio.subprocess.PIPE,
     )
-    base = f"http://127.0.0.1:{port}"
     sent: list[str] = []
     try:
         connector = aiohttp.TCPConnector(force_close=True)  # connections spread over workers
         async with aiohttp.ClientSession(connector=connector) as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"{base}/healthz") as resp:
-                        await resp.read()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+            await _health(session, base)
             for _ in range(20):
                 async with session.get(f"{base}/identity/v3") as resp:
                     assert resp.status == 200
