@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import resource
@@ -23,7 +24,7 @@ from proxy.fanout import execute
 from proxy.forwarding import Call, Forwarder
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import make_strategy
-from proxy.metrics import ProxyMetrics, exposition
+from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
 from proxy.replay import read_replayable
 from proxy.request_ids import new_request_id
 from proxy.routing import RoutePlanner, describe, route
@@ -139,6 +140,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
         call = Call(
             request,
             decision,
+            path,
             _public_url(request, request.app[CONFIG]),
             scope_text,
             scope,
@@ -214,6 +216,26 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def metrics_flusher(app: web.Application) -> AsyncIterator[None]:
+    """Counts reach the prometheus counters every FLUSH_SECONDS (and at each scrape), so
+    the other workers' scrapes see them too."""
+    metrics = app[METRICS]
+    loop = asyncio.get_running_loop()
+    timer: asyncio.TimerHandle | None = None
+
+    def tick() -> None:
+        nonlocal timer
+        metrics.flush()
+        timer = loop.call_later(FLUSH_SECONDS, tick)
+
+    timer = loop.call_later(FLUSH_SECONDS, tick)
+    try:
+        yield
+    finally:
+        timer.cancel()
+        metrics.flush()
+
+
 async def shared_registry(app: web.Application) -> AsyncIterator[None]:
     """Load a fleet's PostgreSQL registry and apply every change NOTIFY'd by any proxy."""
     from registry.sync import RegistrySync
@@ -283,6 +305,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
                 pool.close()
 
     app.cleanup_ctx.append(upstream_session)
+    app.cleanup_ctx.append(metrics_flusher)
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)

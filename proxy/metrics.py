@@ -11,6 +11,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Set by `openstackoid proxy --workers N` for its workers: counters live in files there."""
+FLUSH_SECONDS = 1.0
+"""How often counts kept in plain dicts are folded into the prometheus counters: a scrape
+sees its own worker's counts at once, another worker's within this delay."""
 
 
 @dataclass
@@ -19,6 +22,10 @@ class ProxyMetrics:
     _children: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
     """Labelled children by (metric, labels): `.labels()` validates on every call (~3 µs),
     a dict hit costs ~0.1 µs, and prometheus keeps every child anyway."""
+    _requests: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
+    _upstream: dict[tuple[str, str, int | None], int] = field(default_factory=dict, repr=False)
+    """Counts not yet folded in, by labels. A prometheus `inc()` takes a lock (~1.2 µs, more
+    in a worker's mmap); counting here costs ~0.15 µs, and flush() adds each sum once."""
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -54,12 +61,23 @@ class ProxyMetrics:
         return child
 
     def count_request(self, service: str, status: int) -> None:
-        self._child(self.requests, service, status_class(status)).inc()
+        key = (service, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
 
     def count_upstream(self, cloud: str, service: str, status: int | None) -> None:
         """One call to a cloud; status None when it failed before answering."""
-        outcome = "error" if status is None else status_class(status)
-        self._child(self.upstream, cloud, service, outcome).inc()
+        key = (cloud, service, status)
+        self._upstream[key] = self._upstream.get(key, 0) + 1
+
+    def flush(self) -> None:
+        """Fold the counts kept since the last flush into the prometheus counters."""
+        requests, self._requests = self._requests, {}
+        for (service, status), count in requests.items():
+            self._child(self.requests, service, status_class(status)).inc(count)
+        upstream, self._upstream = self._upstream, {}
+        for (cloud, service, answered), count in upstream.items():
+            outcome = "error" if answered is None else status_class(answered)
+            self._child(self.upstream, cloud, service, outcome).inc(count)
 
     def observe_upstream(self, service: str, seconds: float) -> None:
         self._child(self.upstream_latency, service).observe(seconds)
@@ -68,6 +86,7 @@ class ProxyMetrics:
 def exposition(metrics: ProxyMetrics) -> bytes:
     """The text /metrics serves: this process's metrics, or every worker's summed when
     the proxy runs several workers."""
+    metrics.flush()
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
         return bytes(generate_latest(metrics.registry))

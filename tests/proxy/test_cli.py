@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from proxy.metrics import FLUSH_SECONDS
 from testbed import Testbed
 
 
@@ -76,6 +77,7 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
             for _ in range(sent):
                 async with session.get(f"{base}/identity/v3") as resp:
                     assert resp.status == 200
+            await asyncio.sleep(FLUSH_SECONDS + 0.5)  # each worker folds its counts in
             counts = []
             for _ in range(10):  # scrapes land on either worker: each must see both
                 async with session.get(f"{base}/metrics") as resp:
