@@ -45,6 +45,8 @@ class Call:
 
     request: web.Request
     decision: RouteDecision
+    path: str
+    """The API path after the proxy's `/<service_type>` prefix, encoded, query excluded."""
     public_url: str
     scope_text: str | None
     scope: Scope | None
@@ -113,7 +115,7 @@ class Forwarder:
         if not self.breakers.allow(cloud.name):
             raise CircuitOpen(f"cloud {cloud.name!r} is failing; its circuit is open")
         if url is None:
-            url = upstream_url(cloud, decision.service_type, decision.path)
+            url = upstream_url(cloud, decision.service_type, call.path)
             query = call.request.raw_path.partition("?")[2]
             if query:  # as the client encoded it: a decoded query could break the request line
                 url = f"{url}?{query}"
@@ -215,7 +217,7 @@ class Forwarder:
         root: str,
     ) -> bytes:
         decision = call.decision
-        if decision.service_type == IDENTITY and decision.path in TOKEN_PATHS:
+        if decision.service_type == IDENTITY and call.path in TOKEN_PATHS:
             body = self._rewrite_token(call, response, body)
         return rewrite_body(body, root, call.proxy_prefix)
 

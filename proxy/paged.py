@@ -98,7 +98,7 @@ def _get_page(forwarder: Forwarder, call: Call, query: dict[str, str]) -> GetPag
     async def get_page(cloud: Cloud, own_marker: str | None) -> Fetched:
         try:
             cloud = await forwarder.with_endpoints(cloud, service_type)
-            url = upstream_url(cloud, service_type, call.decision.path)
+            url = upstream_url(cloud, service_type, call.path)
             url += "?" + cloud_query(query, own_marker)
             answer = await forwarder.buffer_one(call, cloud, url)
         except ProxyError as exc:
@@ -128,7 +128,7 @@ def _answer(
     document[key] = items
     drop_links(document)
     if after != DONE and page.limit:  # limit=0 links no next page, as Glance does
-        link = next_link(call.decision.path, query, after)
+        link = next_link(call.path, query, after)
         if call.decision.service_type == "image":
             document["next"] = link  # glance: relative to the endpoint
         else:
