@@ -120,21 +120,29 @@ class UpstreamResponse:
         self._chunks.clear()
         return joined
 
+    def _take_whole(self) -> bytes:
+        """The whole body, all of it buffered: reading resumes, or the connection would go
+        back to the pool paused (a body over HIGH_WATER) and never read its next answer."""
+        body = self._drain_all()
+        self._buffered = 0
+        self._connection.resume_reading()
+        return body
+
     def _time_out(self) -> None:
         self.fail(TimeoutError("the cloud stopped sending the response body"))
         self._connection.close()
 
     async def read(self, timeout: float) -> bytes:
         if self._done and self._error is None:  # common case: small body already here
-            body = b"".join(self._chunks)
-            self._chunks.clear()
-            self._buffered = 0
-            return body
+            return self._take_whole()
         return b"".join([chunk async for chunk in self.iter_chunks(timeout)])
 
     async def read_up_to(self, limit: int, timeout: float) -> tuple[bytes, bool]:
         """The body if it ends within `limit` bytes (True), else what arrived so far (False);
         the rest stays readable with iter_chunks."""
+        if self._done and self._error is None:  # common case: a small body already here
+            body = self._take_whole()
+            return body, len(body) <= limit
         chunks: list[bytes] = []
         size = 0
         async for chunk in self.iter_chunks(timeout):

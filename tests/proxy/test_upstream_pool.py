@@ -216,10 +216,47 @@ async def test_idle_connection_closed_by_the_cloud_is_retried(pool: UpstreamPool
                 await asyncio.sleep(0.05)  # let the close arrive while the connection idles
 
 
-async def test_line_breaks_in_header_values_are_refused(pool: UpstreamPool) -> None:
-    headers = CIMultiDict({"X-Evil": "a\r\nX-Injected: 1"})
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-Evil", "a\r\nX-Injected: 1"), ("X-Evil", "a\nb"), ("X-Evil", "a\rb"), ("X-E\nvil", "a")],
+)
+async def test_line_breaks_in_headers_are_refused(
+    pool: UpstreamPool, name: str, value: str
+) -> None:
+    headers = CIMultiDict({"X-Fine": "1", name: value})
     with pytest.raises(ValueError, match="line break"):
         await pool.request("GET", "http://127.0.0.1:9/", headers)
+
+
+async def test_a_connection_whose_whole_large_answer_was_buffered_serves_again(
+    serve: Serve,
+) -> None:
+    """An answer over HIGH_WATER, fully arrived before it is read, paused reading: taken in
+    one piece, the connection must read again, or its next answer would never arrive."""
+    upstream = UpstreamPool(limit_per_host=1, keepalive_timeout=5, connect_timeout=2, timeout=2)
+    big = b"x" * (HIGH_WATER + 1000)  # the last read both crosses HIGH_WATER and ends it
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=big if request.path == "/big" else b"small")
+
+    base = await serve(_app(answer))
+    try:
+        for whole_read in (True, False):  # read_up_to, then read
+            response = await upstream.request("GET", f"{base}/big", CIMultiDict())
+            await asyncio.sleep(0.2)  # the whole answer arrives, reading pauses above HIGH_WATER
+            if whole_read:
+                body, whole = await response.read_up_to(HIGH_WATER * 4, 2)
+                assert whole
+            else:
+                body = await response.read(2)
+            response.release()
+            assert body == big
+            response = await upstream.request("GET", f"{base}/small", CIMultiDict())
+            assert await response.read(2) == b"small"
+            response.release()
+        assert upstream.idle_connections == 1
+    finally:
+        upstream.close()
 
 
 async def test_per_host_limit_queues_requests(serve: Serve) -> None:
