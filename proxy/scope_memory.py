@@ -22,9 +22,12 @@ def _until(_key: str, value: tuple[str, float], _now: float) -> float:
 class ScopeMemory:
     def __init__(self, max_tokens: int = 100_000) -> None:
         self._scopes: TLRUCache[str, tuple[str, float]] = TLRUCache(max_tokens, _until)
-        self._noted: dict[str, str] = {}
-        """Digest -> scope last noted: a dict hit spares the TLRU's expiry bookkeeping on
-        every request that repeats its scope (nearly all)."""
+        self._noted: dict[int, tuple[str, str]] = {}
+        """hash(token) -> (digest, scope last noted): a hit spares the sha256 and the TLRU's
+        expiry bookkeeping on every request that repeats its scope (nearly all). str hashes
+        are keyed per process (SipHash), so nobody can aim a collision; a chance one only
+        skips noting a token, it never routes by another token's scope (recall uses the
+        digest)."""
         self._max_noted = max_tokens
 
     def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
@@ -33,19 +36,20 @@ class ScopeMemory:
             known = self._scopes.get(key)
             deadline = known[1] if known else time.monotonic() + DEFAULT_TTL
         self._scopes[key] = (scope, deadline)
-        self._noted.pop(key, None)
+        self._noted.pop(hash(token), None)
 
     def note(self, token: str, scope: str) -> None:
         """The token was sent with this scope: remember it if it is new for the token."""
-        key = token_key(token)
-        if self._noted.get(key) == scope and key in self._scopes:
+        noted = self._noted.get(hash(token))
+        if noted is not None and noted[1] == scope and noted[0] in self._scopes:
             return
+        key = token_key(token)
         known = self._scopes.get(key)
         if known is None or known[0] != scope:
             self._scopes[key] = (scope, known[1] if known else time.monotonic() + DEFAULT_TTL)
         if len(self._noted) >= self._max_noted:
             self._noted.clear()
-        self._noted[key] = scope
+        self._noted[hash(token)] = (key, scope)
 
     def recall(self, token: str) -> str | None:
         found = self._scopes.get(token_key(token))
