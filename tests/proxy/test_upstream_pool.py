@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.upstream.connection import HIGH_WATER, BrokenUpstream
+from proxy.upstream.connection import HIGH_WATER, RAW_BODY_FROM, BrokenUpstream
 from proxy.upstream.pool import UpstreamPool, split_url
 
 Serve = Callable[[web.Application], Awaitable[str]]
@@ -97,6 +97,63 @@ async def test_a_response_not_read_whole_closes_its_connection(
     response = await pool.request("GET", f"{base}/big", CIMultiDict())
     response.release()
     assert pool.idle_connections == 0
+
+
+async def test_large_bodies_skip_the_parser_and_the_connection_reads_on(
+    serve: Serve, pool: UpstreamPool
+) -> None:
+    """Bodies over RAW_BODY_FROM go on as read from the socket; the next answers on the same
+    connection, large or small, still parse."""
+    bodies = {
+        "/big": bytes(range(256)) * (3 * RAW_BODY_FROM // 256 + 7),
+        "/edge": b"e" * RAW_BODY_FROM,
+        "/small": b"s" * 100,
+    }
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=bodies[request.path])
+
+    base = await serve(_app(handler))
+    for path in ("/big", "/small", "/big", "/edge", "/edge", "/small"):
+        async with await pool.request("GET", f"{base}{path}", CIMultiDict()) as response:
+            received = bytearray()
+            async for chunk in response.iter_chunks(5):
+                received += chunk
+            assert hashlib.sha256(received).digest() == hashlib.sha256(bodies[path]).digest()
+    assert pool.idle_connections == 1
+
+
+async def test_bytes_after_a_large_body_end_the_connection(pool: UpstreamPool) -> None:
+    body = b"b" * (2 * RAW_BODY_FROM)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + body[:1000])
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the rest arrives in later reads, past the parser
+        writer.write(body[1000:] + b"HTTP/1.1 200 OK\r\n")
+        await writer.drain()
+        await asyncio.sleep(1)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        response = await pool.request("GET", f"http://127.0.0.1:{port}/", CIMultiDict())
+        assert await response.read(5) == body
+        response.release()
+    assert pool.idle_connections == 0
+
+
+async def test_a_large_body_cut_short_is_an_error(pool: UpstreamPool) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (4 * RAW_BODY_FROM)
+    server, base = await raw_server(head + b"x" * (3 * RAW_BODY_FROM))
+    async with server:
+        response = await pool.request("GET", f"{base}/", CIMultiDict())
+        with pytest.raises(BrokenUpstream, match="mid-response"):
+            await response.read(5)
+        response.release()
 
 
 async def test_head_and_204_have_no_body_and_the_connection_stays_usable(
