@@ -15,45 +15,63 @@ from proxy.identity import token_key
 DEFAULT_TTL = 3600.0
 
 
-def _until(_key: str, value: tuple[str, float], _now: float) -> float:
-    return value[1]
+class _Remembered:
+    """A token's scope, changed in place when the token comes with another one: the TLRU
+    keeps the entry until its deadline, which does not move."""
+
+    __slots__ = ("scope", "deadline")
+
+    def __init__(self, scope: str, deadline: float) -> None:
+        self.scope = scope
+        self.deadline = deadline
+
+
+def _until(_key: str, value: _Remembered, _now: float) -> float:
+    return value.deadline
 
 
 class ScopeMemory:
     def __init__(self, max_tokens: int = 100_000) -> None:
-        self._scopes: TLRUCache[str, tuple[str, float]] = TLRUCache(max_tokens, _until)
-        self._noted: dict[int, tuple[str, str]] = {}
-        """hash(token) -> (digest, scope last noted): a hit spares the sha256 and the TLRU's
-        expiry bookkeeping on every request that repeats its scope (nearly all). str hashes
-        are keyed per process (SipHash), so nobody can aim a collision; a chance one only
-        skips noting a token, it never routes by another token's scope (recall uses the
-        digest)."""
+        self._scopes: TLRUCache[str, _Remembered] = TLRUCache(max_tokens, _until)
+        self._noted: dict[int, tuple[str, _Remembered]] = {}
+        """hash(token) -> (digest, entry): the entry is found without the sha256 and the
+        TLRU's bookkeeping on nearly every request. str hashes are keyed per process
+        (SipHash), so nobody can aim a collision; even a chance one changes nothing, as an
+        entry is only changed once the digest matches."""
         self._max_noted = max_tokens
 
     def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
         key = token_key(token)
         if deadline is None:
             known = self._scopes.get(key)
-            deadline = known[1] if known else time.monotonic() + DEFAULT_TTL
-        self._scopes[key] = (scope, deadline)
-        self._noted.pop(hash(token), None)
+            deadline = known.deadline if known else time.monotonic() + DEFAULT_TTL
+        self._store(token, key, _Remembered(scope, deadline))
 
     def note(self, token: str, scope: str) -> None:
         """The token was sent with this scope: remember it if it is new for the token."""
         noted = self._noted.get(hash(token))
-        if noted is not None and noted[1] == scope and noted[0] in self._scopes:
-            return
+        if noted is not None and noted[1].scope == scope and noted[0] in self._scopes:
+            return  # the same scope again: nearly every request
         key = token_key(token)
+        if noted is not None and noted[0] == key and key in self._scopes:
+            noted[1].scope = scope  # a client going from cloud to cloud with one token
+            return
         known = self._scopes.get(key)
-        if known is None or known[0] != scope:
-            self._scopes[key] = (scope, known[1] if known else time.monotonic() + DEFAULT_TTL)
+        if known is not None:
+            known.scope = scope
+            self._store(token, key, known)
+        else:
+            self._store(token, key, _Remembered(scope, time.monotonic() + DEFAULT_TTL))
+
+    def _store(self, token: str, key: str, entry: _Remembered) -> None:
+        self._scopes[key] = entry
         if len(self._noted) >= self._max_noted:
             self._noted.clear()
-        self._noted[hash(token)] = (key, scope)
+        self._noted[hash(token)] = (key, entry)
 
     def recall(self, token: str) -> str | None:
         found = self._scopes.get(token_key(token))
-        return found[0] if found else None
+        return found.scope if found else None
 
     def __len__(self) -> int:
         return len(self._scopes)
