@@ -11,7 +11,7 @@ from proxy.errors import ProxyError, UpstreamUnavailable
 from proxy.forwarding import Buffered, Call, Forwarder, gather_bounded
 from proxy.listing import CLOUD_TAG as CLOUD_TAG
 from proxy.listing import PARTIAL_FAILURE as PARTIAL_FAILURE
-from proxy.listing import drop_links, json_object, list_key
+from proxy.listing import drop_links, json_object, list_key, refusal
 from proxy.paged import paged, parse_limit
 from proxy.routing import AllNode, AnyNode, CloudNode, Node, fans_out, upstream_url
 from registry import Cloud
@@ -127,11 +127,8 @@ async def _fan_out(forwarder: Forwarder, call: Call, children: tuple[Node, ...])
     if not ok:
         if not answers:
             raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
-        # Every cloud said no: a 404 everywhere is a plain 404.
-        answers.sort(key=lambda a: (a.status != 404, -a.status))
-        merged = answers[0]
-    else:
-        merged = _merge(ok)
+        return refusal(answers, failures)
+    merged = _merge(ok)
     if failures:
         merged.headers[PARTIAL_FAILURE] = "; ".join(failures)[:4000]
     return merged

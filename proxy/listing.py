@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from proxy.forwarding import Buffered
 
 CLOUD_TAG = "openstackoid:cloud"
 """Key added to each item of a fanned-out list: the cloud it came from."""
@@ -50,3 +53,12 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return document if isinstance(document, dict) else None
+
+
+def refusal(answers: list[Buffered], failures: list[str]) -> Buffered:
+    """The answer when every cloud said no: a 404 if any cloud said it (nobody has the
+    thing), else the highest status; the failures named in the partial failure header."""
+    chosen = min(answers, key=lambda a: (a.status != 404, -a.status))
+    if failures:
+        chosen.headers[PARTIAL_FAILURE] = "; ".join(failures)[:4000]
+    return chosen

@@ -17,7 +17,15 @@ from multidict import CIMultiDict
 
 from proxy.errors import BadRequest, ProxyError, UpstreamUnavailable
 from proxy.forwarding import Buffered, Call, Forwarder
-from proxy.listing import CLOUD_TAG, PARTIAL_FAILURE, drop_links, has_more, json_object, list_key
+from proxy.listing import (
+    CLOUD_TAG,
+    PARTIAL_FAILURE,
+    drop_links,
+    has_more,
+    json_object,
+    list_key,
+    refusal,
+)
 from proxy.pagination import (
     DONE,
     Branches,
@@ -76,9 +84,15 @@ async def paged(forwarder: Forwarder, call: Call, node: Node, limit: int) -> Buf
     marker = query.get("marker")
     position = decode_marker(marker) if marker else None
     concurrency = forwarder.config.fanout_concurrency
-    result = await step(node, position, limit, _get_page(forwarder, call, query), concurrency)
+    refusals: list[Buffered] = []
+    get_page = _get_page(forwarder, call, query, refusals)
+    result = await step(node, position, limit, get_page, concurrency)
     forwarder.metrics.fanout_width.observe(result.asked)
     taken, after = result.taken, result.after
+    if not taken.items and refusals and len(refusals) == result.asked:
+        # Every cloud asked said no (a token none accepts, a filter none knows): their
+        # answer, as the unmerged listing gives it, so a client re-authenticates on a 401.
+        return refusal(refusals, taken.failures)
     if not taken.items and taken.failures and after != DONE and (limit or not result.template):
         # An empty page linking the next would send clients round in circles while a
         # cloud is down: an error instead, and the same marker resumes once it is back.
@@ -92,7 +106,10 @@ async def paged(forwarder: Forwarder, call: Call, node: Node, limit: int) -> Buf
     return _answer(call, query, result.template, taken, after)
 
 
-def _get_page(forwarder: Forwarder, call: Call, query: dict[str, str]) -> GetPage:
+def _get_page(
+    forwarder: Forwarder, call: Call, query: dict[str, str], refusals: list[Buffered]
+) -> GetPage:
+    """Fetches a cloud's page; answers below 500 that are not pages go to `refusals`."""
     service_type = call.decision.service_type
 
     async def get_page(cloud: Cloud, own_marker: str | None) -> Fetched:
@@ -104,6 +121,8 @@ def _get_page(forwarder: Forwarder, call: Call, query: dict[str, str]) -> GetPag
         except ProxyError as exc:
             return Failed(exc.message)
         if answer.status != 200:
+            if answer.status < 500:
+                refusals.append(answer)
             return Failed(f"{cloud.name}: status {answer.status}", answered=answer.status < 500)
         document = json_object(answer.body)
         key = list_key(document)

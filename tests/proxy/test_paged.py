@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -251,3 +252,31 @@ async def test_limit_zero_is_an_empty_last_page(make_federation: FederationFacto
     async with fed.session.get(f"{fed.url}/image/v2/images?limit=0", headers=headers) as resp:
         body = await resp.json()
     assert resp.status == 200 and body["images"] == [] and "next" not in body
+
+
+@pytest.mark.parametrize("limit", ["", "?limit=2"])
+async def test_a_token_no_cloud_accepts_is_a_401_paged_or_not(
+    make_federation: FederationFactory, limit: str
+) -> None:
+    """Every cloud refuses the token: the client gets their 401 and re-authenticates.
+    A paged listing used to answer 502, as if the clouds were down."""
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    scope = "{keystone: cloud-1; glance: cloud-1 & (cloud-2 | cloud-3)}"
+    headers = {"X-Auth-Token": "expired-or-forged", "X-Scope": scope}
+    async with fed.session.get(f"{fed.url}/image/v2/images{limit}", headers=headers) as resp:
+        assert resp.status == 401, await resp.text()
+        assert "cloud-1: status 401" in resp.headers[PARTIAL_FAILURE]
+
+
+async def test_a_page_with_one_cloud_refusing_still_lists_the_others(
+    make_federation: FederationFactory,
+) -> None:
+    """Passed through to a cloud that did not issue it, cloud-1's token is refused by
+    cloud-2: a 200 page of cloud-1's images, naming the refusal."""
+    fed = await make_federation(identity_strategy="passthrough")
+    headers = await fed.scoped("{keystone: cloud-1; glance: cloud-1 & cloud-2}")
+    async with fed.session.get(f"{fed.url}/image/v2/images?limit=5", headers=headers) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+        assert "cloud-2: status 401" in resp.headers[PARTIAL_FAILURE]
+    assert {item[CLOUD_TAG] for item in body["images"]} == {"cloud-1"}
