@@ -7,16 +7,14 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from rich.progress import Progress
 
 from testbed.app import Fleet, make_app
-from testbed.clouds_yaml import clouds_yaml_document, write_clouds_yaml
 from testbed.identity import TokenBook
+from testbed.lifecycle import CloudsBed
 from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo
 
 
@@ -39,7 +37,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-class Testbed:
+class Testbed(CloudsBed):
     """Simulated OpenStack clouds (Keystone, Glance, Nova, Neutron) named cloud-1..cloud-N.
 
     One aiohttp application serves them all through one socket per cloud: each cloud is a
@@ -121,18 +119,6 @@ class Testbed:
             self.fleet.session = None
         shutil.rmtree(self._data_dir, ignore_errors=True)
 
-    async def __aenter__(self) -> Testbed:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     def faults(self, name: str) -> Faults:
         return self._by_name[name].faults
 
@@ -155,9 +141,3 @@ class Testbed:
     def clear_requests(self) -> None:
         for state in self._by_name.values():
             state.requests.clear()
-
-    def clouds_yaml(self) -> dict[str, Any]:
-        return clouds_yaml_document(self.clouds)
-
-    def write_clouds_yaml(self, path: str | Path) -> Path:
-        return write_clouds_yaml(self.clouds, path)

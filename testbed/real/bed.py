@@ -10,13 +10,12 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 from rich.progress import Progress
 
-from testbed.clouds_yaml import clouds_yaml_document, write_clouds_yaml
+from testbed.lifecycle import CloudsBed
 from testbed.model import DOMAIN_NAME, REGION
 from testbed.real import config
 from testbed.real.config import CloudDirs
@@ -53,7 +52,7 @@ class RealVenv:
             )
 
 
-class RealTestbed:
+class RealTestbed(CloudsBed):
     """Real OpenStack clouds named cloud-1..cloud-N, each with its own Keystone and Glance.
 
     Same interface as the simulated ``Testbed``. Each cloud lives in its own directory (SQLite
@@ -207,24 +206,6 @@ class RealTestbed:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
         self._clouds = []
-
-    async def __aenter__(self) -> RealTestbed:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    def clouds_yaml(self) -> dict[str, Any]:
-        return clouds_yaml_document(self._clouds)
-
-    def write_clouds_yaml(self, path: str | Path) -> Path:
-        return write_clouds_yaml(self._clouds, path)
 
 
 async def register_image_service(http: aiohttp.ClientSession, info: RealCloudInfo) -> None:
