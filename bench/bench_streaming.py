@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from rich.progress import Progress
 
-from bench.contenders import rss_mb
+from bench.contenders import cpu_seconds, rss_mb
 from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
 from proxy import ProxyConfig
 
@@ -29,8 +29,16 @@ async def _body(size: int, progress: Progress, task: Any) -> AsyncIterator[bytes
 
 
 async def _round_trip(
-    session: aiohttp.ClientSession, image_url: str, size: int, progress: Progress, label: str
+    session: aiohttp.ClientSession,
+    image_url: str,
+    size: int,
+    progress: Progress,
+    label: str,
+    proxy_pid: int | None = None,
 ) -> dict[str, float]:
+    """Upload then download `size` bytes: MB/s each way, and with `proxy_pid` the proxy's CPU
+    seconds per GiB each way (what a core can carry, whatever the client and cloud cost)."""
+    gib = size / 2**30
     create = {"name": f"bench-{label}", "disk_format": "raw", "container_format": "bare"}
     async with session.post(image_url, json=create) as response:
         image = await response.json()
@@ -38,6 +46,7 @@ async def _round_trip(
             raise RuntimeError(f"image create failed: {response.status} {image}")
     file_url = f"{image_url}/{image['id']}/file"
     task = progress.add_task(f"{label}: upload", total=size)
+    cpu = cpu_seconds(proxy_pid) if proxy_pid else 0.0
     started = time.perf_counter()
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
     async with session.put(file_url, data=_body(size, progress, task), headers=headers) as resp:
@@ -45,6 +54,10 @@ async def _round_trip(
         if resp.status != 204:
             raise RuntimeError(f"upload failed: {resp.status}")
     upload = time.perf_counter() - started
+    figures = {}
+    if proxy_pid:
+        figures["proxy_cpu_s_per_gib_up"] = (cpu_seconds(proxy_pid) - cpu) / gib
+        cpu = cpu_seconds(proxy_pid)
     task = progress.add_task(f"{label}: download", total=size)
     started = time.perf_counter()
     received = 0
@@ -55,7 +68,9 @@ async def _round_trip(
     download = time.perf_counter() - started
     if received != size:
         raise RuntimeError(f"downloaded {received} of {size} bytes")
-    return {"upload_mb_s": size / upload / 1e6, "download_mb_s": size / download / 1e6}
+    if proxy_pid:
+        figures["proxy_cpu_s_per_gib_down"] = (cpu_seconds(proxy_pid) - cpu) / gib
+    return {"upload_mb_s": size / upload / 1e6, "download_mb_s": size / download / 1e6, **figures}
 
 
 async def _sample_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
@@ -90,7 +105,9 @@ async def measure(quick: bool) -> dict[str, Any]:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(_sample_rss(proxy.pid, peak, done))
                     try:
-                        proxied = await _round_trip(session, proxied_url, size, progress, "proxy")
+                        proxied = await _round_trip(
+                            session, proxied_url, size, progress, "proxy", proxy.pid
+                        )
                     finally:
                         done.set()
     finally:
@@ -99,7 +116,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     return {
         "bytes": size,
         "direct": {k: round(v, 1) for k, v in direct.items()},
-        "through_proxy": {k: round(v, 1) for k, v in proxied.items()},
+        "through_proxy": {k: round(v, 3) for k, v in proxied.items()},
         "proxy_rss_mb_before": rss_before,
         "proxy_rss_mb_peak": peak[0],
         "ratios": {
