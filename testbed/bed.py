@@ -16,6 +16,7 @@ from testbed.app import Fleet, make_app
 from testbed.identity import TokenBook
 from testbed.lifecycle import CloudsBed
 from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo
+from testbed.ports import PortPicker, listen
 
 
 def raise_open_files_limit() -> int:
@@ -26,15 +27,6 @@ def raise_open_files_limit() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         return target
     return soft
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 class Testbed(CloudsBed):
@@ -91,11 +83,14 @@ class Testbed(CloudsBed):
         )
         self._runner = web.AppRunner(make_app(self.fleet), access_log=None, handle_signals=False)
         await self._runner.setup()
+        picker = PortPicker(self.host)
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task(f"starting {self.count} clouds", total=self.count)
             for index in range(1, self.count + 1):
-                port = self.port_base + index - 1 if self.port_base else 0
-                sock = _listen(self.host, port)
+                if self.port_base:
+                    sock = listen(self.host, self.port_base + index - 1)
+                else:
+                    sock = picker.listen()
                 info = SimCloudInfo(f"cloud-{index}", index, self.host, sock.getsockname()[1])
                 state = CloudState(info)
                 self._by_name[info.name] = state
@@ -132,7 +127,7 @@ class Testbed(CloudsBed):
             if site is not None:
                 await site.stop()
         elif was_down and not faults.outage:
-            await self._open_site(name, _listen(self.host, state.info.port))
+            await self._open_site(name, listen(self.host, state.info.port))
 
     def requests(self, name: str) -> list[RecordedRequest]:
         """The requests a cloud received, oldest first (bounded)."""
