@@ -27,6 +27,11 @@ BENCHES = (
     "bench.bench_streaming",
     "bench.bench_soak",
 )
+TARGETS = {
+    ("bench.bench_proxy_overhead", "openstackoid / forwarder throughput per core"): 1.2,
+    ("bench.bench_scale", "throughput per core at 10000, working set 100 / 1"): 0.9,
+}
+"""The project's targets: (bench, ratio) -> the least it may be."""
 
 
 def run_benches(quick: bool) -> dict[str, Any]:
@@ -48,6 +53,19 @@ def run_benches(quick: bool) -> dict[str, Any]:
     return results
 
 
+def check_targets(results: dict[str, Any]) -> dict[str, Any]:
+    """Each target with the ratio measured; a bench that was skipped is reported as such."""
+    checked: dict[str, Any] = {}
+    for (bench, key), least in TARGETS.items():
+        value = results.get(bench, {}).get("ratios", {}).get(key)
+        name = f"{bench.removeprefix('bench.bench_')}: {key}"
+        if value is None:
+            checked[name] = {"at_least": least, "measured": None, "met": None}
+        else:
+            checked[name] = {"at_least": least, "measured": value, "met": value >= least}
+    return checked
+
+
 def plot_ratios(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -56,19 +74,31 @@ def plot_ratios(results: dict[str, Any], path: Path) -> None:
 
     labels: list[str] = []
     values: list[float] = []
+    colors: list[str] = []
+    floors: list[tuple[int, float]] = []
     for bench, figures in results.items():
         for key, value in figures.get("ratios", {}).items():
+            least = TARGETS.get((bench, key))
+            if least is not None:
+                floors.append((len(labels), least))
             labels.append(f"{bench.removeprefix('bench.bench_')}: {key}")
             values.append(float(value))
+            met = least is None or float(value) >= least
+            colors.append("tab:blue" if least is None else "tab:green" if met else "tab:red")
     if not labels:
         return
     fig, ax = plt.subplots(figsize=(10, 0.4 * len(labels) + 1.5))
-    bars = ax.barh(labels, values)
+    bars = ax.barh(labels, values, color=colors)
     ax.bar_label(bars, labels=[f"{v:g}" for v in values], padding=3, fontsize=8)
     ax.axvline(1.0, color="grey", linestyle="--")
+    for row, least in floors:  # a target's floor, across its bar (green: met, red: not)
+        ax.plot([least, least], [row - 0.45, row + 0.45], color="black", linewidth=2)
     # Log scale: ratios span 0.0003 (cached parse) to ~10 (fan-out over 1,000 clouds).
     ax.set_xscale("log")
-    ax.set_xlabel("ratio to the baseline measured in the same run (log scale)")
+    ax.set_xlabel(
+        "ratio to the baseline measured in the same run (log scale); "
+        "green/red: a target met/missed, its floor in black"
+    )
     fig.tight_layout()
     fig.savefig(path)
 
@@ -79,9 +109,18 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = run_benches(args.quick)
-    (RESULTS / "all.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    targets = check_targets(results)
+    (RESULTS / "all.json").write_text(
+        json.dumps({**results, "targets": targets}, indent=2, sort_keys=True)
+    )
     plot_ratios(results, RESULTS / "summary.png")
-    Console().print_json(json.dumps(results))
+    console = Console()
+    console.print_json(json.dumps(results))
+    for name, target in targets.items():
+        verdict = {True: "[green]met", False: "[red]not met", None: "[yellow]not measured"}
+        console.print(
+            f"target {name} >= {target['at_least']}: {target['measured']} {verdict[target['met']]}"
+        )
 
 
 if __name__ == "__main__":
