@@ -253,7 +253,10 @@ async def download(request: web.Request, cloud: CloudState) -> web.StreamRespons
                 if request.transport is not None:
                     request.transport.abort()  # the peer sees a reset, not a clean end
                 return response
-            await response.write(chunk)
+            try:
+                await response.write(chunk)
+            except ConnectionError:
+                return response  # the client went away: nothing to log, as Glance
             sent += len(chunk)
     await response.write_eof()
     return response
