@@ -6,6 +6,8 @@ ProxyError                        status, title; message says why
  |    +-- ScopeInvalid           X-Scope does not parse (message carries the caret)
  |    +-- CloudUnknown           the scope names a cloud the registry lacks
  |    +-- FanOutWriteRejected    a write addressed to several clouds with `&`
+ |    +-- RequestBodyIncomplete  the client's body ended early or broke (the client's
+ |                               failure: the cloud's circuit and error count stay as they are)
  +-- Forbidden (403)             e.g. no credentials to reach a cloud for the user
  +-- NotFound (404)              no such proxy path / service
  +-- PayloadTooLarge (413)       a body to replay on failover exceeds max_replay_bytes
@@ -50,6 +52,10 @@ class CloudUnknown(BadRequest):
 
 
 class FanOutWriteRejected(BadRequest):
+    pass
+
+
+class RequestBodyIncomplete(BadRequest):
     pass
 
 

@@ -18,7 +18,13 @@ from multidict import CIMultiDict
 
 from proxy.circuit import CircuitBreakers
 from proxy.config import ProxyConfig
-from proxy.errors import CircuitOpen, ProxyError, UpstreamUnavailable, map_upstream_errors
+from proxy.errors import (
+    CircuitOpen,
+    ProxyError,
+    RequestBodyIncomplete,
+    UpstreamUnavailable,
+    map_upstream_errors,
+)
 from proxy.headers import downstream_response_headers, upstream_request_headers
 from proxy.identity import IdentityStrategy, parse_expiry
 from proxy.metrics import ProxyMetrics
@@ -27,7 +33,7 @@ from proxy.rewrite_links import rewrite_body, rewrite_headers
 from proxy.routing import IDENTITY, RouteDecision, upstream_url, within
 from proxy.scope_memory import ScopeMemory
 from proxy.service_root import service_root
-from proxy.upstream.connection import UpstreamResponse
+from proxy.upstream.connection import RequestBodyFailed, UpstreamResponse
 from proxy.upstream.pool import Body, UpstreamPool
 from registry import Cloud
 from registry.discovery import DiscoveryError, EndpointCatalog
@@ -134,6 +140,9 @@ class Forwarder:
                     response = await self.pool.request(
                         call.request.method, url, headers, data, tls_for(cloud)
                     )
+            except RequestBodyFailed as exc:
+                # The client's doing (gone, or a broken body): no failure of the cloud.
+                raise RequestBodyIncomplete(f"the request body broke off: {exc}") from exc
             except ProxyError:
                 self.breakers.failure(cloud.name)
                 self.metrics.count_upstream(cloud.name, decision.service_type, None)
@@ -177,12 +186,21 @@ class Forwarder:
             if response.content_length is not None:
                 stream.content_length = response.content_length
             await stream.prepare(call.request)
+            chunks = response.iter_chunks(self.config.total_timeout)
             try:
                 if first:
                     await stream.write(first)
-                with map_upstream_errors(cloud.name):
-                    async for chunk in response.iter_chunks(self.config.total_timeout):
-                        await stream.write(chunk)
+                while True:
+                    # Only reading from the cloud is the cloud's business: a failed write
+                    # is the client gone.
+                    with map_upstream_errors(cloud.name):
+                        chunk = await anext(chunks, None)
+                    if chunk is None:
+                        break
+                    await stream.write(chunk)
+            except OSError:
+                log.debug("the client went away mid-body (cloud %r)", cloud.name)
+                return stream
             except ProxyError as exc:
                 # The status line is gone: an error body would read as the end of the data.
                 # Abort instead, so the client sees a broken transfer, never a short 200.

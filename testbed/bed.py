@@ -129,6 +129,11 @@ class Testbed(CloudsBed):
         elif was_down and not faults.outage:
             await self._open_site(name, listen(self.host, state.info.port))
 
+    def open_connections(self) -> int:
+        """Client connections the clouds hold open now, all clouds together: a leak check."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
     def requests(self, name: str) -> list[RecordedRequest]:
         """The requests a cloud received, oldest first (bounded)."""
         return list(self._by_name[name].requests)

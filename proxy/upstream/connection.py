@@ -27,6 +27,12 @@ class StaleConnection(BrokenUpstream):
     """A reused idle connection was closed by the cloud before it answered: safe to retry."""
 
 
+class RequestBodyFailed(Exception):
+    """The request body could not be read to its end: the client went away or sent it
+    malformed. The client's failure, not the cloud's; the connection is closed (the cloud
+    got half a request)."""
+
+
 class UpstreamResponse:
     """A response head, with its body delivered in chunks as they arrive."""
 
@@ -338,7 +344,15 @@ class UpstreamConnection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         loop = asyncio.get_running_loop()
-        async for chunk in body:
+        chunks = aiter(body)
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                self.close()
+                raise RequestBodyFailed(f"{exc.__class__.__name__}: {exc}") from exc
             if self.closed:
                 return
             if chunked:

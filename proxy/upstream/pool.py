@@ -149,6 +149,10 @@ class UpstreamPool:
                 except StaleConnection:
                     if not (reused and replayable):
                         raise
+                except BaseException:
+                    # Cancelled or failed mid-request: the connection holds half an exchange.
+                    connection.close()
+                    raise
         except BaseException:
             slot.release()
             raise

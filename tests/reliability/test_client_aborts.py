@@ -1,0 +1,101 @@
+"""A client that goes away mid-transfer is the client's failure, never the cloud's: the
+cloud's circuit stays closed and its error count untouched, the connection to the cloud is
+closed (not leaked, not reused half-read), and the proxy serves on."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.federation import Federation
+
+SCOPE = "{keystone: cloud-1; glance: cloud-2}"
+SIZE = 8 * 1024 * 1024
+ABORTS = 8
+"""More than circuit_failures (5) in a row."""
+
+
+async def _send_then_abort(federation: Federation, head: str, body: bytes, read: int) -> None:
+    """A raw client: writes the request (and part of a body), reads `read` bytes, vanishes."""
+    url = urlsplit(federation.url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(head.encode() + body)
+    await writer.drain()
+    if read:
+        await reader.readexactly(read)
+    else:
+        await asyncio.sleep(0.05)  # the proxy starts relaying the body
+    writer.transport.abort()
+    await asyncio.sleep(0.05)
+
+
+async def _image(federation: Federation, headers: dict[str, str]) -> str:
+    images = f"{federation.url}/image/v2/images"
+    body = {"name": "big", "disk_format": "raw", "container_format": "bare"}
+    async with federation.session.post(images, json=body, headers=headers) as resp:
+        assert resp.status == 201
+        return str((await resp.json())["id"])
+
+
+async def _cloud_health(federation: Federation) -> tuple[list[str], float]:
+    """(open circuits, upstream calls to cloud-2 counted as errors)."""
+    async with federation.session.get(f"{federation.url}/healthz") as resp:
+        circuits = list((await resp.json())["open_circuits"])
+    async with federation.session.get(f"{federation.url}/metrics") as resp:
+        text = await resp.text()
+    errors = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("openstackoid_upstream_requests_total{")
+        and 'cloud="cloud-2"' in line
+        and 'status_class="error"' in line
+    )
+    return circuits, errors
+
+
+async def test_uploads_abandoned_by_their_client_are_not_the_clouds_failure(
+    federation: Federation,
+) -> None:
+    headers = await federation.scoped(SCOPE)
+    image_ids = [await _image(federation, headers) for _ in range(ABORTS)]
+    before = federation.bed.open_connections()
+    for image_id in image_ids:
+        head = (
+            f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
+            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {SIZE}\r\n\r\n"
+        )
+        await _send_then_abort(federation, head, b"\x5a" * 65536, read=0)
+    assert await _cloud_health(federation) == ([], 0)
+    # Each abandoned upload's connection to the cloud was closed, not left half-sent.
+    assert federation.bed.open_connections() <= before
+    async with federation.session.get(f"{federation.url}/image/v2/images", headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def test_downloads_abandoned_by_their_client_are_not_the_clouds_failure(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = await federation.scoped(SCOPE)
+    image_id = await _image(federation, headers)
+    data = bytes(range(256)) * (SIZE // 256)
+    file_url = f"{federation.url}/image/v2/images/{image_id}/file"
+    upload = {**headers, "Content-Type": "application/octet-stream"}
+    async with federation.session.put(file_url, data=data, headers=upload) as resp:
+        assert resp.status == 204
+    for _ in range(ABORTS):
+        head = (
+            f"GET /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
+            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n\r\n"
+        )
+        await _send_then_abort(federation, head, b"", read=100_000)
+    assert await _cloud_health(federation) == ([], 0)
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    for _ in range(3):  # whole and intact: no connection with a half-read body was reused
+        async with federation.session.get(file_url, headers=headers) as resp:
+            assert resp.status == 200
+            got = await resp.read()
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
