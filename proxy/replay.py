@@ -4,8 +4,9 @@ or one client could make the proxy hold any amount of memory."""
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from proxy.errors import PayloadTooLarge
+from proxy.errors import PayloadTooLarge, RequestBodyIncomplete
 
 
 async def read_replayable(request: web.Request, limit: int) -> bytes:
@@ -14,11 +15,14 @@ async def read_replayable(request: web.Request, limit: int) -> bytes:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except (ConnectionError, HttpProcessingError) as exc:  # the client left, or broke it
+        raise RequestBodyIncomplete(f"the request body broke off: {exc}") from exc
     return b"".join(chunks)
 
 

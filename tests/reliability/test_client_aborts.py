@@ -99,3 +99,22 @@ async def test_downloads_abandoned_by_their_client_are_not_the_clouds_failure(
             assert resp.status == 200
             got = await resp.read()
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+async def test_a_body_abandoned_while_held_for_failover_is_logged_as_the_clients(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With `|`, the body is read whole before any cloud sees it: a client that leaves
+    halfway reaches no cloud and leaves no error trace."""
+    scope = "{keystone: cloud-1; glance: cloud-2 | cloud-3}"
+    headers = await federation.scoped(scope)
+    head = (
+        "POST /image/v2/images HTTP/1.1\r\nHost: proxy\r\n"
+        f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {scope}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    )
+    federation.bed.clear_requests()
+    await _send_then_abort(federation, head, b'{"name": "' + b"x" * 5000, read=0)
+    await asyncio.sleep(0.1)
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert federation.bed.requests("cloud-2") == federation.bed.requests("cloud-3") == []
