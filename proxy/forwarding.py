@@ -185,9 +185,9 @@ class Forwarder:
             stream = web.StreamResponse(status=response.status, headers=headers)
             if response.content_length is not None:
                 stream.content_length = response.content_length
-            await stream.prepare(call.request)
             chunks = response.iter_chunks(self.config.total_timeout)
             try:
+                await stream.prepare(call.request)
                 if first:
                     await stream.write(first)
                 while True:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from testbed import Faults
 from tests.federation import Federation
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"
@@ -118,3 +119,25 @@ async def test_a_body_abandoned_while_held_for_failover_is_logged_as_the_clients
     await asyncio.sleep(0.1)
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert federation.bed.requests("cloud-2") == federation.bed.requests("cloud-3") == []
+
+
+@pytest.mark.parametrize("path", ["/image/v2/images", "/image/v2/images/{id}/file"])
+async def test_a_client_gone_before_a_slow_cloud_answers_leaves_no_trace(
+    federation: Federation, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """The answer comes back for nobody: dropped quietly, the cloud counted as fine."""
+    headers = await federation.scoped(SCOPE)
+    image_id = await _image(federation, headers)
+    file_url = f"{federation.url}/image/v2/images/{image_id}/file"
+    upload = {**headers, "Content-Type": "application/octet-stream"}
+    async with federation.session.put(file_url, data=b"z" * 300_000, headers=upload) as resp:
+        assert resp.status == 204
+    await federation.bed.set_faults("cloud-2", Faults(latency=0.3))
+    head = (
+        f"GET {path.format(id=image_id)} HTTP/1.1\r\nHost: proxy\r\n"
+        f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n\r\n"
+    )
+    await _send_then_abort(federation, head, b"", read=0)
+    await asyncio.sleep(0.5)  # the cloud answers; the proxy finds the client gone
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert await _cloud_health(federation) == ([], 0)
