@@ -108,20 +108,33 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
         "--access-log",
         stderr=asyncio.subprocess.PIPE,
     )
+    assert process.stderr is not None
+    lines: list[str] = []
+
+    async def collect(stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            lines.append(line.decode())
+
     sent: list[str] = []
-    try:
-        connector = aiohttp.TCPConnector(force_close=True)  # connections spread over workers
-        async with aiohttp.ClientSession(connector=connector) as session:
-            await _health(session, base)
-            for _ in range(20):
-                async with session.get(f"{base}/identity/v3") as resp:
-                    assert resp.status == 200
-                    sent.append(resp.headers["X-Openstackoid-Request-Id"])
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.stderr is not None
-        stderr = (await process.stderr.read()).decode()  # to EOF: every worker has exited
+    async with asyncio.TaskGroup() as group:
+        group.create_task(collect(process.stderr))
+        try:
+            # Both workers up first (each logs its notice), so the requests spread over both.
+            for _ in range(300):
+                if sum("openstackoid.proxy serving 3 clouds" in line for line in lines) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            connector = aiohttp.TCPConnector(force_close=True)  # connections spread
+            async with aiohttp.ClientSession(connector=connector) as session:
+                await _health(session, base)
+                for _ in range(20):
+                    async with session.get(f"{base}/identity/v3") as resp:
+                        assert resp.status == 200
+                        sent.append(resp.headers["X-Openstackoid-Request-Id"])
+        finally:
+            process.send_signal(signal.SIGTERM)  # stderr ends once every worker has exited
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    stderr = "".join(lines)
     logged = [
         json.loads(line.split(" openstackoid.access ", 1)[1])
         for line in stderr.splitlines()
