@@ -288,6 +288,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
                 config.keepalive_timeout,
                 config.connect_timeout,
                 config.total_timeout,
+                body_timeout=config.client_stall_timeout,
             )
             app[FORWARDER] = Forwarder(
                 session,

@@ -29,6 +29,11 @@ class ProxyConfig:
     registry_dsn: str | None = None
     connect_timeout: float = 5.0
     total_timeout: float = 120.0
+    client_stall_timeout: float = 60.0
+    """Seconds a client may take to accept one relayed piece of a streamed answer (at most
+    256 KiB: a client slower than ~4 KB/s is dropped at 60 s), or to send the next piece of
+    a streamed body. Meanwhile it holds a connection to the cloud and one of its
+    limit_per_host slots: stalled clients could otherwise lock a cloud for everyone."""
     limit_per_host: int = 64
     """Requests in flight to one cloud; more wait. Idle connections close after
     keepalive_timeout, so thousands of clouds do not hold thousands of idle sockets."""

@@ -186,20 +186,26 @@ class Forwarder:
             if response.content_length is not None:
                 stream.content_length = response.content_length
             chunks = response.iter_chunks(self.config.total_timeout)
+            stall = self.config.client_stall_timeout
             try:
                 await stream.prepare(call.request)
                 if first:
-                    await stream.write(first)
+                    async with asyncio.timeout(stall):
+                        await stream.write(first)
                 while True:
                     # Only reading from the cloud is the cloud's business: a failed write
-                    # is the client gone.
+                    # is the client gone, a write that waits `stall` a client that stopped
+                    # reading (TimeoutError is an OSError), holding one of the cloud's slots.
                     with map_upstream_errors(cloud.name):
                         chunk = await anext(chunks, None)
                     if chunk is None:
                         break
-                    await stream.write(chunk)
+                    async with asyncio.timeout(stall):
+                        await stream.write(chunk)
             except OSError:
-                log.debug("the client went away mid-body (cloud %r)", cloud.name)
+                log.debug("the client went away or stalled mid-body (cloud %r)", cloud.name)
+                if request.transport is not None:
+                    request.transport.abort()
                 return stream
             except ProxyError as exc:
                 # The status line is gone: an error body would read as the end of the data.

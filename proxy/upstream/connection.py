@@ -315,6 +315,7 @@ class UpstreamConnection(asyncio.Protocol):
         chunked: bool,
         is_head: bool,
         timeout: float,
+        body_timeout: float | None = None,
         on_release: Callable[[UpstreamConnection, bool], None],
     ) -> UpstreamResponse:
         """Write the request and wait for the response head."""
@@ -331,14 +332,16 @@ class UpstreamConnection(asyncio.Protocol):
             transport.write(head + body if body else head)
         else:
             transport.write(head)
-            await self._upload(body, chunked, timeout)
+            await self._upload(body, chunked, timeout, body_timeout or timeout)
         timer = loop.call_later(timeout, self._time_out)
         try:
             return await head_waiter
         finally:
             timer.cancel()
 
-    async def _upload(self, body: AsyncIterator[bytes], chunked: bool, timeout: float) -> None:
+    async def _upload(
+        self, body: AsyncIterator[bytes], chunked: bool, timeout: float, body_timeout: float
+    ) -> None:
         """The whole body, then the answer: OpenStack APIs answer once they have read it.
         An early answer with the connection closed (413, 401) ends the upload."""
         transport = self.transport
@@ -347,7 +350,8 @@ class UpstreamConnection(asyncio.Protocol):
         chunks = aiter(body)
         while True:
             try:
-                chunk = await anext(chunks)
+                async with asyncio.timeout(body_timeout):  # a client that stalls holds a slot
+                    chunk = await anext(chunks)
             except StopAsyncIteration:
                 break
             except Exception as exc:

@@ -83,11 +83,14 @@ class UpstreamPool:
         keepalive_timeout: float,
         connect_timeout: float,
         timeout: float,
+        body_timeout: float | None = None,
     ) -> None:
         self.limit_per_host = limit_per_host
         self.keepalive_timeout = keepalive_timeout
         self.connect_timeout = connect_timeout
         self.timeout = timeout
+        self.body_timeout = timeout if body_timeout is None else body_timeout
+        """How long a streamed request body may pause: the client stalling holds a slot."""
         self._idle: dict[tuple[Origin, int], list[UpstreamConnection]] = {}
         self._slots: dict[tuple[Origin, int], asyncio.Semaphore] = {}
         self._sweeper: asyncio.TimerHandle | None = None
@@ -144,6 +147,7 @@ class UpstreamPool:
                         chunked=chunked,
                         is_head=method == "HEAD",
                         timeout=self.timeout,
+                        body_timeout=self.body_timeout,
                         on_release=release,
                     )
                 except StaleConnection:

@@ -8,10 +8,11 @@ import asyncio
 import hashlib
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 
 from testbed import Faults
-from tests.federation import Federation
+from tests.federation import Federation, FederationFactory
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"
 SIZE = 8 * 1024 * 1024
@@ -141,3 +142,78 @@ async def test_a_client_gone_before_a_slow_cloud_answers_leaves_no_trace(
     await asyncio.sleep(0.5)  # the cloud answers; the proxy finds the client gone
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert await _cloud_health(federation) == ([], 0)
+
+
+async def test_clients_that_stop_reading_cannot_hold_a_cloud_forever(
+    make_federation: FederationFactory,
+) -> None:
+    """Two downloads whose clients never read hold both of the cloud's slots
+    (limit_per_host=2): once client_stall_timeout passes they are dropped, and the cloud
+    serves others again instead of queueing them behind the stalled pair for good."""
+    federation = await make_federation(limit_per_host=2, client_stall_timeout=1.0)
+    headers = await federation.scoped(SCOPE)
+    image_id = await _image(federation, headers)
+    file_url = f"{federation.url}/image/v2/images/{image_id}/file"
+    upload = {**headers, "Content-Type": "application/octet-stream"}
+    big = b"s" * (96 * 1024 * 1024)  # far more than the socket buffers on both sides hold
+    async with federation.session.put(file_url, data=big, headers=upload) as resp:
+        assert resp.status == 204
+    url = urlsplit(federation.url)
+    stalled = []
+    for _ in range(2):
+        _, writer = await asyncio.open_connection(url.hostname, url.port)
+        writer.write(
+            f"GET /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
+            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        stalled.append(writer)  # never read from
+    await asyncio.sleep(0.5)
+    try:
+        async with federation.session.get(
+            f"{federation.url}/image/v2/images",
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as resp:
+            assert resp.status == 200
+    finally:
+        for writer in stalled:
+            writer.transport.abort()
+    assert await _cloud_health(federation) == ([], 0)
+
+
+async def test_clients_that_stop_sending_cannot_hold_a_cloud_forever(
+    make_federation: FederationFactory,
+) -> None:
+    """Two uploads whose clients stop sending halfway hold both slots: after
+    client_stall_timeout they are the clients' failure, the cloud serves others again,
+    and no half-sent connection to it is left."""
+    federation = await make_federation(limit_per_host=2, client_stall_timeout=1.0)
+    headers = await federation.scoped(SCOPE)
+    image_ids = [await _image(federation, headers) for _ in range(2)]
+    before = federation.bed.open_connections()
+    url = urlsplit(federation.url)
+    stalled = []
+    for image_id in image_ids:
+        _, writer = await asyncio.open_connection(url.hostname, url.port)
+        writer.write(
+            f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
+            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {SIZE}\r\n\r\n".encode()
+            + b"u" * 65536
+        )
+        await writer.drain()
+        stalled.append(writer)  # then silent, the connection kept open
+    await asyncio.sleep(0.3)
+    try:
+        async with federation.session.get(
+            f"{federation.url}/image/v2/images",
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as resp:
+            assert resp.status == 200
+    finally:
+        for writer in stalled:
+            writer.transport.abort()
+    assert await _cloud_health(federation) == ([], 0)
+    assert federation.bed.open_connections() <= before + 1  # at most the GET's, kept alive
