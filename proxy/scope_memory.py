@@ -45,7 +45,8 @@ class ScopeMemory:
         if deadline is None:
             known = self._scopes.get(key)
             deadline = known.deadline if known else time.monotonic() + DEFAULT_TTL
-        self._store(token, key, _Remembered(scope, deadline))
+        entry = self._scopes[key] = _Remembered(scope, deadline)
+        self._front(token, key, entry)
 
     def note(self, token: str, scope: str) -> None:
         """The token was sent with this scope: remember it if it is new for the token."""
@@ -56,15 +57,14 @@ class ScopeMemory:
         if noted is not None and noted[0] == key and key in self._scopes:
             noted[1].scope = scope  # a client going from cloud to cloud with one token
             return
-        known = self._scopes.get(key)
-        if known is not None:
-            known.scope = scope
-            self._store(token, key, known)
+        entry = self._scopes.get(key)
+        if entry is None:
+            entry = self._scopes[key] = _Remembered(scope, time.monotonic() + DEFAULT_TTL)
         else:
-            self._store(token, key, _Remembered(scope, time.monotonic() + DEFAULT_TTL))
+            entry.scope = scope  # kept by the TLRU already: only the front cache lacks it
+        self._front(token, key, entry)
 
-    def _store(self, token: str, key: str, entry: _Remembered) -> None:
-        self._scopes[key] = entry
+    def _front(self, token: str, key: str, entry: _Remembered) -> None:
         if len(self._noted) >= self._max_noted:
             self._noted.clear()
         self._noted[hash(token)] = (key, entry)

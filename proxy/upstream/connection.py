@@ -315,7 +315,7 @@ class UpstreamConnection(asyncio.Protocol):
         chunked: bool,
         is_head: bool,
         timeout: float,
-        body_timeout: float | None = None,
+        body_timeout: float,
         on_release: Callable[[UpstreamConnection, bool], None],
     ) -> UpstreamResponse:
         """Write the request and wait for the response head."""
@@ -332,7 +332,7 @@ class UpstreamConnection(asyncio.Protocol):
             transport.write(head + body if body else head)
         else:
             transport.write(head)
-            await self._upload(body, chunked, timeout, body_timeout or timeout)
+            await self._upload(body, chunked, timeout, body_timeout)
         timer = loop.call_later(timeout, self._time_out)
         try:
             return await head_waiter
