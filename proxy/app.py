@@ -97,10 +97,10 @@ def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
         raise ScopeInvalid(str(exc)) from exc
 
 
-def _api_path(request: web.Request, service_type: str) -> str:
-    """The API path after `/<service_type>`, percent-encoding kept: `a%2Fb` is one name to
-    the cloud, and a decoded space or newline has no place in a request line."""
-    raw = request.raw_path.partition("?")[0]
+def _api_path(request: web.Request, service_type: str, raw: str) -> str:
+    """The API path after `/<service_type>` in `raw` (the path as sent, query excluded),
+    percent-encoding kept: `a%2Fb` is one name to the cloud, and a decoded space or newline
+    has no place in a request line."""
     prefix = "/" + service_type
     if raw == prefix or raw.startswith(prefix + "/"):
         return raw[len(prefix) :]
@@ -127,7 +127,8 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
         if service_type not in SERVICE_TYPES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         scope, scope_text = _scope_of(request)
-        path = _api_path(request, service_type)
+        raw, _, query = request.raw_path.partition("?")
+        path = _api_path(request, service_type, raw)
         decision = request.app[PLANNER].decide(
             request.method, service_type, path, scope, scope_text
         )
@@ -140,6 +141,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             request,
             decision,
             path,
+            query,
             _public_url(request, request.app[CONFIG]),
             scope_text,
             scope,

@@ -52,6 +52,8 @@ class Call:
     decision: RouteDecision
     path: str
     """The API path after the proxy's `/<service_type>` prefix, encoded, query excluded."""
+    query: str
+    """The query string as the client encoded it: a decoded one could break the request line."""
     public_url: str
     scope_text: str | None
     scope: Scope | None
@@ -121,9 +123,8 @@ class Forwarder:
             raise CircuitOpen(f"cloud {cloud.name!r} is failing; its circuit is open")
         if url is None:
             url = upstream_url(cloud, decision.service_type, call.path)
-            query = call.request.raw_path.partition("?")[2]
-            if query:  # as the client encoded it: a decoded query could break the request line
-                url = f"{url}?{query}"
+            if call.query:
+                url = f"{url}?{call.query}"
         elif not within(cloud, decision.service_type, url):
             # A cloud's `next` link elsewhere: following it would take its token there.
             raise UpstreamUnavailable(f"cloud {cloud.name!r} linked outside its endpoint")
