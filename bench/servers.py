@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from proxy import ProxyConfig
+from testbed import admin_auth_body
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -148,16 +149,7 @@ def auth_url(clouds_yaml: str, cloud: str = "cloud-1") -> str:
 
 async def issue_token(keystone: str) -> str:
     """A token from a (testbed) Keystone for the admin user."""
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}
-                },
-            }
-        }
-    }
+    body = admin_auth_body()
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{keystone}/auth/tokens", json=body) as resp:
             return resp.headers["X-Subject-Token"]

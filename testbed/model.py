@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from registry import Credentials
+
 USERNAME = "admin"
 PASSWORD = "secret"
 PROJECT_NAME = "admin"
@@ -15,6 +17,12 @@ DOMAIN_ID = "default"
 DOMAIN_NAME = "Default"
 REGION = "RegionOne"
 FLAVORS = (("1", "m1.tiny", 512, 1, 1), ("2", "m1.small", 2048, 20, 1))
+
+
+def admin_auth_body() -> dict[str, Any]:
+    """POST /v3/auth/tokens for every testbed cloud's admin, scoped to its project."""
+    admin = Credentials(USERNAME, PASSWORD, PROJECT_NAME, DOMAIN_NAME, DOMAIN_NAME)
+    return admin.keystone_auth_body()
 
 
 def stable_id(cloud: str, kind: str) -> str:

@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from proxy import ProxyConfig, running_proxy
 from registry import Registry, load_clouds_yaml
-from testbed import Testbed
+from testbed import Testbed, admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
 
 
@@ -22,21 +22,7 @@ class Federation:
     session: aiohttp.ClientSession
 
     async def token(self, scope: str) -> str:
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": "admin",
-                            "domain": {"name": "Default"},
-                            "password": "secret",
-                        }
-                    },
-                },
-                "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-            }
-        }
+        body = admin_auth_body()
         url = f"{self.url}/identity/v3/auth/tokens"
         async with self.session.post(url, json=body, headers={"X-Scope": scope}) as resp:
             assert resp.status == 201, await resp.text()

@@ -18,6 +18,7 @@ import pytest_asyncio
 from proxy import ProxyConfig, running_proxy
 from registry import Registry, load_clouds_yaml
 from registry.postgres import PostgresStore
+from testbed import admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
 
 DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -102,17 +103,7 @@ async def test_a_cloud_added_through_one_proxy_is_routed_by_the_other(
 
 
 async def _token(session: aiohttp.ClientSession, proxy: str) -> str:
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-        }
-    }
+    body = admin_auth_body()
     headers = {"X-Scope": "{*: cloud-1}"}
     async with session.post(f"{proxy}/identity/v3/auth/tokens", json=body, headers=headers) as r:
         assert r.status == 201, await r.text()

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Any
 
 from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
-from testbed import Faults
+from testbed import Faults, admin_auth_body
 from tests.federation import Federation, FederationFactory
 
 SEED = "{keystone: cloud-1; glance: cloud-3}"
@@ -18,16 +18,7 @@ async def _get(fed: Federation, path: str, **headers: str) -> tuple[int, Any, di
 
 
 async def test_token_catalog_points_at_the_proxy(federation: Federation) -> None:
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}
-                },
-            }
-        }
-    }
+    body = admin_auth_body()
     url = f"{federation.url}/identity/v3/auth/tokens"
     async with federation.session.post(url, json=body, headers={"X-Scope": SEED}) as resp:
         assert resp.status == 201

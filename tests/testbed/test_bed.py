@@ -6,22 +6,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from testbed import Faults, Testbed
+from testbed import Faults, Testbed, admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
 
 
 async def _token(session: aiohttp.ClientSession, auth_url: str) -> str:
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {"name": "admin", "domain": {"name": "Default"}, "password": "secret"}
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-        }
-    }
+    body = admin_auth_body()
     async with session.post(f"{auth_url}/auth/tokens", json=body) as resp:
         assert resp.status == 201
         return resp.headers["X-Subject-Token"]
