@@ -32,6 +32,23 @@ class Federation:
         """Headers of a request under `scope`, with a token issued for it."""
         return {"X-Auth-Token": await self.token(scope), "X-Scope": scope}
 
+    async def add_images(self, headers: dict[str, str], clouds: int) -> dict[str, set[str]]:
+        """Two more images in each of cloud-1..cloud-N beside its cirros, created through the
+        proxy with `headers` (their token, cloud-1's Keystone); every image id, per cloud."""
+        ids: dict[str, set[str]] = {}
+        for index in range(1, clouds + 1):
+            cloud = f"cloud-{index}"
+            ids[cloud] = {self.bed.cloud(cloud).image_id}
+            for n in range(2):
+                async with self.session.post(
+                    f"{self.url}/image/v2/images",
+                    json={"name": f"img-{n}"},
+                    headers={**headers, "X-Scope": f"{{keystone: cloud-1; glance: {cloud}}}"},
+                ) as resp:
+                    assert resp.status == 201
+                    ids[cloud].add((await resp.json())["id"])
+        return ids
+
 
 FederationFactory = Callable[..., Awaitable[Federation]]
 

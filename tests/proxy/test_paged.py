@@ -125,20 +125,7 @@ def test_keys_name_nested_nodes_and_splice_like_operators() -> None:
 
 async def _upload(fed: Federation, clouds: int) -> dict[str, set[str]]:
     """Each cloud: its cirros plus two more images. Returns each cloud's image ids."""
-    headers = await fed.scoped("{keystone: cloud-1; glance: cloud-1}")
-    ids: dict[str, set[str]] = {}
-    for index in range(1, clouds + 1):
-        cloud = f"cloud-{index}"
-        ids[cloud] = {fed.bed.cloud(cloud).image_id}
-        for n in range(2):
-            async with fed.session.post(
-                f"{fed.url}/image/v2/images",
-                json={"name": f"img-{n}"},
-                headers={**headers, "X-Scope": f"{{keystone: cloud-1; glance: {cloud}}}"},
-            ) as resp:
-                assert resp.status == 201
-                ids[cloud].add((await resp.json())["id"])
-    return ids
+    return await fed.add_images(await fed.scoped("{keystone: cloud-1; glance: cloud-1}"), clouds)
 
 
 async def _list(
