@@ -20,18 +20,64 @@ ABORTS = 8
 """More than circuit_failures (5) in a row."""
 
 
-async def _send_then_abort(federation: Federation, head: str, body: bytes, read: int) -> None:
-    """A raw client: writes the request (and part of a body), reads `read` bytes, vanishes."""
+def _head(method: str, path: str, headers: dict[str, str], *fields: str) -> bytes:
+    """A request head as a raw client writes it: the token and scope of `headers`."""
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: proxy",
+        f"X-Auth-Token: {headers['X-Auth-Token']}",
+        f"X-Scope: {headers['X-Scope']}",
+        *fields,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _upload_head(image_id: str, headers: dict[str, str]) -> bytes:
+    return _head(
+        "PUT",
+        f"/image/v2/images/{image_id}/file",
+        headers,
+        "Content-Type: application/octet-stream",
+        f"Content-Length: {SIZE}",
+    )
+
+
+async def _send(
+    federation: Federation, request: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw client connection to the proxy, `request` (a head, maybe part of a body) sent."""
     url = urlsplit(federation.url)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
-    writer.write(head.encode() + body)
+    writer.write(request)
     await writer.drain()
+    return reader, writer
+
+
+async def _send_then_abort(federation: Federation, request: bytes, read: int) -> None:
+    """A raw client: writes the request (and part of a body), reads `read` bytes, vanishes."""
+    reader, writer = await _send(federation, request)
     if read:
         await reader.readexactly(read)
     else:
         await asyncio.sleep(0.05)  # the proxy starts relaying the body
     writer.transport.abort()
     await asyncio.sleep(0.05)
+
+
+async def _listing_served_beside(
+    federation: Federation, headers: dict[str, str], stalled: list[asyncio.StreamWriter]
+) -> None:
+    """Another client's listing is answered while `stalled` hold on; then they vanish."""
+    try:
+        async with federation.session.get(
+            f"{federation.url}/image/v2/images",
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as resp:
+            assert resp.status == 200
+    finally:
+        for writer in stalled:
+            writer.transport.abort()
 
 
 async def _image(federation: Federation, headers: dict[str, str]) -> str:
@@ -65,12 +111,8 @@ async def test_uploads_abandoned_by_their_client_are_not_the_clouds_failure(
     image_ids = [await _image(federation, headers) for _ in range(ABORTS)]
     before = federation.bed.open_connections()
     for image_id in image_ids:
-        head = (
-            f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
-            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {SIZE}\r\n\r\n"
-        )
-        await _send_then_abort(federation, head, b"\x5a" * 65536, read=0)
+        request = _upload_head(image_id, headers) + b"\x5a" * 65536
+        await _send_then_abort(federation, request, read=0)
     assert await _cloud_health(federation) == ([], 0)
     # Each abandoned upload's connection to the cloud was closed, not left half-sent.
     assert federation.bed.open_connections() <= before
@@ -89,11 +131,8 @@ async def test_downloads_abandoned_by_their_client_are_not_the_clouds_failure(
     async with federation.session.put(file_url, data=data, headers=upload) as resp:
         assert resp.status == 204
     for _ in range(ABORTS):
-        head = (
-            f"GET /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
-            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n\r\n"
-        )
-        await _send_then_abort(federation, head, b"", read=100_000)
+        request = _head("GET", f"/image/v2/images/{image_id}/file", headers)
+        await _send_then_abort(federation, request, read=100_000)
     assert await _cloud_health(federation) == ([], 0)
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     for _ in range(3):  # whole and intact: no connection with a half-read body was reused
@@ -110,13 +149,15 @@ async def test_a_body_abandoned_while_held_for_failover_is_logged_as_the_clients
     halfway reaches no cloud and leaves no error trace."""
     scope = "{keystone: cloud-1; glance: cloud-2 | cloud-3}"
     headers = await federation.scoped(scope)
-    head = (
-        "POST /image/v2/images HTTP/1.1\r\nHost: proxy\r\n"
-        f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {scope}\r\n"
-        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    head = _head(
+        "POST",
+        "/image/v2/images",
+        headers,
+        "Content-Type: application/json",
+        "Content-Length: 100000",
     )
     federation.bed.clear_requests()
-    await _send_then_abort(federation, head, b'{"name": "' + b"x" * 5000, read=0)
+    await _send_then_abort(federation, head + b'{"name": "' + b"x" * 5000, read=0)
     await asyncio.sleep(0.1)
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert federation.bed.requests("cloud-2") == federation.bed.requests("cloud-3") == []
@@ -134,11 +175,7 @@ async def test_a_client_gone_before_a_slow_cloud_answers_leaves_no_trace(
     async with federation.session.put(file_url, data=b"z" * 300_000, headers=upload) as resp:
         assert resp.status == 204
     await federation.bed.set_faults("cloud-2", Faults(latency=0.3))
-    head = (
-        f"GET {path.format(id=image_id)} HTTP/1.1\r\nHost: proxy\r\n"
-        f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n\r\n"
-    )
-    await _send_then_abort(federation, head, b"", read=0)
+    await _send_then_abort(federation, _head("GET", path.format(id=image_id), headers), read=0)
     await asyncio.sleep(0.5)  # the cloud answers; the proxy finds the client gone
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert await _cloud_health(federation) == ([], 0)
@@ -158,27 +195,10 @@ async def test_clients_that_stop_reading_cannot_hold_a_cloud_forever(
     big = b"s" * (96 * 1024 * 1024)  # far more than the socket buffers on both sides hold
     async with federation.session.put(file_url, data=big, headers=upload) as resp:
         assert resp.status == 204
-    url = urlsplit(federation.url)
-    stalled = []
-    for _ in range(2):
-        _, writer = await asyncio.open_connection(url.hostname, url.port)
-        writer.write(
-            f"GET /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
-            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n\r\n".encode()
-        )
-        await writer.drain()
-        stalled.append(writer)  # never read from
+    request = _head("GET", f"/image/v2/images/{image_id}/file", headers)
+    stalled = [(await _send(federation, request))[1] for _ in range(2)]  # never read from
     await asyncio.sleep(0.5)
-    try:
-        async with federation.session.get(
-            f"{federation.url}/image/v2/images",
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=30),
-        ) as resp:
-            assert resp.status == 200
-    finally:
-        for writer in stalled:
-            writer.transport.abort()
+    await _listing_served_beside(federation, headers, stalled)
     assert await _cloud_health(federation) == ([], 0)
 
 
@@ -192,28 +212,11 @@ async def test_clients_that_stop_sending_cannot_hold_a_cloud_forever(
     headers = await federation.scoped(SCOPE)
     image_ids = [await _image(federation, headers) for _ in range(2)]
     before = federation.bed.open_connections()
-    url = urlsplit(federation.url)
-    stalled = []
-    for image_id in image_ids:
-        _, writer = await asyncio.open_connection(url.hostname, url.port)
-        writer.write(
-            f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: proxy\r\n"
-            f"X-Auth-Token: {headers['X-Auth-Token']}\r\nX-Scope: {SCOPE}\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {SIZE}\r\n\r\n".encode()
-            + b"u" * 65536
-        )
-        await writer.drain()
-        stalled.append(writer)  # then silent, the connection kept open
+    stalled = [  # then silent, the connection kept open
+        (await _send(federation, _upload_head(image_id, headers) + b"u" * 65536))[1]
+        for image_id in image_ids
+    ]
     await asyncio.sleep(0.3)
-    try:
-        async with federation.session.get(
-            f"{federation.url}/image/v2/images",
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=30),
-        ) as resp:
-            assert resp.status == 200
-    finally:
-        for writer in stalled:
-            writer.transport.abort()
+    await _listing_served_beside(federation, headers, stalled)
     assert await _cloud_health(federation) == ([], 0)
     assert federation.bed.open_connections() <= before + 1  # at most the GET's, kept alive
