@@ -45,6 +45,7 @@ from bench.servers import (
 )
 from bench.wrk import WrkResult, run_wrk
 from proxy import ProxyConfig
+from proxy.cli import new_event_loop
 from proxy.config import EventLoopName
 
 RESULTS = Path(__file__).parent / "results"
@@ -54,7 +55,7 @@ BASELINE = "minimal_forwarder"
 SPAWN = multiprocessing.get_context("spawn")
 
 
-def _serve_forwarder(port: int, upstream: str, event_loop: str) -> None:
+def _serve_forwarder(port: int, upstream: str, event_loop: EventLoopName) -> None:
     """The smallest useful aiohttp reverse proxy: the baseline openstackoid is held to."""
 
     async def on_startup(app: web.Application) -> None:
@@ -78,16 +79,8 @@ def _serve_forwarder(port: int, upstream: str, event_loop: str) -> None:
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     app.router.add_route("*", "/{tail:.*}", forward)
-    loop = _loop(event_loop)
+    loop = new_event_loop(event_loop)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
-
-
-def _loop(name: str) -> asyncio.AbstractEventLoop:
-    if name == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 def _pin(pid: int | None, core: int) -> None:

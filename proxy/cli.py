@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from proxy.app import make_app
-from proxy.config import ProxyConfig
+from proxy.config import EventLoopName, ProxyConfig
 from proxy.metrics import MULTIPROC_ENV
 from proxy.registry_source import load_registry
 
@@ -29,8 +29,8 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
 
-def new_event_loop(config: ProxyConfig) -> asyncio.AbstractEventLoop:
-    if config.event_loop == "uvloop":
+def new_event_loop(name: EventLoopName) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
         import uvloop
 
         return uvloop.new_event_loop()
@@ -39,7 +39,7 @@ def new_event_loop(config: ProxyConfig) -> asyncio.AbstractEventLoop:
 
 def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
     configure_logging()  # no-op where already configured (a single process)
-    loop = new_event_loop(config)
+    loop = new_event_loop(config.event_loop)
     asyncio.set_event_loop(loop)
     registry = loop.run_until_complete(load_registry(config))
     app = make_app(config, registry)
