@@ -11,7 +11,7 @@ from proxy.errors import ProxyError, UpstreamUnavailable
 from proxy.forwarding import Buffered, Call, Forwarder, gather_bounded
 from proxy.listing import CLOUD_TAG as CLOUD_TAG
 from proxy.listing import PARTIAL_FAILURE as PARTIAL_FAILURE
-from proxy.listing import drop_links, json_object, list_key, refusal
+from proxy.listing import drop_links, json_object, list_key, next_href, refusal
 from proxy.paged import paged, parse_limit
 from proxy.routing import AllNode, AnyNode, CloudNode, Node, fans_out, upstream_url
 from registry import Cloud
@@ -21,19 +21,15 @@ MAX_PAGES = 100
 
 
 def _next_url(document: dict[str, Any], cloud: Cloud, call: Call) -> str | None:
-    """The upstream URL of the next page (glance `next`, nova/neutron `*_links` rel=next)."""
-    prefix = call.proxy_prefix
+    """The upstream URL of the next page: the cloud's link (relative for glance, else
+    rewritten to point at the proxy) turned back into the cloud's own."""
+    href = next_href(document)
+    if href is None:
+        return None
     root = upstream_url(cloud, call.decision.service_type, "")
-    nxt = document.get("next")
-    if isinstance(nxt, str):
-        return root + nxt if nxt.startswith("/") else nxt.replace(prefix, root, 1)
-    for key, value in document.items():
-        if key.endswith("_links") and isinstance(value, list):
-            for link in value:
-                if isinstance(link, dict) and link.get("rel") == "next":
-                    href = str(link.get("href", ""))
-                    return href.replace(prefix, root, 1)
-    return None
+    if href.startswith("/") and isinstance(document.get("next"), str):
+        return root + href  # glance: relative to the endpoint
+    return href.replace(call.proxy_prefix, root, 1)
 
 
 async def _collect_pages(forwarder: Forwarder, call: Call, cloud: Cloud) -> Buffered:

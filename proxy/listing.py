@@ -27,16 +27,23 @@ def list_key(document: Any) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
+def next_href(document: dict[str, Any]) -> str | None:
+    """A page's link to the next one, as the cloud wrote it (glance `next`, nova/neutron
+    `*_links` rel=next), or None on the last page."""
+    nxt = document.get("next")
+    if isinstance(nxt, str):
+        return nxt
+    for key, links in document.items():
+        if key.endswith("_links") and isinstance(links, list):
+            for link in links:
+                if isinstance(link, dict) and link.get("rel") == "next":
+                    return str(link.get("href", ""))
+    return None
+
+
 def has_more(document: dict[str, Any]) -> bool:
-    """Whether a page links a next one (glance `next`, nova/neutron `*_links` rel=next)."""
-    if isinstance(document.get("next"), str):
-        return True
-    return any(
-        isinstance(link, dict) and link.get("rel") == "next"
-        for key, links in document.items()
-        if key.endswith("_links") and isinstance(links, list)
-        for link in links
-    )
+    """Whether a page links a next one."""
+    return next_href(document) is not None
 
 
 def drop_links(document: dict[str, Any]) -> None:
