@@ -93,21 +93,29 @@ def _parsed(text: str) -> Scope:
         raise ScopeInvalid(str(exc)) from exc
 
 
+def _noted_scope(text: str, token: str | None, memory: ScopeStore) -> Scope:
+    """The request's X-Scope, noted for its token once it parsed (a typo is not kept)."""
+    scope = _parsed(text)
+    if token:
+        memory.note(token, text)
+    return scope
+
+
 async def _scope_of(
     headers: CIMultiDictProxy[str], token: str | None, memory: ScopeStore
 ) -> tuple[Scope | None, str | None]:
     """X-Scope, else the scope remembered for the token (None: the configured default)."""
     text = headers.get(SCOPE_HEADER)
     if text:
-        scope = _parsed(text)  # before it is noted: a scope that fails is not remembered
-        if token:
-            memory.note(token, text)
-        return scope, text
-    if token:
-        text = await memory.recall(token)  # only now: a shared memory may do IO here
-        if text:
-            return _parsed(text), text
-    return None, None
+        return _noted_scope(text, token, memory), text
+    return await _recalled_scope(token, memory)
+
+
+async def _recalled_scope(token: str | None, memory: ScopeStore) -> tuple[Scope | None, str | None]:
+    """The scope remembered for the token: a shared memory may do IO here, so the handler
+    awaits it only for a request without X-Scope."""
+    text = await memory.recall(token) if token else None
+    return (_parsed(text), text) if text else (None, None)
 
 
 def _api_path(request: web.Request, service_type: str, raw: str) -> str:
@@ -142,7 +150,11 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         headers = request.headers
         token = headers.get("X-Auth-Token")
-        scope, scope_text = await _scope_of(headers, token, app[MEMORY])
+        scope_text = headers.get(SCOPE_HEADER)
+        if scope_text:  # nearly every request: no coroutine for it
+            scope: Scope | None = _noted_scope(scope_text, token, app[MEMORY])
+        else:
+            scope, scope_text = await _recalled_scope(token, app[MEMORY])
         raw, _, query = request.raw_path.partition("?")
         path = _api_path(request, service_type, raw)
         decision = app[PLANNER].decide(request.method, service_type, path, scope, scope_text)

@@ -9,7 +9,7 @@ streams (the handler writes it out); `&` merges, `|` fails over, and a fanned-ou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple, assert_never
 
 from proxy.buffered import Buffered, buffer
@@ -56,9 +56,10 @@ class Executor:
         self.finish = finish
         self.observe_width = observe_width
 
-    async def relay_one(self, request: ProxyRequest, cloud: Cloud) -> UpstreamResponse:
-        """One cloud: its answer as it streams in (the hot path)."""
-        return await self.send(request.to(cloud))
+    def relay_one(self, request: ProxyRequest, cloud: Cloud) -> Awaitable[UpstreamResponse]:
+        """One cloud: its answer as it streams in (the hot path: send's own coroutine, no
+        frame of ours around it)."""
+        return self.send(request.to(cloud))
 
     async def execute(self, request: ProxyRequest, node: Node) -> Buffered:
         """The answer of several clouds: merged, failed over, or one page of a listing."""
