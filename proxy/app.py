@@ -33,6 +33,7 @@ from proxy.request_ids import new_request_id
 from proxy.rewrites import AnswerHooks
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
+from proxy.services import SERVICES
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
 from registry import MemoryStore, Registry, SqliteStore, Store
@@ -54,23 +55,6 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
-SERVICE_TYPES = frozenset(
-    {
-        "identity",
-        "image",
-        "compute",
-        "network",
-        "block-storage",
-        "placement",
-        "object-store",
-        "orchestration",
-        "load-balancer",
-        "dns",
-        "key-manager",
-        "shared-file-system",
-        "baremetal",
-    }
-)
 
 
 def raise_open_files_limit() -> None:
@@ -146,7 +130,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
     metrics = app[METRICS]
     plan: Any = None
     try:
-        if service_type not in SERVICE_TYPES:
+        if service_type not in SERVICES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         headers = request.headers
         token = headers.get("X-Auth-Token")
@@ -371,7 +355,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         app.router.add_get(path, metrics_view)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
-    for service_type in sorted(SERVICE_TYPES):
+    for service_type in SERVICES:
         handler = _handler_for(service_type)
         app.router.add_route("*", f"/{service_type}", handler)
         app.router.add_route("*", f"/{service_type}/{{tail:.*}}", handler)

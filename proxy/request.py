@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from proxy.routing import RouteDecision
+from proxy.services import SERVICES, Service
 from proxy.upstream.client import UpstreamRequest
 from proxy.upstream.pool import Body
 from registry import Cloud
@@ -46,6 +47,10 @@ class ProxyRequest(NamedTuple):
     @property
     def service_type(self) -> str:
         return self.decision.service_type
+
+    @property
+    def service(self) -> Service:
+        return SERVICES[self.decision.service_type]
 
     @property
     def params(self) -> MultiDictProxy[str]:

@@ -26,7 +26,8 @@ from proxy.errors import (
 from proxy.headers import upstream_request_headers
 from proxy.identity import IdentityStrategy
 from proxy.metrics import ProxyMetrics
-from proxy.routing import IDENTITY, upstream_url, within
+from proxy.routing import upstream_url, within
+from proxy.services import IDENTITY
 from proxy.upstream.connection import RequestBodyFailed, UpstreamResponse
 from proxy.upstream.pool import Body, UpstreamPool
 from registry import Cloud
