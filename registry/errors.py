@@ -3,6 +3,9 @@
 RegistryError
  +-- UnknownCloudError (LookupError)   no cloud by that name; names the closest ones
  +-- InvalidCloudError (ValueError)    a cloud definition that does not validate
+ +-- NoCredentials                     a login to a cloud without credentials
+ +-- LoginRefused                      a cloud's Keystone refused the credentials (.status)
+ +-- LoginFailed                       a cloud's Keystone failed (5xx) or sent no token
 """
 
 from __future__ import annotations
@@ -27,3 +30,19 @@ class UnknownCloudError(RegistryError, LookupError):
 
 class InvalidCloudError(RegistryError, ValueError):
     """A cloud definition (clouds.yaml entry, registry file, admin API body) is invalid."""
+
+
+class LoginRefused(RegistryError):
+    """The cloud's Keystone refused the registered credentials (a status below 500)."""
+
+    def __init__(self, cloud: str, status: int) -> None:
+        super().__init__(f"cloud {cloud!r} refused openstackoid's credentials (status {status})")
+        self.status = status
+
+
+class LoginFailed(RegistryError):
+    """The cloud's Keystone failed (5xx) or answered something that is no token."""
+
+
+class NoCredentials(RegistryError):
+    """The cloud has no registered credentials to log in with."""

@@ -12,7 +12,8 @@ from cachetools import TLRUCache
 
 from proxy.identity.tokens import parse_expiry
 from registry import Cloud
-from registry.keystone import Login, LoginFailed, login
+from registry.errors import LoginFailed
+from registry.keystone import Login, login
 
 MARGIN = 60.0
 """Seconds before expiry at which a kept login counts as expired."""

@@ -15,7 +15,7 @@ from proxy.errors import Forbidden, Unauthorized, UpstreamUnavailable, map_upstr
 from proxy.identity.logins import Logins
 from proxy.identity.tokens import parse_expiry, token_key
 from registry import Cloud
-from registry.keystone import LoginFailed, LoginRefused, NoCredentials
+from registry.errors import LoginFailed, LoginRefused, NoCredentials
 from registry.tls import tls_for
 
 
