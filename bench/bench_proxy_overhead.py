@@ -335,8 +335,9 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def main() -> None:
     figures = run()
-    (RESULTS / "proxy_overhead.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "proxy_overhead.json").write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
