@@ -153,17 +153,19 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             body = await read_replayable(request, config.max_replay_bytes)
         else:
             body = None
-        call = ProxyRequest(
-            request.method,
-            path,
-            query,
-            headers,
-            decision,
-            scope,
-            scope_text,
-            token,
-            _public_url(request, config),
-            body,
+        call = ProxyRequest._make(
+            (
+                request.method,
+                path,
+                query,
+                headers,
+                decision,
+                scope,
+                scope_text,
+                token,
+                _public_url(request, config),
+                body,
+            )
         )
         executor = app[EXECUTOR]
         if single is not None:
