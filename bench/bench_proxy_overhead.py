@@ -15,7 +15,9 @@ cloud-2}`: a cloud-1 token, validated once and cached, swapped for cloud-2's ser
 
 OPENSTACKOID_BENCH_BEFORE=<git ref> also runs openstackoid as it was at that ref (extracted
 with git archive, served from its own interpreter) in the same rounds: `after / before`
-ratios say whether a change cost speed.
+ratios say whether a change cost speed. The rounds' own after/before ratio drifts with the
+machine's load between one contender's turn and the next; the `side by side` ratios load
+both at once on the same core (same load, same moment), and spread far less.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -161,6 +164,28 @@ def _median_ratio(
     return round(statistics.median(ratios), 3)
 
 
+def _side_by_side(after: Target, before: Target, seconds: int, round_count: int) -> float:
+    """after / before throughput per core, both loaded at once (wrk at 25 connections
+    each) on the same core: the median of `round_count` rounds after a warm-up."""
+    pair = (after, before)
+
+    def load(target: Target) -> WrkResult:
+        return run_wrk(target.url, target.headers, seconds, 25, cores="0" if PINNED else None)
+
+    ratios = []
+    for number in range(round_count + 1):
+        cpu = [cpu_seconds(t.pid) if t.pid else 0.0 for t in pair]
+        with ThreadPoolExecutor(len(pair)) as threads:
+            loads = list(threads.map(load, pair))
+        per_request = [
+            ((cpu_seconds(t.pid) if t.pid else 0.0) - spent) / max(result.requests, 1)
+            for t, spent, result in zip(pair, cpu, loads, strict=True)
+        ]
+        if number:  # the first warms both up
+            ratios.append(per_request[1] / max(per_request[0], 1e-12))
+    return round(statistics.median(ratios), 3)
+
+
 def _before(name: str) -> str:
     """The contender's name for openstackoid as it was at OPENSTACKOID_BENCH_BEFORE."""
     return name.replace("openstackoid", "openstackoid_before", 1)
@@ -285,6 +310,13 @@ async def measure(quick: bool) -> dict[str, Any]:
                 progress.update(task, description=f"1 connection: {name}")
                 c1[name] = await asyncio.to_thread(run_wrk, target.url, target.headers, seconds, 1)
                 progress.advance(task)
+        side_by_side = {}
+        if checkout is not None:
+            for ratio, (name, _) in PAIRS.items():
+                after, before = targets[name], targets[_before(name)]
+                side_by_side[f"after / before side by side: {ratio}"] = await asyncio.to_thread(
+                    _side_by_side, after, before, seconds, round_count
+                )
     finally:
         for daemon in daemons:
             daemon.stop()
@@ -306,6 +338,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     if missing:
         results["not_installed"] = missing
     ratios = {ratio: _median_ratio(rounds, *pair) for ratio, pair in pairs.items()}
+    ratios.update(side_by_side)
     if before_ref:
         results["before"] = before_ref
         for ratio, (name, _) in PAIRS.items():
