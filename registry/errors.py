@@ -3,7 +3,7 @@
 RegistryError
  +-- UnknownCloudError (LookupError)   no cloud by that name; names the closest ones
  +-- InvalidCloudError (ValueError)    a cloud definition that does not validate
- +-- StoreUnavailableError             the central store does not answer (down, cut, stalled)
+ +-- StoreUnavailableError             the central store cannot be used (down, cut, refusing)
 """
 
 from __future__ import annotations
@@ -31,4 +31,5 @@ class InvalidCloudError(RegistryError, ValueError):
 
 
 class StoreUnavailableError(RegistryError):
-    """The registry's central store (PostgreSQL) does not answer: down, cut off or stalled."""
+    """The registry's central store (PostgreSQL) cannot be used: down, cut off, stalled, or
+    refusing (a missing schema, a missing privilege)."""

@@ -17,7 +17,7 @@ from registry.model import Cloud
 from registry.store import ChangeCallback
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
-_UNREACHABLE = (
+_LINK_ERRORS = (
     OSError,  # refused, reset, unreachable network
     TimeoutError,  # a stalled link: connect or command timeout
     asyncpg.InterfaceError,  # the connection was lost mid-call (ConnectionDoesNotExistError)
@@ -25,7 +25,10 @@ _UNREACHABLE = (
     asyncpg.OperatorInterventionError,  # 57P01-03: the server shuts down or is starting
     asyncpg.InsufficientResourcesError,  # 53300: too many connections
 )
-"""What a lost or absent server raises: every one becomes StoreUnavailableError."""
+"""What a lost or absent server raises."""
+_UNREACHABLE = (*_LINK_ERRORS, asyncpg.PostgresError)
+"""Those, and a server that answers but refuses (no schema, no privilege): each becomes
+StoreUnavailableError."""
 
 
 def redact_dsn(dsn: str) -> str:
@@ -130,9 +133,7 @@ class PostgresStore:
             async with pool.acquire(timeout=self.timeout) as conn:
                 yield conn
         except _UNREACHABLE as exc:
-            raise StoreUnavailableError(
-                f"the registry's PostgreSQL ({self.where}) is unreachable: {_describe(exc)}"
-            ) from exc
+            raise StoreUnavailableError(_unusable(self.where, exc)) from exc
 
     async def ensure_table(self) -> None:
         async with self._connection() as conn:
@@ -189,9 +190,7 @@ class PostgresStore:
         try:
             conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
         except _UNREACHABLE as exc:
-            raise StoreUnavailableError(
-                f"the registry's PostgreSQL ({self.where}) is unreachable: {_describe(exc)}"
-            ) from exc
+            raise StoreUnavailableError(_unusable(self.where, exc)) from exc
 
         def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
             operation, _, name = payload.partition(" ")
@@ -232,6 +231,12 @@ class PostgresStore:
             except asyncio.CancelledError:
                 pool.terminate()
                 raise
+
+
+def _unusable(where: str, exc: BaseException) -> str:
+    if isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _LINK_ERRORS):
+        return f"the registry's PostgreSQL ({where}) refused: {exc}"
+    return f"the registry's PostgreSQL ({where}) is unreachable: {_describe(exc)}"
 
 
 def _describe(exc: BaseException) -> str:
