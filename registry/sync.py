@@ -63,7 +63,7 @@ class RegistrySync:
         self.applied = asyncio.Event()
         """Set after each applied change (lets tests observe propagation)."""
         self.synced = asyncio.Event()
-        """Set each time a full load from the store went live (lets tests observe it)."""
+        """Set after each full load from the store, once applied and saved (for tests)."""
         self._clouds: dict[str, Cloud] = {}
         """The store's clouds as last heard: what the snapshot holds, what a reload diffs."""
         self._dirty: dict[str, None] = {}
@@ -116,6 +116,10 @@ class RegistrySync:
                 await self._watch(feed)
             except StoreUnavailableError as exc:
                 self._lost(exc)
+            except Exception as exc:  # a bug must not end the following for good
+                log.exception("registry: following %s failed", self.store.where)
+                self._lost(StoreUnavailableError(f"internal error: {exc!r}"))
+                await asyncio.sleep(next(delays))
             finally:
                 await feed.close()
                 feed = None
@@ -129,8 +133,9 @@ class RegistrySync:
         feed = await self.store.listen(self._on_change, self._wake.set)
         try:
             self._replace(await self.store.load_all())
-            await self._save_snapshot()
             self._went_live()
+            await self._save_snapshot()
+            self.synced.set()
         except BaseException:
             await feed.close()
             raise
@@ -210,7 +215,6 @@ class RegistrySync:
                 self._health.summary(),
             )
         self._set("live", None, time.time())
-        self.synced.set()
 
     def _synced_now(self) -> None:
         self._set("live", None, time.time())
@@ -255,8 +259,7 @@ class RegistrySync:
     async def _wait_for_store(self, exc: StoreUnavailableError) -> ChangeFeed:
         where = f"no snapshot at {self.snapshot.path}" if self.snapshot else "no snapshot kept"
         log.warning(
-            "registry: waiting for %s before serving (%s; %s), retrying with backoff up to %g s",
-            self.store.where,
+            "registry: waiting for the store before serving: %s; %s; retrying every %g s at most",
             exc,
             where,
             self.backoff.cap,

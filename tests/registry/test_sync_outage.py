@@ -67,12 +67,9 @@ async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 async def _converged(sync: RegistrySync, timeout: float = 5.0) -> None:
-    async def live() -> None:
-        while sync.health().state != "live":
-            sync.synced.clear()
-            await sync.synced.wait()
-
-    await asyncio.wait_for(live(), timeout)
+    """Until the next full load is applied and saved (clear `synced` before the restore)."""
+    await asyncio.wait_for(sync.synced.wait(), timeout)
+    assert sync.health().state == "live"
 
 
 async def test_changes_made_during_an_outage_are_applied_once_the_link_is_back(
@@ -116,6 +113,7 @@ async def test_a_stalled_link_is_noticed_by_the_heartbeat_and_recovered(
     sync, store = await _follower(dsn, line, registry)
     await sync.start()
     try:
+        sync.synced.clear()
         line.stall()  # no RST, no FIN: only an unanswered ping can tell
         await writer.upsert(cloud("during-stall"))
         await until(lambda: sync.health().state != "live")
