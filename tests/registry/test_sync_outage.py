@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -213,3 +213,33 @@ async def test_a_snapshot_of_another_store_is_not_served(
         starting.cancel()
         await sync.close()
         await store.close()
+
+
+class CountingSnapshot(SnapshotFile):
+    writes = 0
+
+    def write(self, clouds: Iterable[Cloud]) -> None:
+        self.writes += 1
+        super().write(clouds)
+
+
+async def test_a_burst_of_changes_writes_one_snapshot_not_one_per_change(
+    dsn: str, line: Faultline, writer: PostgresStore, tmp_path: Path
+) -> None:
+    registry = Registry()
+    sync, store = await _follower(dsn, line, registry)
+    snapshot = CountingSnapshot(tmp_path / "snap.json", store.where)
+    sync.snapshot, sync.snapshot_interval = snapshot, 60.0
+    await sync.start()
+    try:
+        assert snapshot.writes == 1  # the full load
+        for n in range(20):
+            sync.applied.clear()
+            await writer.upsert(cloud(f"c{n}"))
+            await asyncio.wait_for(sync.applied.wait(), 5)
+        assert len(registry) == 20 and snapshot.writes == 1
+    finally:
+        await sync.close()
+        await store.close()
+    assert snapshot.writes == 2  # the changes since, saved on the way out
+    assert len(snapshot.read().clouds) == 20  # type: ignore[union-attr]
