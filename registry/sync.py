@@ -28,7 +28,7 @@ log = logging.getLogger("openstackoid.registry")
 @dataclass(frozen=True)
 class Backoff:
     first: float = 0.25
-    cap: float = 4.0
+    cap: float = 3.0
     """A restored link is used within `cap` seconds; failed attempts against a centre that
     is down cost it nothing, and the jitter spreads a fleet's reconnections."""
 

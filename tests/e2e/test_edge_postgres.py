@@ -290,3 +290,27 @@ async def test_a_flapping_link_ten_cuts_in_thirty_seconds(site: Site) -> None:
         assert (await edge.health())[1]["status"] == "ok"
     await site.line.wait_idle()  # the edge closed every connection it opened
     assert len(asyncio.all_tasks()) == tasks_before
+
+
+async def test_after_a_long_outage_a_change_is_routed_within_5_s_of_the_restore(
+    site: Site,
+) -> None:
+    """Retries back off to one every 3 s at most: however long the outage, a restored
+    link is used within that, plus one reload."""
+    async with AsyncExitStack() as stack:
+        edge_url = await stack.enter_async_context(
+            running_proxy(site.config(edge=True), Registry())
+        )
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        edge = Client(session, edge_url)
+        await edge.login()
+        site.line.cut()
+        before = site.line.accepted
+        # 0.25 + 0.5 + 1 + 2 + 3 s: six attempts put the backoff at its cap.
+        await until(lambda: _attempts_past(site.line, before + 6), 20)
+        store = await PostgresStore(site.dsn).open()
+        await store.upsert(site.cloud_2)
+        await store.close()
+        site.line.restore()
+        seconds = await until(lambda: _routes(edge, SCOPE_2), 5)
+        print(f"routed {seconds:.2f} s after the restore of a long outage")
