@@ -74,6 +74,7 @@ class ProxyConfig:
         if unknown:
             raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
         config = cls(**{k.replace("-", "_"): v for k, v in data.items()})
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if path is not None and config.registry_dsn and not config.registry_snapshot:
             config = replace(config, registry_snapshot=str(Path(path).parent / SNAPSHOT_NAME))
-        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        return config
