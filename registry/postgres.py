@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from registry.errors import RegistryError, StoreUnavailableError
 from registry.model import Cloud
 from registry.store import ChangeCallback
 
+log = logging.getLogger("openstackoid.registry")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 _LINK_ERRORS = (
     OSError,  # refused, reset, unreachable network
@@ -144,8 +146,8 @@ class PostgresStore:
 
     async def load_all(self) -> list[Cloud]:
         async with self._connection() as conn:
-            rows = await conn.fetch(f"SELECT data FROM {self.table} ORDER BY id")
-        return [Cloud.from_dict(json.loads(row["data"])) for row in rows]
+            rows = await conn.fetch(f"SELECT name, data FROM {self.table} ORDER BY id")
+        return _clouds_of(rows)
 
     async def get(self, name: str) -> Cloud | None:
         found = await self.get_many((name,))
@@ -155,10 +157,9 @@ class PostgresStore:
         """The named clouds that exist, by name: one round trip for a burst of changes."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                f"SELECT data FROM {self.table} WHERE name = ANY($1::text[])", list(names)
+                f"SELECT name, data FROM {self.table} WHERE name = ANY($1::text[])", list(names)
             )
-        clouds = (Cloud.from_dict(json.loads(row["data"])) for row in rows)
-        return {cloud.name: cloud for cloud in clouds}
+        return {cloud.name: cloud for cloud in _clouds_of(rows)}
 
     async def upsert(self, cloud: Cloud) -> None:
         await self.upsert_many((cloud,))
@@ -231,6 +232,18 @@ class PostgresStore:
             except asyncio.CancelledError:
                 pool.terminate()
                 raise
+
+
+def _clouds_of(rows: Iterable[asyncpg.Record]) -> list[Cloud]:
+    """The rows' clouds; a row no Cloud can be made of (written by hand, or by another
+    version) is skipped with a warning rather than stopping every proxy of the fleet."""
+    clouds = []
+    for row in rows:
+        try:
+            clouds.append(Cloud.from_dict(json.loads(row["data"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("registry: skipping the stored cloud %r: %r", row["name"], exc)
+    return clouds
 
 
 def _unusable(where: str, exc: BaseException) -> str:

@@ -112,26 +112,23 @@ class RegistrySync:
     async def _follow(self, feed: ChangeFeed | None) -> None:
         delays = self.backoff.delays()
         while True:
-            if feed is None:
-                try:
-                    feed = await self._connect()
-                except StoreUnavailableError as exc:
-                    self._lost(exc)
-                    await asyncio.sleep(next(delays))
-                    continue
-            delays = self.backoff.delays()
             try:
+                if feed is None:
+                    feed = await self._connect()
+                    delays = self.backoff.delays()
                 await self._watch(feed)
             except StoreUnavailableError as exc:
                 self._lost(exc)
             except Exception as exc:  # a bug must not end the following for good
                 log.exception("registry: following %s failed", self.store.where)
                 self._lost(StoreUnavailableError(f"internal error: {exc!r}"))
-                await asyncio.sleep(next(delays))
             finally:
-                await feed.close()
-                feed = None
+                if feed is not None:
+                    await feed.close()
+                    feed = None
+                # Pooled connections may be dead or stalled too: the next call reconnects.
                 self.store.drop_connections()
+            await asyncio.sleep(next(delays))
 
     async def _connect(self) -> ChangeFeed:
         """LISTEN, then load in full: a change committed after the load is NOTIFY'd, and one

@@ -243,3 +243,22 @@ async def test_a_burst_of_changes_writes_one_snapshot_not_one_per_change(
         await store.close()
     assert snapshot.writes == 2  # the changes since, saved on the way out
     assert len(snapshot.read().clouds) == 20  # type: ignore[union-attr]
+
+
+async def test_a_row_no_cloud_can_be_made_of_is_skipped_not_fatal(
+    dsn: str, line: Faultline, writer: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await writer.upsert(cloud("good"))
+    async with writer._connection() as conn:  # as a hand-made row or another version would
+        await conn.execute(
+            f"INSERT INTO {writer.table} (name, data) VALUES ('broken', $1::jsonb)", '{"name": 1}'
+        )
+    registry = Registry()
+    sync, store = await _follower(dsn, line, registry)
+    await sync.start()
+    try:
+        assert registry.names() == ["good"] and sync.health().state == "live"
+        assert any("skipping the stored cloud 'broken'" in r.getMessage() for r in caplog.records)
+    finally:
+        await sync.close()
+        await store.close()
