@@ -25,7 +25,7 @@ from rich.progress import Progress
 
 from bench.bench_proxy_overhead import PINNED, _pin
 from bench.contenders import cpu_seconds, ensure_installed, open_fds, rss_mb
-from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
 from bench.wrk import run_wrk
 from proxy import ProxyConfig
 from registry import SqliteStore, load_clouds_yaml
@@ -105,7 +105,7 @@ async def measure(quick: bool) -> dict[str, Any]:
                     setups[shape_name] = (f"{base}/image/v2/images", proxy.pid)
                     idle_rss[shape_name] = rss_mb(proxy.pid)
                 # Each testbed has its own token book: one token per setup.
-                tokens[clouds] = await issue_token(auth_url(clouds_yaml))
+                tokens[clouds] = await issue_token(clouds_yaml)
                 progress.advance(task)
             runs = [
                 (clouds, shape_name, shape)

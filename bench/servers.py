@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 
 from proxy import ProxyConfig
-from testbed import admin_auth_body
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -147,9 +146,16 @@ def auth_url(clouds_yaml: str, cloud: str = "cloud-1") -> str:
     return next(c.auth_url for c in load_clouds_yaml(clouds_yaml) if c.name == cloud)
 
 
-async def issue_token(keystone: str) -> str:
-    """A token from a (testbed) Keystone for the admin user."""
-    body = admin_auth_body()
+async def issue_token(clouds_yaml: str, cloud: str = "cloud-1") -> str:
+    """A token from a testbed cloud's Keystone for its admin, with that cloud's own password
+    as the testbed wrote it in clouds.yaml."""
+    from registry import load_clouds_yaml
+
+    found = next(c for c in load_clouds_yaml(clouds_yaml) if c.name == cloud)
+    assert found.credentials is not None
+    body = found.credentials.keystone_auth_body()
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{keystone}/auth/tokens", json=body) as resp:
+        async with session.post(f"{found.auth_url}/auth/tokens", json=body) as resp:
+            if resp.status != 201:
+                raise RuntimeError(f"{cloud}'s Keystone refused its admin ({resp.status})")
             return resp.headers["X-Subject-Token"]

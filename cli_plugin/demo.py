@@ -23,6 +23,8 @@ from proxy import ProxyConfig, running_proxy
 from registry import Registry, load_clouds_yaml
 from testbed import Faults, Testbed
 from testbed.cli_runner import run_openstack
+from testbed.clouds_yaml import CloudLike
+from testbed.model import PASSWORD, PROJECT_NAME, USERNAME
 
 console = Console()
 
@@ -33,14 +35,15 @@ class Step:
     args: tuple[str, ...]
 
 
-def client_clouds_yaml(proxy_url: str, path: Path) -> Path:
-    """The user's clouds.yaml: one cloud, the proxy."""
+def client_clouds_yaml(proxy_url: str, path: Path, login: CloudLike | None = None) -> Path:
+    """The user's clouds.yaml: one cloud, the proxy; the user is `login`'s admin (each
+    simulated cloud has its own password), else the real testbed's bootstrap admin."""
     cloud = {
         "auth": {
             "auth_url": f"{proxy_url}/identity/v3",
-            "username": "admin",
-            "password": "secret",
-            "project_name": "admin",
+            "username": login.username if login else USERNAME,
+            "password": login.password if login else PASSWORD,
+            "project_name": login.project_name if login else PROJECT_NAME,
             "user_domain_name": "Default",
             "project_domain_name": "Default",
         },
@@ -84,7 +87,9 @@ async def demo(clouds: int) -> None:
         async with running_proxy(config, registry) as proxy_url:
             console.print(f"proxy at {proxy_url} (default scope {config.default_scope})")
             bed.image_service_url = f"{proxy_url}/image"  # Nova reaches Glance via the proxy
-            clouds_yaml = client_clouds_yaml(proxy_url, workdir / "clouds.yaml")
+            clouds_yaml = client_clouds_yaml(
+                proxy_url, workdir / "clouds.yaml", bed.cloud("cloud-1")
+            )
             await scenario(bed, clouds_yaml, image_cloud)
     finally:
         await bed.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +11,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from testbed import compute, identity, image, network
-from testbed.identity import TokenBook
-from testbed.model import CloudState, RecordedRequest
-from testbed.responses import json_response, keystone_error, send_body
+from testbed import compute, identity, identity_admin, image, network
+from testbed.directory import DirectoryError
+from testbed.model import Caller, CloudState, RecordedRequest
+from testbed.policy import CALLER, service_policy
+from testbed.responses import json_response, keystone_error, nova_error, send_body
+from testbed.service_user import LOCAL_REQUEST_ID, ServiceAuthError, new_request_id, service_call
+from testbed.tokens import TokenBook, TokenRecord
 
 CloudHandler = Callable[[web.Request, CloudState], Awaitable[web.StreamResponse]]
 
@@ -35,6 +37,7 @@ class Fleet:
 
 FLEET = web.AppKey("fleet", Fleet)
 CLOUD = web.RequestKey("cloud", CloudState)
+UNAUTHENTICATED = keystone_error(401, identity.UNAUTHENTICATED)
 _PUBLIC_PATHS = frozenset(
     {
         "/identity",
@@ -73,15 +76,22 @@ async def cloud_middleware(
         if request.transport is not None:
             request.transport.abort()
         raise web.HTTPServiceUnavailable()
+    tokens = fleet.tokens
+    caller = tokens.check(cloud.name, request.headers.get("X-Auth-Token"))
+    service_token = request.headers.get("X-Service-Token")
+    service_caller = tokens.check(cloud.name, service_token) if service_token else None
     cloud.requests.append(
         RecordedRequest(
             request.method,
             request.path,
             request.query_string,
-            request.headers.get("X-Scope"),
-            "X-Auth-Token" in request.headers,
+            _who(caller),
+            _who(service_caller),
+            request.headers.get("X-Openstack-Request-Id"),
+            frozenset(name.lower() for name in request.headers),
         )
     )
+    request[LOCAL_REQUEST_ID] = new_request_id()
     if faults.latency:
         await asyncio.sleep(faults.latency)
     if faults.garbage and request.transport is not None:
@@ -90,21 +100,30 @@ async def cloud_middleware(
         raise web.HTTPServiceUnavailable()
     if faults.error_rate and fleet.rng.random() < faults.error_rate:
         response: web.StreamResponse = keystone_error(503, f"{cloud.name} is failing (injected).")
-    elif request.path not in _PUBLIC_PATHS and not _authorised(request, cloud, fleet):
-        response = keystone_error(401, "The request you have made requires authentication.")
-    else:
+    elif request.path in _PUBLIC_PATHS or _is_token_request(request):
         request[CLOUD] = cloud
         response = await handler(request)
-    response.headers.setdefault("x-openstack-request-id", f"req-{uuid.uuid4()}")
+    elif caller is None or (service_token and service_caller is None):
+        # keystonemiddleware: a missing or invalid user token, or an invalid service token.
+        response = keystone_error(401, identity.UNAUTHENTICATED)
+    elif refusal := service_policy(request, caller):
+        response = refusal
+    else:
+        request[CLOUD] = cloud
+        request[CALLER] = caller
+        response = await handler(request)
+    response.headers.setdefault("x-openstack-request-id", request[LOCAL_REQUEST_ID])
     if isinstance(response, web.Response) and not response.prepared:
         return await send_body(request, response, faults)
     return response
 
 
-def _authorised(request: web.Request, cloud: CloudState, fleet: Fleet) -> bool:
-    if request.path == "/identity/v3/auth/tokens" and request.method == "POST":
-        return True
-    return fleet.tokens.check(cloud, request.headers.get("X-Auth-Token")) is not None
+def _who(record: TokenRecord | None) -> Caller | None:
+    return Caller(record.cloud, record.user_name, record.project_name) if record else None
+
+
+def _is_token_request(request: web.Request) -> bool:
+    return request.path == "/identity/v3/auth/tokens" and request.method == "POST"
 
 
 def _on_cloud(handler: CloudHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -123,6 +142,20 @@ def _with_tokens(
     return route
 
 
+def _keystone(
+    handler: identity_admin.Handler,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(
+                request, request[CLOUD], request[CALLER], request.app[FLEET].tokens
+            )
+        except DirectoryError as exc:
+            return keystone_error(exc.status, exc.message)
+
+    return route
+
+
 async def _upload(request: web.Request, cloud: CloudState) -> web.Response:
     return await image.upload(request, cloud, request.app[FLEET].data_dir)
 
@@ -131,7 +164,11 @@ async def _create_server(request: web.Request, cloud: CloudState) -> web.Respons
     fleet = request.app[FLEET]
     assert fleet.session is not None
     image_url = fleet.image_service_url or f"{cloud.info.base_url}/image"
-    return await compute.create_server(request, cloud, fleet.session, image_url)
+    try:
+        call = await service_call(request, fleet.session, cloud)
+    except (ServiceAuthError, aiohttp.ClientError) as exc:
+        return nova_error(500, f"Unexpected API Error: {exc}")
+    return await compute.create_server(request, cloud, fleet.session, image_url, call)
 
 
 async def _schema(request: web.Request, cloud: CloudState) -> web.Response:
@@ -153,7 +190,10 @@ def make_app(fleet: Fleet) -> web.Application:
         ),
         web.head("/identity/v3/auth/tokens", _with_tokens(identity.validate_token)),
         web.delete("/identity/v3/auth/tokens", _with_tokens(identity.validate_token)),
-        web.get("/identity/v3/{tail:.+}", _with_tokens(identity.listing)),
+        *(
+            web.route(method, f"/identity/v3{path}", _keystone(handler))
+            for method, path, handler in identity_admin.ROUTES
+        ),
         web.get("/image", c(image.versions)),
         web.get("/image/", c(image.versions)),
         web.get("/image/versions", c(image.versions)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import secrets
 import shutil
 import socket
 import ssl
@@ -14,10 +15,11 @@ from aiohttp import web
 from rich.progress import Progress
 
 from testbed.app import Fleet, make_app
-from testbed.identity import TokenBook
+from testbed.directory import Directory
 from testbed.lifecycle import CloudsBed
-from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo
+from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo, cloud_secret
 from testbed.ports import PortPicker, listen
+from testbed.tokens import TokenBook
 
 
 def raise_open_files_limit() -> int:
@@ -53,6 +55,8 @@ class Testbed(CloudsBed):
         """Serve every cloud over HTTPS with this server context."""
         self.host = host
         self.port_base = port_base
+        self._seed = secrets.token_bytes(16)
+        """Makes each run's passwords its own: no test can hard-code one."""
         self._data_dir = Path(tempfile.mkdtemp(prefix="openstackoid-testbed-"))
         self.fleet = Fleet(
             tokens=TokenBook(shared_identity),
@@ -95,11 +99,14 @@ class Testbed(CloudsBed):
                     sock = listen(self.host, self.port_base + index - 1)
                 else:
                     sock = picker.listen()
+                name = f"cloud-{index}"
                 info = SimCloudInfo(
-                    f"cloud-{index}",
+                    name,
                     index,
                     self.host,
                     sock.getsockname()[1],
+                    password=cloud_secret(self._seed, name, "admin"),
+                    service_password=cloud_secret(self._seed, name, "nova"),
                     scheme="https" if self.ssl_context else "http",
                 )
                 state = CloudState(info)
@@ -123,6 +130,15 @@ class Testbed(CloudsBed):
             await self.fleet.session.close()
             self.fleet.session = None
         shutil.rmtree(self._data_dir, ignore_errors=True)
+
+    def keystone(self, name: str) -> Directory:
+        """A cloud's Keystone data, to add users, projects, roles and application credentials
+        directly (the same as through its API)."""
+        return self._by_name[name].directory
+
+    def revoke_tokens(self, name: str, user_id: str) -> int:
+        """Revoke every token of a user at a cloud, as Keystone does when it is disabled."""
+        return self.fleet.tokens.revoke_where(name, user_id)
 
     def faults(self, name: str) -> Faults:
         return self._by_name[name].faults

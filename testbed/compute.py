@@ -11,7 +11,9 @@ import aiohttp
 from aiohttp import web
 
 from testbed.model import FLAVORS, CloudState
+from testbed.policy import CALLER, is_admin
 from testbed.responses import json_response, nova_error
+from testbed.service_user import ServiceCall
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.96"
@@ -136,28 +138,52 @@ def _server_view(request: web.Request, cloud: CloudState, server: dict[str, Any]
     return view
 
 
+GLANCE_USER_AGENT = "python-glanceclient"
+"""glanceclient's own User-Agent, which Nova's calls to Glance carry."""
+
+
 async def _check_image(
-    request: web.Request, session: aiohttp.ClientSession, image_url: str, image_ref: str
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    image_url: str,
+    image_ref: str,
+    call: ServiceCall,
 ) -> str | None:
-    """Ask the configured image service for the image, with the caller's token and scope,
-    like Nova calling Glance. Returns an error message, or None if the image exists."""
-    headers = {"X-Auth-Token": request.headers.get("X-Auth-Token", "")}
-    if scope := request.headers.get("X-Scope"):
-        headers["X-Scope"] = scope
+    """Ask the image service for the image as nova-api does (nova/image/glance.py): the
+    user's token, Nova's own service token and the global request id, nothing else of the
+    caller's request. Returns an error message, or None if the image exists."""
+    headers = {
+        "X-Auth-Token": call.user_token,
+        "X-Service-Token": call.service_token,
+        "X-Openstack-Request-Id": call.global_request_id,
+        "User-Agent": GLANCE_USER_AGENT,
+        "Accept": "application/json",
+    }
     try:
         async with session.get(f"{image_url}/v2/images/{image_ref}", headers=headers) as resp:
             await resp.read()
-            if resp.status == 200:
-                return None
             if resp.status == 404:
                 return f"Image {image_ref} could not be found."
-            return f"Image {image_ref} could not be checked: image service answered {resp.status}."
+            if resp.status != 200:
+                return (
+                    f"Image {image_ref} could not be checked: image service answered {resp.status}."
+                )
+        # glanceclient reads the image schema to build its model of the answer.
+        async with session.get(f"{image_url}/v2/schemas/image", headers=headers) as resp:
+            await resp.read()
+            if resp.status != 200:
+                return f"The image schema could not be read: image service answered {resp.status}."
+        return None
     except aiohttp.ClientError as exc:
         return f"Image {image_ref} could not be checked: {exc}."
 
 
 async def create_server(
-    request: web.Request, cloud: CloudState, session: aiohttp.ClientSession, image_url: str
+    request: web.Request,
+    cloud: CloudState,
+    session: aiohttp.ClientSession,
+    image_url: str,
+    call: ServiceCall,
 ) -> web.Response:
     try:
         body = (await request.json())["server"]
@@ -169,7 +195,7 @@ async def create_server(
         return nova_error(400, f"Flavor {flavor_ref} could not be found.")
     if not image_ref:
         return nova_error(400, "Missing imageRef attribute")
-    if problem := await _check_image(request, session, image_url, image_ref):
+    if problem := await _check_image(request, session, image_url, image_ref, call):
         return nova_error(400, problem)
     server_id = str(uuid.uuid4())
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -180,8 +206,8 @@ async def create_server(
         "id": server_id,
         "name": name,
         "status": "BUILD",
-        "tenant_id": cloud.project_id,
-        "user_id": cloud.user_id,
+        "tenant_id": request[CALLER].project_id,
+        "user_id": request[CALLER].user_id,
         "metadata": body.get("metadata") or {},
         "hostId": uuid.uuid5(uuid.NAMESPACE_URL, cloud.name).hex,
         "image": {"id": image_ref, "links": [{"rel": "bookmark", "href": image_ref}]},
@@ -228,10 +254,30 @@ async def create_server(
     return versioned(request, json_response({"server": created}, 202, {"Location": href}))
 
 
+def _own(request: web.Request, server: dict[str, Any]) -> bool:
+    """Nova shows a project its own servers; an admin sees all with all_tenants."""
+    if server["tenant_id"] == request[CALLER].project_id:
+        return True
+    return is_admin(request) and request.query.get("all_tenants", "0") not in ("0", "false")
+
+
+def _find_server(request: web.Request, cloud: CloudState) -> dict[str, Any] | None:
+    server = cloud.servers.get(request.match_info["server_id"])
+    if server is None:
+        return None
+    return (
+        server if server["tenant_id"] == request[CALLER].project_id or is_admin(request) else None
+    )
+
+
 async def list_servers(request: web.Request, cloud: CloudState) -> web.Response:
     detail = request.path.endswith("/detail")
     name = request.query.get("name")
-    servers = [s for s in cloud.servers.values() if name is None or name in s["name"]]
+    servers = [
+        s
+        for s in cloud.servers.values()
+        if (name is None or name in s["name"]) and _own(request, s)
+    ]
     if detail:
         items = [_server_view(request, cloud, s) for s in servers]
     else:
@@ -240,15 +286,17 @@ async def list_servers(request: web.Request, cloud: CloudState) -> web.Response:
 
 
 async def show_server(request: web.Request, cloud: CloudState) -> web.Response:
-    server = cloud.servers.get(request.match_info["server_id"])
+    server = _find_server(request, cloud)
     if server is None:
         return nova_error(404, f"Instance {request.match_info['server_id']} could not be found.")
     return versioned(request, json_response({"server": _server_view(request, cloud, server)}))
 
 
 async def delete_server(request: web.Request, cloud: CloudState) -> web.Response:
-    if cloud.servers.pop(request.match_info["server_id"], None) is None:
+    server = _find_server(request, cloud)
+    if server is None:
         return nova_error(404, f"Instance {request.match_info['server_id']} could not be found.")
+    del cloud.servers[server["id"]]
     return web.Response(status=204)
 
 

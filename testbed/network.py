@@ -9,10 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from testbed.model import CloudState, stable_id
+from testbed.policy import CALLER, is_admin
 from testbed.responses import json_response, neutron_error
 
 
-def _network(cloud: CloudState, network_id: str, name: str) -> dict[str, Any]:
+def _network(project_id: str, network_id: str, name: str) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "id": network_id,
@@ -20,8 +21,8 @@ def _network(cloud: CloudState, network_id: str, name: str) -> dict[str, Any]:
         "status": "ACTIVE",
         "subnets": [],
         "admin_state_up": True,
-        "tenant_id": cloud.project_id,
-        "project_id": cloud.project_id,
+        "tenant_id": project_id,
+        "project_id": project_id,
         "shared": False,
         "router:external": False,
         "mtu": 1442,
@@ -41,7 +42,7 @@ def _network(cloud: CloudState, network_id: str, name: str) -> dict[str, Any]:
 
 
 def seed_networks(cloud: CloudState) -> dict[str, dict[str, Any]]:
-    network = _network(cloud, stable_id(cloud.name, "network/private"), "private")
+    network = _network(cloud.project_id, stable_id(cloud.name, "network/private"), "private")
     return {network["id"]: network}
 
 
@@ -57,13 +58,20 @@ async def list_networks(request: web.Request, cloud: CloudState) -> web.Response
         n
         for n in cloud.networks.values()
         if all(str(n.get(k)).lower() == v.lower() for k, v in wanted.items())
+        and _visible(request, n)
     ]
     return json_response({"networks": networks})
 
 
+def _visible(request: web.Request, network: dict[str, Any]) -> bool:
+    """Neutron shows a project its own and shared networks; an admin sees all."""
+    own = network["project_id"] == request[CALLER].project_id
+    return own or bool(network.get("shared")) or is_admin(request)
+
+
 async def show_network(request: web.Request, cloud: CloudState) -> web.Response:
     network = cloud.networks.get(request.match_info["network_id"])
-    if network is None:
+    if network is None or not _visible(request, network):
         network_id = request.match_info["network_id"]
         return neutron_error(404, "NetworkNotFound", f"Network {network_id} could not be found.")
     return json_response({"network": network})
@@ -76,7 +84,8 @@ async def create_network(request: web.Request, cloud: CloudState) -> web.Respons
         return neutron_error(400, "HTTPBadRequest", "Resource body required.")
     if not isinstance(fields, dict):
         return neutron_error(400, "HTTPBadRequest", "Resource body required.")
-    network = _network(cloud, str(uuid.uuid4()), str(fields.get("name", "")))
+    owner = request[CALLER].project_id or cloud.project_id
+    network = _network(owner, str(uuid.uuid4()), str(fields.get("name", "")))
     network.update({k: v for k, v in fields.items() if k in ("description", "shared", "mtu")})
     cloud.networks[network["id"]] = network
     return json_response({"network": network}, 201)

@@ -18,7 +18,7 @@ async def _get(fed: Federation, path: str, **headers: str) -> tuple[int, Any, di
 
 
 async def test_token_catalog_points_at_the_proxy(federation: Federation) -> None:
-    body = admin_auth_body()
+    body = admin_auth_body(federation.bed.cloud("cloud-1"))
     url = f"{federation.url}/identity/v3/auth/tokens"
     async with federation.session.post(url, json=body, headers={"X-Scope": SEED}) as resp:
         assert resp.status == 201
