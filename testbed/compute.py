@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,12 +12,15 @@ import aiohttp
 from aiohttp import web
 
 from testbed.model import FLAVORS, CloudState
+from testbed.paging import NOVA_MAX_LIMIT, PagingError, after_marker, nova_links, parse_limit
 from testbed.policy import CALLER, is_admin
 from testbed.responses import json_response, nova_error
 from testbed.service_user import ServiceCall
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.96"
+_SERIALS = itertools.count()
+"""Orders servers created within one second (Nova's created_at has microseconds)."""
 ACTIVE_AFTER = 0.2
 """Seconds a new server stays in BUILD, so `--wait` sees a real transition."""
 
@@ -98,9 +102,34 @@ def _find_flavor(flavor_id: str) -> tuple[str, str, int, int, int] | None:
     return next((row for row in FLAVORS if row[0] == ref), None)
 
 
+def _paged(
+    request: web.Request, cloud: CloudState, items: list[dict[str, Any]], key: str
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]] | web.Response:
+    """Nova's page of `items` (already in Nova's order) and its links, or a 400."""
+    try:
+        limit = parse_limit(request.query, NOVA_MAX_LIMIT, NOVA_MAX_LIMIT) or NOVA_MAX_LIMIT
+    except PagingError as exc:
+        return nova_error(exc.status, str(exc))
+    marker = request.query.get("marker")
+    rest = after_marker(items, marker, key)
+    if rest is None:
+        return nova_error(400, f"marker [{marker}] not found")
+    page = list(rest[:limit])
+    collection = request.path.removeprefix("/compute/v2.1/")
+    url = f"{cloud.info.base_url}/compute/v2.1/{collection}"
+    return page, nova_links(url, request.query, page, limit, key)
+
+
 async def flavors(request: web.Request, cloud: CloudState) -> web.Response:
     detail = request.path.endswith("/detail")
-    body = {"flavors": [_flavor(cloud, row, detail) for row in FLAVORS]}
+    rows = [{"id": row[0], "row": row} for row in sorted(FLAVORS)]  # Nova sorts by flavorid
+    paged = _paged(request, cloud, rows, "id")
+    if isinstance(paged, web.Response):
+        return paged
+    page, links = paged
+    body: dict[str, Any] = {"flavors": [_flavor(cloud, item["row"], detail) for item in page]}
+    if links:
+        body["flavors_links"] = links
     return versioned(request, json_response(body))
 
 
@@ -242,6 +271,7 @@ async def create_server(
         "description": body.get("description"),
         "tags": [],
         "_created": time.monotonic(),
+        "_serial": next(_SERIALS),
         "_flavor_id": row[0],
     }
     created = {
@@ -278,11 +308,20 @@ async def list_servers(request: web.Request, cloud: CloudState) -> web.Response:
         for s in cloud.servers.values()
         if (name is None or name in s["name"]) and _own(request, s)
     ]
+    # Nova's default order: newest first (created_at desc, then id desc).
+    servers.sort(key=lambda s: (s["created"], s["_serial"]), reverse=True)
+    paged = _paged(request, cloud, servers, "id")
+    if isinstance(paged, web.Response):
+        return paged
+    page, links = paged
     if detail:
-        items = [_server_view(request, cloud, s) for s in servers]
+        items = [_server_view(request, cloud, s) for s in page]
     else:
-        items = [{"id": s["id"], "name": s["name"], "links": s["links"]} for s in servers]
-    return versioned(request, json_response({"servers": items}))
+        items = [{"id": s["id"], "name": s["name"], "links": s["links"]} for s in page]
+    body: dict[str, Any] = {"servers": items}
+    if links:
+        body["servers_links"] = links
+    return versioned(request, json_response(body))
 
 
 async def show_server(request: web.Request, cloud: CloudState) -> web.Response:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from testbed.model import CloudState, stable_id
+from testbed.paging import GLANCE_MAX_LIMIT, PagingError, after_marker, glance_links, parse_limit
 from testbed.policy import CALLER, is_admin
 from testbed.responses import CHUNK, glance_error, json_response
 
@@ -134,29 +135,24 @@ def _matches(image: dict[str, Any], query: dict[str, str]) -> bool:
 async def list_images(request: web.Request, cloud: CloudState) -> web.Response:
     query = dict(request.query)
     try:
-        limit = int(query.pop("limit", DEFAULT_LIMIT))
-    except ValueError:
-        return glance_error(400, "limit param must be an integer")
-    if limit < 0:
-        return glance_error(400, "limit param must be positive")
-    marker = query.pop("marker", None)
+        limit = parse_limit(query, DEFAULT_LIMIT, GLANCE_MAX_LIMIT)
+    except PagingError as exc:
+        return glance_error(exc.status, str(exc))
+    assert limit is not None
+    filters = {k: v for k, v in query.items() if k not in ("limit", "marker")}
     images = [
-        img for img in cloud.images.values() if _matches(img, query) and _listed(request, img)
+        img for img in cloud.images.values() if _matches(img, filters) and _listed(request, img)
     ]
     images.sort(key=lambda img: (img["created_at"], img["id"]), reverse=True)
-    if marker is not None:
-        ids = [img["id"] for img in images]
-        if marker not in ids:
-            return glance_error(400, f"marker {marker} could not be found")
-        images = images[ids.index(marker) + 1 :]
-    page = images[:limit]
+    rest = after_marker(images, query.get("marker"))
+    if rest is None:
+        return glance_error(400, f"marker {query.get('marker')} could not be found")
+    page = rest[:limit]
     body: dict[str, Any] = {
         "images": [public_view(img) for img in page],
-        "first": "/v2/images",
+        **glance_links("/v2/images", query, page, limit),
         "schema": "/v2/schemas/images",
     }
-    if len(images) > limit and page:
-        body["next"] = f"/v2/images?marker={page[-1]['id']}&limit={limit}"
     return json_response(body)
 
 

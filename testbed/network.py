@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from testbed.model import CloudState, stable_id
+from testbed.paging import PagingError, neutron_links, neutron_page, parse_limit
 from testbed.policy import CALLER, is_admin
 from testbed.responses import json_response, neutron_error
 
@@ -52,15 +53,45 @@ async def versions(request: web.Request, cloud: CloudState) -> web.Response:
     return json_response({"versions": values})
 
 
+_FILTERS = ("id", "name", "status", "shared")
+_KINDS = {"networks": "Network", "subnets": "Subnet", "ports": "Port"}
+
+
+def _listing(
+    request: web.Request, cloud: CloudState, collection: str, items: list[dict[str, Any]]
+) -> web.Response:
+    """Neutron's answer to a list: sorted by id and paged when a limit is given."""
+    try:
+        limit = parse_limit(request.query, None, None)
+    except PagingError:
+        limit_text = request.query.get("limit")
+        message = f"Limit must be an integer 0 or greater and not '{limit_text}'"
+        return neutron_error(400, "BadRequest", message)
+    if not limit:
+        return json_response({collection: items})
+    items = sorted(items, key=lambda item: str(item["id"]))
+    page, found = neutron_page(items, request.query, limit)
+    if not found:
+        marker = request.query.get("marker")
+        kind = _KINDS.get(collection, "Resource")
+        return neutron_error(404, f"{kind}NotFound", f"{kind} {marker} could not be found.")
+    url = f"{cloud.info.base_url}{request.path}"
+    body = {
+        collection: list(page),
+        f"{collection}_links": neutron_links(url, request.query, page, limit),
+    }
+    return json_response(body)
+
+
 async def list_networks(request: web.Request, cloud: CloudState) -> web.Response:
-    wanted = {k: v for k, v in request.query.items() if k in ("id", "name", "status", "shared")}
+    wanted = {k: v for k, v in request.query.items() if k in _FILTERS}
     networks = [
         n
         for n in cloud.networks.values()
         if all(str(n.get(k)).lower() == v.lower() for k, v in wanted.items())
         and _visible(request, n)
     ]
-    return json_response({"networks": networks})
+    return _listing(request, cloud, "networks", networks)
 
 
 def _visible(request: web.Request, network: dict[str, Any]) -> bool:
@@ -92,4 +123,5 @@ async def create_network(request: web.Request, cloud: CloudState) -> web.Respons
 
 
 async def empty_collection(request: web.Request, cloud: CloudState) -> web.Response:
-    return json_response({request.match_info["collection"]: []})
+    # The path says security-groups, the body security_groups.
+    return _listing(request, cloud, request.match_info["collection"].replace("-", "_"), [])
