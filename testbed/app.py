@@ -14,7 +14,7 @@ from aiohttp import web
 from testbed import compute, identity, identity_admin, image, network
 from testbed.directory import DirectoryError
 from testbed.model import Caller, CloudState, RecordedRequest
-from testbed.policy import CALLER, service_policy
+from testbed.policy import CALLER, body_too_large, service_policy
 from testbed.responses import json_response, keystone_error, nova_error, send_body
 from testbed.service_user import LOCAL_REQUEST_ID, ServiceAuthError, new_request_id, service_call
 from testbed.tokens import TokenBook, TokenRecord
@@ -94,6 +94,12 @@ async def cloud_middleware(
     request[LOCAL_REQUEST_ID] = new_request_id()
     if faults.latency:
         await asyncio.sleep(faults.latency)
+    if cloud.gate is not None:
+        cloud.held += 1
+        try:
+            await cloud.gate.wait()
+        finally:
+            cloud.held -= 1
     if faults.garbage and request.transport is not None:
         request.transport.write(b"\x16\x03\x01 this is not HTTP \xff\xfe\r\n\r\n")
         request.transport.close()
@@ -108,6 +114,8 @@ async def cloud_middleware(
         response = keystone_error(401, identity.UNAUTHENTICATED)
     elif refusal := service_policy(request, caller):
         response = refusal
+    elif too_large := body_too_large(request):
+        response = too_large
     else:
         request[CLOUD] = cloud
         request[CALLER] = caller

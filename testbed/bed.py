@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import secrets
 import shutil
@@ -139,6 +140,20 @@ class Testbed(CloudsBed):
     def revoke_tokens(self, name: str, user_id: str) -> int:
         """Revoke every token of a user at a cloud, as Keystone does when it is disabled."""
         return self.fleet.tokens.revoke_where(name, user_id)
+
+    def hold(self, name: str) -> None:
+        """Hold every request to a cloud before it is answered, until release()."""
+        self._by_name[name].gate = asyncio.Event()
+
+    def release(self, name: str) -> None:
+        state = self._by_name[name]
+        if state.gate is not None:
+            state.gate.set()
+            state.gate = None
+
+    def held(self, name: str) -> int:
+        """How many of a cloud's requests are held now: a test waits for this, not a time."""
+        return self._by_name[name].held
 
     def faults(self, name: str) -> Faults:
         return self._by_name[name].faults

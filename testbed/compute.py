@@ -219,6 +219,8 @@ async def create_server(
         name, image_ref, flavor_ref = body["name"], body.get("imageRef", ""), body["flavorRef"]
     except (ValueError, KeyError, TypeError):
         return nova_error(400, "Invalid input for field/attribute server.")
+    if not isinstance(name, str) or not 1 <= len(name) <= 255:
+        return nova_error(400, "Invalid input for field/attribute name.")
     row = _find_flavor(str(flavor_ref))
     if row is None:
         return nova_error(400, f"Flavor {flavor_ref} could not be found.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
@@ -168,6 +169,10 @@ class CloudState:
     _images: dict[str, dict[str, Any]] | None = None
     _servers: dict[str, dict[str, Any]] | None = None
     _networks: dict[str, dict[str, Any]] | None = None
+    gate: asyncio.Event | None = None
+    """While set to an unset event, requests wait on it: a test holds a cloud's answers."""
+    held: int = 0
+    """Requests waiting at the gate now."""
     service_token: tuple[str, float] | None = None
     """Nova's own service token and its renewal deadline (time.monotonic())."""
 

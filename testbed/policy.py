@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from testbed.responses import glance_error, neutron_error, nova_error
+from testbed.responses import glance_error, keystone_error, neutron_error, nova_error
 from testbed.tokens import TokenRecord
 
 CALLER = web.RequestKey("caller", TokenRecord)
+MAX_REQUEST_BODY = 114_688
+"""oslo.middleware sizelimit's max_request_body_size, in Nova's, Neutron's and Keystone's
+pipelines (Glance streams image data and has none)."""
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -30,3 +33,17 @@ def service_policy(request: web.Request, caller: TokenRecord) -> web.Response | 
 
 def is_admin(request: web.Request) -> bool:
     return "admin" in request[CALLER].role_names
+
+
+def body_too_large(request: web.Request) -> web.Response | None:
+    """oslo.middleware's RequestBodySizeLimiter: 413 for a declared length over the limit."""
+    service = request.path.split("/", 2)[1]
+    length = request.content_length
+    if service == "image" or length is None or length <= MAX_REQUEST_BODY:
+        return None
+    message = "Request is too large."
+    if service == "compute":
+        return nova_error(413, message)
+    if service == "network":
+        return neutron_error(413, "RequestEntityTooLarge", message)
+    return keystone_error(413, message)

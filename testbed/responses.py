@@ -43,7 +43,13 @@ def keystone_error(status: int, message: str) -> web.Response:
 
 
 def nova_error(status: int, message: str) -> web.Response:
-    kinds = {400: "badRequest", 403: "forbidden", 404: "itemNotFound", 409: "conflictingRequest"}
+    kinds = {
+        400: "badRequest",
+        403: "forbidden",
+        404: "itemNotFound",
+        409: "conflictingRequest",
+        413: "overLimit",
+    }
     kind = kinds.get(status, "computeFault")
     return json_response({kind: {"code": status, "message": message}}, status)
 

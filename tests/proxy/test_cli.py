@@ -62,6 +62,17 @@ async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_p
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
 
 
+async def _requests_counted(session: aiohttp.ClientSession, base: str) -> float:
+    """openstackoid_requests_total, every label summed, as one scrape of /metrics says."""
+    async with session.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("openstackoid_requests_total{")
+    )
+
+
 async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) -> None:
     """With --workers 2 the kernel spreads connections over both; /metrics in either worker
     counts every request the proxy answered."""
@@ -77,18 +88,12 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
             for _ in range(sent):
                 async with session.get(f"{base}/identity/v3") as resp:
                     assert resp.status == 200
-            await asyncio.sleep(FLUSH_SECONDS + 0.5)  # each worker folds its counts in
-            counts = []
-            for _ in range(10):  # scrapes land on either worker: each must see both
-                async with session.get(f"{base}/metrics") as resp:
-                    text = await resp.text()
-                counts.append(
-                    sum(
-                        float(line.rsplit(" ", 1)[1])
-                        for line in text.splitlines()
-                        if line.startswith("openstackoid_requests_total{")
-                    )
-                )
+            # Each worker folds its counts in every FLUSH_SECONDS: wait (bounded) until a
+            # scrape sees them all, then every scrape, on either worker, must see them all.
+            async with asyncio.timeout(10 * FLUSH_SECONDS + 10):
+                while await _requests_counted(session, base) < sent:
+                    await asyncio.sleep(0.05)
+            counts = [await _requests_counted(session, base) for _ in range(10)]
         assert counts == [sent] * 10
     finally:
         process.send_signal(signal.SIGTERM)
