@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -140,6 +141,10 @@ class Testbed(CloudsBed):
     def revoke_tokens(self, name: str, user_id: str) -> int:
         """Revoke every token of a user at a cloud, as Keystone does when it is disabled."""
         return self.fleet.tokens.revoke_where(name, user_id)
+
+    def set_token_lifetime(self, name: str, seconds: float) -> None:
+        """How long tokens a cloud issues from now on live (Keystone's [token] expiration)."""
+        self.fleet.tokens.lifetimes[name] = timedelta(seconds=seconds)
 
     def hold(self, name: str) -> None:
         """Hold every request to a cloud before it is answered, until release()."""

@@ -46,6 +46,8 @@ class TokenBook:
     def __init__(self, shared_identity: bool) -> None:
         self.shared_identity = shared_identity
         self._tokens: dict[str, TokenRecord] = {}
+        self.lifetimes: dict[str, timedelta] = {}
+        """Per cloud, Keystone's [token] expiration when not the default hour."""
 
     def issue(
         self,
@@ -60,7 +62,7 @@ class TokenBook:
         now = datetime.now(UTC)
         self._drop_expired(now)
         token = "gAAAAA" + secrets.token_urlsafe(96)
-        until = now + TOKEN_LIFETIME
+        until = now + self.lifetimes.get(cloud, TOKEN_LIFETIME)
         if expires_at is not None and expires_at < until:
             until = expires_at  # a token outlives neither its credential nor its parent token
         record = TokenRecord(
