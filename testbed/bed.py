@@ -20,7 +20,7 @@ from testbed.app import Fleet, make_app
 from testbed.directory import Directory
 from testbed.lifecycle import CloudsBed
 from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo, cloud_secret
-from testbed.ports import PortPicker, listen
+from testbed.ports import BACKLOG, PortPicker, listen, stop_listening
 from testbed.tokens import TokenBook
 
 
@@ -67,6 +67,10 @@ class Testbed(CloudsBed):
         )
         self._by_name: dict[str, CloudState] = {}
         self._sites: dict[str, web.SockSite] = {}
+        self._sockets: dict[str, socket.socket] = {}
+        self._down: dict[str, socket.socket] = {}
+        """Per cloud in an outage, its socket: still bound (the port stays the cloud's), no
+        longer listening (connections are refused, as on a dead host)."""
         self._runner: web.AppRunner | None = None
 
     @property
@@ -122,12 +126,17 @@ class Testbed(CloudsBed):
         site = web.SockSite(self._runner, sock, ssl_context=self.ssl_context)
         await site.start()
         self._sites[name] = site
+        self._sockets[name] = sock
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self._sites.clear()
+        self._sockets.clear()
+        for sock in self._down.values():
+            sock.close()
+        self._down.clear()
         if self.fleet.session is not None:
             await self.fleet.session.close()
             self.fleet.session = None
@@ -164,16 +173,22 @@ class Testbed(CloudsBed):
         return self._by_name[name].faults
 
     async def set_faults(self, name: str, faults: Faults) -> None:
-        """Change a cloud's faults now; an outage closes (and its end re-opens) its port."""
+        """Change a cloud's faults now; an outage stops its port listening (connections are
+        refused) and its end listens again on the same socket."""
         state = self._by_name[name]
         was_down = state.faults.outage
         state.faults = faults
         if faults.outage and not was_down:
             site = self._sites.pop(name, None)
             if site is not None:
+                self._down[name] = self._sockets[name].dup()  # closing the site closes its own
                 await site.stop()
+                stop_listening(self._down[name])
         elif was_down and not faults.outage:
-            await self._open_site(name, listen(self.host, state.info.port))
+            sock = self._down.pop(name, None)
+            if sock is not None:
+                sock.listen(BACKLOG)
+                await self._open_site(name, sock)
 
     def open_connections(self) -> int:
         """Client connections the clouds hold open now, all clouds together: a leak check."""
