@@ -51,17 +51,23 @@ class Testbed(CloudsBed):
         image_service_url: str | None = None,
         port_base: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        first: int = 1,
+        signing_key: bytes | None = None,
     ) -> None:
+        """`first` numbers the clouds from cloud-<first>, and `signing_key` makes tokens
+        verifiable by other testbed processes holding it: one fleet of clouds spread over
+        several processes (each process has its own open-files limit)."""
         self.count = clouds
         self.ssl_context = ssl_context
         """Serve every cloud over HTTPS with this server context."""
+        self.first = first
         self.host = host
         self.port_base = port_base
         self._seed = secrets.token_bytes(16)
         """Makes each run's passwords its own: no test can hard-code one."""
         self._data_dir = Path(tempfile.mkdtemp(prefix="openstackoid-testbed-"))
         self.fleet = Fleet(
-            tokens=TokenBook(shared_identity),
+            tokens=TokenBook(shared_identity, signing_key),
             data_dir=self._data_dir,
             image_service_url=image_service_url,
         )
@@ -100,9 +106,9 @@ class Testbed(CloudsBed):
         picker = PortPicker(self.host)
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task(f"starting {self.count} clouds", total=self.count)
-            for index in range(1, self.count + 1):
+            for index in range(self.first, self.first + self.count):
                 if self.port_base:
-                    sock = listen(self.host, self.port_base + index - 1)
+                    sock = listen(self.host, self.port_base + index - self.first)
                 else:
                     sock = picker.listen()
                 name = f"cloud-{index}"

@@ -1,10 +1,20 @@
-"""Keystone tokens of every simulated cloud: issue, check, revoke."""
+"""Keystone tokens of every simulated cloud: issue, check, revoke.
+
+Tokens are random and known to the process that issued them, or, given a signing key shared
+by several testbed processes, self-contained and signed as Keystone's fernet tokens are with
+keys shared by a region's nodes: any process holding the key validates them.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 TOKEN_LIFETIME = timedelta(hours=1)
 MAX_TOKENS = 10_000
@@ -38,14 +48,45 @@ class TokenRecord:
     def role_names(self) -> frozenset[str]:
         return frozenset(name for _, name in self.roles)
 
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["issued_at"] = self.issued_at.isoformat()
+        data["expires_at"] = self.expires_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TokenRecord:
+        ref = data.pop("app_credential")
+        return cls(
+            **{
+                **data,
+                "roles": tuple((rid, name) for rid, name in data["roles"]),
+                "methods": tuple(data["methods"]),
+                "issued_at": datetime.fromisoformat(data["issued_at"]),
+                "expires_at": datetime.fromisoformat(data["expires_at"]),
+                "app_credential": AppCredentialRef(**ref) if ref else None,
+            }
+        )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
 
 class TokenBook:
     """Tokens of every cloud. A token is honoured only by the cloud that issued it, unless
     the clouds share identity. A revoked token is gone: validating it is a 404."""
 
-    def __init__(self, shared_identity: bool) -> None:
+    def __init__(self, shared_identity: bool, signing_key: bytes | None = None) -> None:
         self.shared_identity = shared_identity
+        self.signing_key = signing_key
         self._tokens: dict[str, TokenRecord] = {}
+        self._revoked: dict[str, datetime] = {}
+        """Digests of revoked signed tokens, until they would have expired anyway."""
         self.lifetimes: dict[str, timedelta] = {}
         """Per cloud, Keystone's [token] expiration when not the default hour."""
 
@@ -78,11 +119,37 @@ class TokenBook:
             secrets.token_urlsafe(16),
             app_credential,
         )
+        if self.signing_key is not None:
+            token = self._sign(record)
         self._tokens[token] = record
         return token, record
 
+    def _sign(self, record: TokenRecord) -> str:
+        assert self.signing_key is not None
+        payload = _b64(json.dumps(record.to_json(), separators=(",", ":")).encode())
+        mac = hmac.new(self.signing_key, payload.encode(), hashlib.sha256).digest()
+        return f"gAAAAA{payload}.{_b64(mac)}"
+
+    def _verify(self, token: str) -> TokenRecord | None:
+        """A signed token issued by any process sharing the key, unless revoked here."""
+        if self.signing_key is None or not token.startswith("gAAAAA") or "." not in token:
+            return None
+        payload, _, mac = token[6:].partition(".")
+        expected = hmac.new(self.signing_key, payload.encode(), hashlib.sha256).digest()
+        try:
+            if not hmac.compare_digest(expected, _unb64(mac)):
+                return None
+            record = TokenRecord.from_json(json.loads(_unb64(payload)))
+        except (ValueError, TypeError, KeyError):
+            return None
+        if hashlib.sha256(token.encode()).hexdigest() in self._revoked:
+            return None
+        return record
+
     def check(self, cloud: str, token: str | None) -> TokenRecord | None:
         record = self._tokens.get(token) if token else None
+        if record is None and token and self.signing_key is not None:
+            record = self._verify(token)
         if record is None or record.expires_at <= datetime.now(UTC):
             return None
         if record.cloud != cloud and not self.shared_identity:
@@ -90,7 +157,11 @@ class TokenBook:
         return record
 
     def revoke(self, token: str) -> None:
-        self._tokens.pop(token, None)
+        record = self._tokens.pop(token, None)
+        if self.signing_key is not None:
+            record = record or self._verify(token)
+            if record is not None:
+                self._revoked[hashlib.sha256(token.encode()).hexdigest()] = record.expires_at
 
     def revoke_where(self, cloud: str, user_id: str, app_credential_id: str | None = None) -> int:
         """Revoke a user's tokens (only those of one application credential if given), as
@@ -116,3 +187,6 @@ class TokenBook:
         if len(self._tokens) > MAX_TOKENS:
             for key in [k for k, r in self._tokens.items() if r.expires_at <= now]:
                 del self._tokens[key]
+        if len(self._revoked) > MAX_TOKENS:
+            for key in [k for k, until in self._revoked.items() if until <= now]:
+                del self._revoked[key]

@@ -11,6 +11,7 @@ import yaml
 
 from testbed import SimCloudInfo, Testbed, admin_auth_body
 from testbed.cli_runner import run_openstack
+from testbed.pytest_plugin import TestbedFactory
 
 
 async def _login(
@@ -209,3 +210,36 @@ async def test_application_credential_token_over_http(testbed: Testbed) -> None:
             session, cloud, _password_body("alice", "alice-pw", "edge")
         )
         assert {r["name"] for r in answer["token"]["roles"]} == {"member", "reader"}
+
+
+async def test_clouds_spread_over_testbeds_share_identity_by_signed_tokens(
+    make_testbed: TestbedFactory,
+) -> None:
+    """Two testbeds (as two processes would) holding one signing key: a token of the first
+    one's cloud-1 opens the second one's cloud-3, as fernet tokens do across Keystone nodes;
+    a forged or revoked one does not."""
+    key = b"k" * 32
+    one = await make_testbed(clouds=2, shared_identity=True, signing_key=key)
+    other = await make_testbed(clouds=2, shared_identity=True, signing_key=key, first=3)
+    assert [c.name for c in other.clouds] == ["cloud-3", "cloud-4"]
+    stranger = await make_testbed(clouds=1, shared_identity=True, signing_key=b"x" * 32)
+    async with aiohttp.ClientSession() as session:
+        _, token, _ = await _login(
+            session, one.cloud("cloud-1"), admin_auth_body(one.cloud("cloud-1"))
+        )
+        assert token
+        images = f"{other.cloud('cloud-3').endpoints['image']}/v2/images"
+        async with session.get(images, headers={"X-Auth-Token": token}) as resp:
+            assert resp.status == 200
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        async with session.get(images, headers={"X-Auth-Token": forged}) as resp:
+            assert resp.status == 401
+        elsewhere = f"{stranger.cloud('cloud-1').endpoints['image']}/v2/images"
+        async with session.get(elsewhere, headers={"X-Auth-Token": token}) as resp:
+            assert resp.status == 401
+        auth = f"{other.cloud('cloud-3').auth_url}/auth/tokens"
+        headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+        async with session.delete(auth, headers=headers) as resp:
+            assert resp.status == 204
+        async with session.get(images, headers={"X-Auth-Token": token}) as resp:
+            assert resp.status == 401
