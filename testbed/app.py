@@ -14,6 +14,7 @@ from aiohttp import web
 from testbed import compute, identity, identity_admin, image, network
 from testbed.directory import DirectoryError
 from testbed.model import Caller, CloudState, RecordedRequest
+from testbed.nova_calls import NovaCalls
 from testbed.policy import CALLER, body_too_large, service_policy
 from testbed.responses import json_response, keystone_error, nova_error, send_body
 from testbed.service_user import LOCAL_REQUEST_ID, ServiceAuthError, new_request_id, service_call
@@ -30,7 +31,9 @@ class Fleet:
     tokens: TokenBook = field(default_factory=lambda: TokenBook(shared_identity=False))
     data_dir: Path = Path(".")
     image_service_url: str | None = None
-    """Where Nova checks images; None means each cloud's own Glance."""
+    """Where Nova checks images ([glance] endpoint_override); None: each cloud's own Glance."""
+    network_service_url: str | None = None
+    """Where Nova checks networks ([neutron] endpoint_override); None: each cloud's own."""
     rng: random.Random = field(default_factory=lambda: random.Random(42))
     session: aiohttp.ClientSession | None = None
 
@@ -171,12 +174,17 @@ async def _upload(request: web.Request, cloud: CloudState) -> web.Response:
 async def _create_server(request: web.Request, cloud: CloudState) -> web.Response:
     fleet = request.app[FLEET]
     assert fleet.session is not None
-    image_url = fleet.image_service_url or f"{cloud.info.base_url}/image"
     try:
         call = await service_call(request, fleet.session, cloud)
     except (ServiceAuthError, aiohttp.ClientError) as exc:
         return nova_error(500, f"Unexpected API Error: {exc}")
-    return await compute.create_server(request, cloud, fleet.session, image_url, call)
+    calls = NovaCalls(
+        fleet.session,
+        fleet.image_service_url or f"{cloud.info.base_url}/image",
+        fleet.network_service_url or f"{cloud.info.base_url}/network",
+        call,
+    )
+    return await compute.create_server(request, cloud, calls)
 
 
 async def _schema(request: web.Request, cloud: CloudState) -> web.Response:

@@ -89,6 +89,15 @@ class Testbed(CloudsBed):
         self.fleet.image_service_url = url
 
     @property
+    def network_service_url(self) -> str | None:
+        """Where Nova checks networks ([neutron] endpoint_override); None: its own cloud's."""
+        return self.fleet.network_service_url
+
+    @network_service_url.setter
+    def network_service_url(self, url: str | None) -> None:
+        self.fleet.network_service_url = url
+
+    @property
     def clouds(self) -> list[SimCloudInfo]:
         return [state.info for state in self._by_name.values()]
 

@@ -35,6 +35,7 @@ async def _up(args: argparse.Namespace) -> int:
             image_service_url=args.image_service_url,
             port_base=args.port_base,
         )
+        bed.network_service_url = args.network_service_url
     try:
         await bed.start(progress=True)
     except Exception as exc:  # RealTestbedError: missing venv, a service that would not start
@@ -95,6 +96,7 @@ def register(subparsers: Any) -> None:
     up.add_argument("--port-base", type=int, default=0, help="first port (0: any free ports)")
     up.add_argument("--shared-identity", action="store_true")
     up.add_argument("--image-service-url", help="where Nova checks images (e.g. the proxy)")
+    up.add_argument("--network-service-url", help="where Nova checks networks (e.g. the proxy)")
     up.add_argument("--clouds-yaml", type=Path, default=Path(".testbed/clouds.yaml"))
     up.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
     up.add_argument("--real", action="store_true", help="real Keystone and Glance from PyPI")

@@ -8,14 +8,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from testbed.model import FLAVORS, CloudState
+from testbed.nova_calls import NovaCalls
 from testbed.paging import NOVA_MAX_LIMIT, PagingError, after_marker, nova_links, parse_limit
 from testbed.policy import CALLER, is_admin
 from testbed.responses import json_response, nova_error
-from testbed.service_user import ServiceCall
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.96"
@@ -167,53 +166,7 @@ def _server_view(request: web.Request, cloud: CloudState, server: dict[str, Any]
     return view
 
 
-GLANCE_USER_AGENT = "python-glanceclient"
-"""glanceclient's own User-Agent, which Nova's calls to Glance carry."""
-
-
-async def _check_image(
-    request: web.Request,
-    session: aiohttp.ClientSession,
-    image_url: str,
-    image_ref: str,
-    call: ServiceCall,
-) -> str | None:
-    """Ask the image service for the image as nova-api does (nova/image/glance.py): the
-    user's token, Nova's own service token and the global request id, nothing else of the
-    caller's request. Returns an error message, or None if the image exists."""
-    headers = {
-        "X-Auth-Token": call.user_token,
-        "X-Service-Token": call.service_token,
-        "X-Openstack-Request-Id": call.global_request_id,
-        "User-Agent": GLANCE_USER_AGENT,
-        "Accept": "application/json",
-    }
-    try:
-        async with session.get(f"{image_url}/v2/images/{image_ref}", headers=headers) as resp:
-            await resp.read()
-            if resp.status == 404:
-                return f"Image {image_ref} could not be found."
-            if resp.status != 200:
-                return (
-                    f"Image {image_ref} could not be checked: image service answered {resp.status}."
-                )
-        # glanceclient reads the image schema to build its model of the answer.
-        async with session.get(f"{image_url}/v2/schemas/image", headers=headers) as resp:
-            await resp.read()
-            if resp.status != 200:
-                return f"The image schema could not be read: image service answered {resp.status}."
-        return None
-    except aiohttp.ClientError as exc:
-        return f"Image {image_ref} could not be checked: {exc}."
-
-
-async def create_server(
-    request: web.Request,
-    cloud: CloudState,
-    session: aiohttp.ClientSession,
-    image_url: str,
-    call: ServiceCall,
-) -> web.Response:
+async def create_server(request: web.Request, cloud: CloudState, calls: NovaCalls) -> web.Response:
     try:
         body = (await request.json())["server"]
         name, image_ref, flavor_ref = body["name"], body.get("imageRef", ""), body["flavorRef"]
@@ -226,7 +179,9 @@ async def create_server(
         return nova_error(400, f"Flavor {flavor_ref} could not be found.")
     if not image_ref:
         return nova_error(400, "Missing imageRef attribute")
-    if problem := await _check_image(request, session, image_url, image_ref, call):
+    if problem := await calls.check_image(image_ref):
+        return nova_error(400, problem)
+    if problem := await calls.check_networks(body.get("networks"), request[CALLER].project_id):
         return nova_error(400, problem)
     server_id = str(uuid.uuid4())
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -53,7 +53,7 @@ async def versions(request: web.Request, cloud: CloudState) -> web.Response:
     return json_response({"versions": values})
 
 
-_FILTERS = ("id", "name", "status", "shared")
+_FILTERS = ("id", "name", "status", "shared", "project_id", "tenant_id")
 _KINDS = {"networks": "Network", "subnets": "Subnet", "ports": "Port"}
 
 
@@ -84,11 +84,14 @@ def _listing(
 
 
 async def list_networks(request: web.Request, cloud: CloudState) -> web.Response:
-    wanted = {k: v for k, v in request.query.items() if k in _FILTERS}
+    # Neutron ORs the values of a repeated filter (id=a&id=b) and ANDs the filters.
+    wanted = {
+        k: {v.lower() for v in request.query.getall(k)} for k in _FILTERS if k in request.query
+    }
     networks = [
         n
         for n in cloud.networks.values()
-        if all(str(n.get(k)).lower() == v.lower() for k, v in wanted.items())
+        if all(str(n.get(k)).lower() in values for k, values in wanted.items())
         and _visible(request, n)
     ]
     return _listing(request, cloud, "networks", networks)

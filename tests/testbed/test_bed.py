@@ -7,6 +7,7 @@ import aiohttp
 import pytest
 
 from testbed import Caller, Faults, SimCloudInfo, Testbed, admin_auth_body
+from testbed.model import stable_id
 from testbed.pytest_plugin import TestbedFactory
 
 
@@ -41,15 +42,20 @@ async def test_shared_identity_accepts_every_token(make_testbed: TestbedFactory)
 
 
 async def _create_server(
-    session: aiohttp.ClientSession, bed: Testbed, token: str, image_id: str, **headers: str
+    session: aiohttp.ClientSession,
+    bed: Testbed,
+    token: str,
+    image_id: str,
+    networks: Any = "auto",
+    **headers: str,
 ) -> tuple[int, Any]:
-    body = {"server": {"name": "vm", "imageRef": image_id, "flavorRef": "2", "networks": "auto"}}
+    body = {"server": {"name": "vm", "imageRef": image_id, "flavorRef": "2", "networks": networks}}
     url = f"{bed.cloud('cloud-1').endpoints['compute']}/servers"
     async with session.post(url, json=body, headers={"X-Auth-Token": token, **headers}) as resp:
         return resp.status, await resp.json()
 
 
-NOVA_TO_GLANCE = {
+NOVA_TO_SERVICES = {
     "host",
     "x-auth-token",
     "x-service-token",
@@ -58,7 +64,7 @@ NOVA_TO_GLANCE = {
     "accept",
     "accept-encoding",
 }
-"""Every header nova-api's glanceclient call carries (nova/image/glance.py): nothing else."""
+"""Every header nova-api's calls to Glance and Neutron carry: nothing else."""
 
 
 async def test_nova_asks_glance_as_nova_does(make_testbed: TestbedFactory) -> None:
@@ -85,7 +91,7 @@ async def test_nova_asks_glance_as_nova_does(make_testbed: TestbedFactory) -> No
     ]
     first = asked[0]
     # The client's own headers (X-Scope, X-Foo) stay with Nova; the global request id travels.
-    assert first.header_names == NOVA_TO_GLANCE
+    assert first.header_names == NOVA_TO_SERVICES
     assert first.request_id == request_id
     admin = Caller("cloud-1", "admin", "admin")
     assert first.caller == admin
@@ -162,3 +168,27 @@ async def test_a_thousand_clouds_start(make_testbed: TestbedFactory) -> None:
         for name in ("cloud-1", "cloud-500", "cloud-1000"):
             async with session.get(bed.cloud(name).endpoints["identity"]) as resp:
                 assert resp.status == 200
+
+
+async def test_nova_asks_neutron_for_the_networks_as_nova_does(testbed: Testbed) -> None:
+    one = testbed.cloud("cloud-1")
+    private = stable_id("cloud-1", "network/private")
+    async with aiohttp.ClientSession() as session:
+        token = await _token(session, one)
+        testbed.clear_requests()
+        status, body = await _create_server(
+            session, testbed, token, one.image_id, [{"uuid": private}], **{"X-Scope": "x"}
+        )
+        assert status == 202, body
+        asked = [r for r in testbed.requests("cloud-1") if r.path == "/network/v2.0/networks"]
+        assert [r.query for r in asked] == [f"id={private}"]
+        assert asked[0].header_names == NOVA_TO_SERVICES
+        assert asked[0].service_caller == Caller("cloud-1", "nova", "service")
+        status, body = await _create_server(session, testbed, token, one.image_id, "auto")
+        assert status == 202, body
+        missing = "0b0e6cd2-0000-4000-8000-000000000000"
+        status, body = await _create_server(
+            session, testbed, token, one.image_id, [{"uuid": missing}]
+        )
+        assert status == 400
+        assert body["badRequest"]["message"] == f"Network {missing} could not be found."
