@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,7 @@ async def cloud_middleware(
             _who(caller),
             _who(service_caller),
             request.headers.get("X-Openstack-Request-Id"),
-            frozenset(name.lower() for name in request.headers),
+            _header_names(request),
         )
     )
     request[LOCAL_REQUEST_ID] = new_request_id()
@@ -127,6 +128,17 @@ async def cloud_middleware(
     if isinstance(response, web.Response) and not response.prepared:
         return await send_body(request, response, faults)
     return response
+
+
+_HEADER_SETS: dict[frozenset[str], frozenset[str]] = {}
+"""Distinct header-name sets seen (bounded): thousands of recorded requests share a few."""
+
+
+def _header_names(request: web.Request) -> frozenset[str]:
+    names = frozenset(sys.intern(name.lower()) for name in request.headers)
+    if len(_HEADER_SETS) < 4096:
+        return _HEADER_SETS.setdefault(names, names)
+    return _HEADER_SETS.get(names, names)
 
 
 def _who(record: TokenRecord | None) -> Caller | None:

@@ -150,6 +150,9 @@ class TokenBook:
         record = self._tokens.get(token) if token else None
         if record is None and token and self.signing_key is not None:
             record = self._verify(token)
+            if record is not None:  # verified once per process, as a Keystone node caches
+                self._drop_expired(datetime.now(UTC))
+                self._tokens[token] = record
         if record is None or record.expires_at <= datetime.now(UTC):
             return None
         if record.cloud != cloud and not self.shared_identity:
