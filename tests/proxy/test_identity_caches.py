@@ -8,7 +8,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from proxy.identity.strategies import SERVICE_TOKEN_MARGIN, Unauthorized, ValidateAtIssuer
+from proxy.errors import Unauthorized
+from proxy.identity.logins import MARGIN, Logins
+from proxy.identity.strategies import ValidateAtIssuer
 from registry import Cloud, load_clouds_yaml
 from testbed import Testbed, admin_auth_body
 from tests.federation import Federation
@@ -39,28 +41,26 @@ def _validations(bed: Testbed, name: str) -> int:
 
 async def test_a_service_token_is_reused_until_its_margin(testbed: Testbed, tmp_path: Path) -> None:
     clouds = _clouds(testbed, tmp_path)
-    strategy = ValidateAtIssuer()
     async with aiohttp.ClientSession() as session:
+        strategy = ValidateAtIssuer(Logins(session))
         user = await _user_token(session, testbed, "cloud-1")
         testbed.clear_requests()
-        first = await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-2"], user)
-        second = await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-2"], user)
+        first = await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)
+        second = await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)
         assert first == second and first != user
         assert _logins(testbed, "cloud-2") == 1  # one login, reused (an hour to live)
         assert _validations(testbed, "cloud-1") == 1  # one validation, cached
         # cloud-3 hands out tokens that expire inside the margin: never worth caching.
-        testbed.set_token_lifetime("cloud-3", SERVICE_TOKEN_MARGIN - 1)
+        testbed.set_token_lifetime("cloud-3", MARGIN - 1)
         tokens = {
-            await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-3"], user)
-            for _ in range(3)
+            await strategy.token_for(clouds["cloud-1"], clouds["cloud-3"], user) for _ in range(3)
         }
         assert len(tokens) == 3 and _logins(testbed, "cloud-3") == 3
         # Just past the margin: cached again.
-        testbed.set_token_lifetime("cloud-3", SERVICE_TOKEN_MARGIN + 30)
+        testbed.set_token_lifetime("cloud-3", MARGIN + 30)
         strategy.forget(clouds["cloud-3"])
         again = {
-            await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-3"], user)
-            for _ in range(3)
+            await strategy.token_for(clouds["cloud-1"], clouds["cloud-3"], user) for _ in range(3)
         }
         assert len(again) == 1 and _logins(testbed, "cloud-3") == 4
 
@@ -69,18 +69,18 @@ async def test_a_validation_is_kept_until_the_token_expires(
     testbed: Testbed, tmp_path: Path
 ) -> None:
     clouds = _clouds(testbed, tmp_path)
-    strategy = ValidateAtIssuer()
     testbed.set_token_lifetime("cloud-1", 1.0)
     async with aiohttp.ClientSession() as session:
+        strategy = ValidateAtIssuer(Logins(session))
         user = await _user_token(session, testbed, "cloud-1")
         testbed.clear_requests()
-        await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-2"], user)
-        await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-2"], user)
+        await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)
+        await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)
         assert _validations(testbed, "cloud-1") == 1
 
         async def refused() -> bool:
             try:
-                await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-2"], user)
+                await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)
             except Unauthorized:
                 return True
             return False
@@ -92,7 +92,7 @@ async def test_a_validation_is_kept_until_the_token_expires(
                 await asyncio.sleep(0.05)
         assert _validations(testbed, "cloud-1") == 2
         with pytest.raises(Unauthorized, match="cloud-1"):
-            await strategy.token_for(session, clouds["cloud-1"], clouds["cloud-2"], user)
+            await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)
 
 
 async def test_a_refused_service_token_is_forgotten_and_replaced(federation: Federation) -> None:
