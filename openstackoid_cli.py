@@ -18,6 +18,15 @@ class CommandError(Exception):
     """What the user got wrong and what to do, printed as one line instead of a traceback."""
 
 
+def describe_error(exc: BaseException) -> str:
+    """An exception as a sentence for a user: a missing file is named, nothing else added."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: no such file"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its default: argparse's own, where the help text does
     not say it already (a None default means "none" or "the config file's": said by hand)."""

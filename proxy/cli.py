@@ -17,24 +17,24 @@ import signal
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from openstackoid_cli import CommandError, HelpFormatter
+from openstackoid_cli import CommandError, HelpFormatter, describe_error
 from proxy.app import make_app
 from proxy.config import EventLoopName, ProxyConfig
+from proxy.default_scope_check import unknown_default_clouds
 from proxy.identity import STRATEGIES
 from proxy.listeners import PortInUse, listen
 from proxy.metrics import MULTIPROC_ENV
 from proxy.operator_app import operator_listener
 from proxy.registry_source import load_registry
+from proxy.reloader import Reloader
 from registry import Registry, RegistryError
-from registry.reload import reload_registry
-from scope_dsl import AllOf, AnyOf, CloudExpr, CloudRef, ScopeSyntaxError, parse_scope
+from scope_dsl import ScopeSyntaxError
 
 log = logging.getLogger("openstackoid.proxy")
 
@@ -88,41 +88,6 @@ def ssl_context(config: ProxyConfig) -> ssl.SSLContext | None:
     return context
 
 
-def describe_error(exc: BaseException) -> str:
-    """An exception as a sentence for a user: a missing file is named, nothing else added."""
-    if isinstance(exc, FileNotFoundError):
-        return f"{exc.filename}: no such file"
-    if isinstance(exc, OSError) and exc.filename:
-        return f"{exc.filename}: {exc.strerror}"
-    return str(exc)
-
-
-def _cloud_refs(expr: CloudExpr) -> Iterator[str]:
-    match expr:
-        case CloudRef(name=name):
-            yield name
-        case AllOf(operands=operands) | AnyOf(operands=operands):
-            for operand in operands:
-                yield from _cloud_refs(operand)
-        case _:
-            return  # selectors may match nothing now and clouds later
-
-
-def unknown_default_clouds(config: ProxyConfig, registry: Registry) -> list[str]:
-    """What is wrong with the default scope against this registry, one line per cloud."""
-    if not config.default_scope:
-        return []
-    scope = parse_scope(config.default_scope)
-    problems = []
-    for entry in scope.entries:
-        for name in _cloud_refs(entry.expr):
-            if name not in registry:
-                hint = registry.suggest(name)
-                did_you_mean = f" (did you mean {', '.join(hint)}?)" if hint else ""
-                problems.append(f"{entry.service_type}: no cloud {name!r}{did_you_mean}")
-    return problems
-
-
 async def _load_checked(config: ProxyConfig) -> Registry:
     """The configured registry, refused when it cannot serve the default scope."""
     if config.registry_db and not os.path.exists(config.registry_db):
@@ -146,41 +111,6 @@ async def _load_checked(config: ProxyConfig) -> Registry:
             "added (--clouds-yaml, --registry-db, the admin API, then SIGHUP)"
         )
     return registry
-
-
-class Reloader:
-    """SIGHUP: read the registry's sources again and apply the difference in place."""
-
-    def __init__(self, config: ProxyConfig, registry: Registry) -> None:
-        self.config = config
-        self.registry = registry
-        self.sourced = frozenset(registry.names())
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def request(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload())
-        self._tasks.add(task)  # keep a reference until done (GC footgun)
-        task.add_done_callback(self._tasks.discard)
-
-    async def reload(self) -> None:
-        try:
-            # Off the serving loop: a clouds.yaml of 10,000 clouds takes seconds to read,
-            # and requests keep flowing meanwhile.
-            fresh = await asyncio.to_thread(asyncio.run, load_registry(self.config))
-        except (OSError, RegistryError, yaml.YAMLError) as exc:
-            log.error(
-                "SIGHUP: registry NOT reloaded, still serving the previous one: %s",
-                describe_error(exc),
-            )
-            return
-        result = reload_registry(self.registry, fresh, self.sourced)
-        self.sourced = result.sourced
-        del fresh
-        gc.collect()
-        gc.freeze()  # the new clouds join the old ones out of the cyclic GC's sight
-        log.info("SIGHUP: registry reloaded: %s; %d clouds", result, len(self.registry))
-        for problem in unknown_default_clouds(self.config, self.registry):
-            log.warning("the default scope names a cloud no longer registered: %s", problem)
 
 
 def _serve(config: ProxyConfig, listeners: Listeners, registry: Registry | None = None) -> None:
