@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from openstackoid_cli import build_parser, main
+from tests.processes import wait_for_line
 
 
 def _parsers(
@@ -127,17 +128,6 @@ def test_registry_reads_never_create_one(
     assert db.exists()  # add may create one
 
 
-async def _line(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> str:
-    async def read() -> str:
-        while line := (await stream.readline()).decode():
-            seen.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"{needle!r} never printed: {''.join(seen)}")
-
-    return await asyncio.wait_for(read(), timeout=60)
-
-
 async def test_testbed_up_with_its_control_port_taken(tmp_path: Path) -> None:
     """An explicit taken port: exit 2 before any clouds.yaml is written. By default: a free
     port, printed and noted for `testbed fault`, which then reaches it."""
@@ -156,8 +146,8 @@ async def test_testbed_up_with_its_control_port_taken(tmp_path: Path) -> None:
     assert process.stdout is not None
     seen: list[str] = []
     try:
-        await _line(process.stdout, "2 clouds up", seen)
-        line = await _line(process.stdout, "control API: ", seen)
+        await wait_for_line(process.stdout, "2 clouds up", seen)
+        line = await wait_for_line(process.stdout, "control API: ", seen)
         url = line.split("control API: ", 1)[1].split()[0]
         assert (tmp_path / ".testbed" / "control.url").read_text().strip() == url
         done = await asyncio.to_thread(

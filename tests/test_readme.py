@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from testbed.cli_runner import openstack_executable
+from tests.processes import wait_for_line
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).parent.parent / "README.md"
@@ -54,17 +55,6 @@ def test_the_section_has_commands_and_a_clouds_yaml() -> None:
     commands = [line for b in blocks for line in b.splitlines() if line.startswith("openstack")]
     assert commands[0].startswith("openstackoid testbed up")
     assert any(c.startswith("openstack --os-cloud") for c in commands)
-
-
-async def _wait_for(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:
-    async def read() -> None:
-        while line := (await stream.readline()).decode():
-            seen.append(line)
-            if needle in line:
-                return
-        raise AssertionError(f"{needle!r} never printed:\n{''.join(seen)}")
-
-    await asyncio.wait_for(read(), timeout=120)
 
 
 async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
@@ -116,7 +106,7 @@ async def test_running_it_as_written(tmp_path: Path) -> None:
                     needle = LONG_RUNNING[long_running]
                     if needle:
                         assert process.stdout is not None
-                        await _wait_for(process.stdout, needle, [])
+                        await wait_for_line(process.stdout, needle, seconds=120)
                     else:
                         await _wait_healthy(f"http://127.0.0.1:{port}", process)
                     continue

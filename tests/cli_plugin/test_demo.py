@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import wait_for_line
+
 pytestmark = pytest.mark.e2e
 
 
@@ -37,16 +39,7 @@ async def test_an_interrupted_demo_removes_its_work_directory(
 ) -> None:
     process = await _demo(tmp_path)
     assert process.stdout is not None
-    seen = []
-
-    async def until_proxy_up() -> None:
-        while line := (await process.stdout.readline()).decode():  # type: ignore[union-attr]
-            seen.append(line)
-            if "proxy at" in line:
-                return
-        raise AssertionError("".join(seen))
-
-    await asyncio.wait_for(until_proxy_up(), timeout=120)
+    await wait_for_line(process.stdout, "proxy at", seconds=120)
     work = [p for p in tmp_path.iterdir() if p.name.startswith("openstackoid-demo-")]
     assert len(work) == 1 and (work[0] / "fleet.yaml").exists()  # the passwords, meanwhile
     process.send_signal(signum)

@@ -13,6 +13,7 @@ import yaml
 
 from proxy.metrics import FLUSH_SECONDS
 from testbed import Testbed
+from tests.processes import wait_for_line
 
 
 async def _start_proxy(
@@ -146,21 +147,6 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
     assert stderr.count("openstackoid.proxy serving 3 clouds") == 2  # each worker's notice
 
 
-async def _wait_for_line(
-    stream: asyncio.StreamReader, needle: str, seen: list[str], seconds: float = 60
-) -> str:
-    """The first stderr line holding `needle` (every line read is kept in `seen`)."""
-
-    async def read() -> str:
-        while line := (await stream.readline()).decode():
-            seen.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"{needle!r} never logged:\n{''.join(seen)}")
-
-    return await asyncio.wait_for(read(), timeout=seconds)
-
-
 async def _stop(process: asyncio.subprocess.Process) -> None:
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), timeout=30) == 0
@@ -223,9 +209,9 @@ async def test_an_empty_registry_is_said_loudly(tmp_path: Path) -> None:
     assert process.stderr is not None
     seen: list[str] = []
     try:
-        warning = await _wait_for_line(process.stderr, "NO CLOUDS", seen)
+        warning = await wait_for_line(process.stderr, "NO CLOUDS", seen)
         assert "every request will fail" in warning
-        line = await _wait_for_line(process.stderr, "serving 0 clouds", seen)
+        line = await wait_for_line(process.stderr, "serving 0 clouds", seen)
         async with aiohttp.ClientSession() as session:
             assert (await _health(session, line.rsplit(" on ", 1)[1].strip()))["clouds"] == 0
     finally:
@@ -258,15 +244,15 @@ async def test_sighup_reloads_the_clouds_yaml(testbed: Testbed, tmp_path: Path) 
             return resp.status
 
     try:
-        line = await _wait_for_line(process.stderr, "serving 2 clouds", seen)
-        await _wait_for_line(process.stderr, "serving 2 clouds", seen)  # both workers
+        line = await wait_for_line(process.stderr, "serving 2 clouds", seen)
+        await wait_for_line(process.stderr, "serving 2 clouds", seen)  # both workers
         base = line.rsplit(" on ", 1)[1].strip()
         async with aiohttp.ClientSession() as session:
             assert [await status(session, base, c) for c in ("cloud-2", "cloud-3")] == [200, 400]
             _fleet(testbed, clouds_yaml, {"cloud-1", "cloud-3"})
             process.send_signal(signal.SIGHUP)
             for _ in range(2):  # each worker
-                line = await _wait_for_line(process.stderr, "SIGHUP", seen)
+                line = await wait_for_line(process.stderr, "SIGHUP", seen)
                 assert "registry reloaded: 1 added, 0 changed, 1 removed; 2 clouds" in line
             for _ in range(4):  # connections land on either worker
                 assert [await status(session, base, c) for c in ("cloud-2", "cloud-3")] == [
@@ -275,7 +261,7 @@ async def test_sighup_reloads_the_clouds_yaml(testbed: Testbed, tmp_path: Path) 
                 ]
             clouds_yaml.write_text("clouds: [\n")
             process.send_signal(signal.SIGHUP)
-            line = await _wait_for_line(process.stderr, "SIGHUP", seen)
+            line = await wait_for_line(process.stderr, "SIGHUP", seen)
             assert "NOT reloaded" in line
             assert await status(session, base, "cloud-3") == 200
     finally:

@@ -14,7 +14,8 @@ import trustme
 
 from testbed import Testbed
 from testbed.cli_runner import run_openstack
-from tests.proxy.test_cli import _health, _stop, _wait_for_line
+from tests.processes import wait_for_line
+from tests.proxy.test_cli import _health, _stop
 
 
 async def _proxy(*argv: str) -> tuple[asyncio.subprocess.Process, str, list[str]]:
@@ -25,7 +26,7 @@ async def _proxy(*argv: str) -> tuple[asyncio.subprocess.Process, str, list[str]
     )  # fmt: skip
     assert process.stderr is not None
     seen: list[str] = []
-    line = await _wait_for_line(process.stderr, "serving 3 clouds", seen)
+    line = await wait_for_line(process.stderr, "serving 3 clouds", seen)
     return process, line.rsplit(" on ", 1)[1].strip(), seen
 
 
@@ -92,7 +93,7 @@ async def test_metrics_and_admin_api_on_the_admin_port_only(
     config.write_text(f"admin_token: s3cret\nclouds_yaml: {clouds_yaml}\n")
     process, url, seen = await _proxy("--config", str(config), "--admin-port", "0")
     assert process.stderr is not None
-    admin_line = await _wait_for_line(process.stderr, "operator listener", seen)
+    admin_line = await wait_for_line(process.stderr, "operator listener", seen)
     admin_url = admin_line.rsplit(" on ", 1)[1].strip()
     token = {"X-Admin-Token": "s3cret"}
     try:
