@@ -61,17 +61,26 @@ class Listeners:
     operator: socket.socket | None
 
 
-def _bind_all(config: ProxyConfig) -> list[Listeners]:
-    """Every worker's sockets, bound here so a taken port fails before anything starts."""
+def _listen(host: str, port: int, count: int) -> list[socket.socket]:
     try:
-        main = listen(config.host, config.port, config.workers)
-        if config.admin_port is None:
-            return [Listeners(sock, None) for sock in main]
-        operator = listen(config.admin_host, config.admin_port, config.workers)
+        return listen(host, port, count)
     except PortInUse as exc:
         raise CommandError(f"{exc}: stop it or choose another port") from None
     except OSError as exc:
-        raise CommandError(f"cannot listen on {config.host}:{config.port}: {exc}") from None
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _bind_all(config: ProxyConfig) -> list[Listeners]:
+    """Every worker's sockets, bound here so a taken port fails before anything starts."""
+    main = _listen(config.host, config.port, config.workers)
+    if config.admin_port is None:
+        return [Listeners(sock, None) for sock in main]
+    try:
+        operator = _listen(config.admin_host, config.admin_port, config.workers)
+    except CommandError:
+        for sock in main:
+            sock.close()
+        raise
     return [Listeners(m, o) for m, o in zip(main, operator, strict=True)]
 
 
