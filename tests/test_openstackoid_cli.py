@@ -74,6 +74,12 @@ def _broken(tmp_path: Path) -> Path:
     return path
 
 
+def _invalid(tmp_path: Path) -> Path:
+    path = tmp_path / "invalid.yaml"
+    path.write_text("clouds:\n  - name: a\n")  # a registry file's cloud without auth_url
+    return path
+
+
 def _unknown_key(tmp_path: Path) -> Path:
     path = tmp_path / "proxy.yaml"
     path.write_text("port: 8080\nlisten_port: 9\n")
@@ -91,6 +97,7 @@ def _unknown_key(tmp_path: Path) -> Path:
         (["proxy", "--tls-cert", "c.pem"], "tls_cert and tls_key go together"),
         (["registry", "--db", "r.sqlite", "import", "missing.yaml"], "missing.yaml: no such file"),
         (["registry", "--db", "r.sqlite", "import", _broken], "broken.yaml is not YAML"),
+        (["registry", "--db", "r.sqlite", "import", _invalid], "'auth_url' is a required"),
         (["testbed", "fault", "cloud-2", "--outage"], "no running testbed"),
         (
             ["testbed", "fault", "cloud-2", "--control-url", "http://127.0.0.1:9"],
