@@ -25,8 +25,18 @@ def _left(tmp: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir())
 
 
+async def _work_directory_while_up(process: asyncio.subprocess.Process, tmp: Path) -> Path:
+    """The demo's work directory, once the proxy is up: in `tmp`, holding the passwords."""
+    assert process.stdout is not None
+    await wait_for_line(process.stdout, "proxy at", seconds=120)
+    work = [p for p in tmp.iterdir() if p.name.startswith("openstackoid-demo-")]
+    assert len(work) == 1 and (work[0] / "fleet.yaml").exists()
+    return work[0]
+
+
 async def test_demo_passes_and_removes_its_work_directory(tmp_path: Path) -> None:
     process = await _demo(tmp_path)
+    await _work_directory_while_up(process, tmp_path)
     out, _ = await asyncio.wait_for(process.communicate(), timeout=240)
     assert process.returncode == 0, out.decode()
     assert "demo passed" in out.decode()
@@ -38,10 +48,7 @@ async def test_an_interrupted_demo_removes_its_work_directory(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     process = await _demo(tmp_path)
-    assert process.stdout is not None
-    await wait_for_line(process.stdout, "proxy at", seconds=120)
-    work = [p for p in tmp_path.iterdir() if p.name.startswith("openstackoid-demo-")]
-    assert len(work) == 1 and (work[0] / "fleet.yaml").exists()  # the passwords, meanwhile
+    await _work_directory_while_up(process, tmp_path)
     process.send_signal(signum)
     await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 130
