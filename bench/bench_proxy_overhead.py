@@ -241,7 +241,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     _pin(testbed.pid, 0)
     processes: list[BaseProcess] = [testbed]
     daemons: list[Daemon] = []
-    token = await issue_token(keystone)
+    token = await issue_token(clouds_yaml)
     one_cloud = {"X-Auth-Token": token, "X-Scope": SCOPE}
     cross_cloud = {"X-Auth-Token": token, "X-Scope": CROSS_SCOPE}
     listing = "/image/v2/images"

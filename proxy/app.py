@@ -39,6 +39,7 @@ from proxy.upstream.pool import Body, UpstreamPool
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
 from registry.discovery import EndpointCatalog
+from registry.health import HealthSource, health_exposition, health_report
 from registry.postgres import PostgresStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
@@ -55,6 +56,9 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
+"""Components following a central store report here by name ("registry", "scope_memory");
+/healthz and /metrics read them."""
 
 
 def raise_open_files_limit() -> None:
@@ -207,12 +211,16 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
 
 async def healthz(request: web.Request) -> web.Response:
     breakers = request.app[BREAKERS]
-    body = {
-        "status": "ok",
+    report = health_report(request.app[HEALTH_SOURCES])
+    body: dict[str, Any] = {
+        "status": report.status,  # "degraded" still answers 200: the proxy serves
         "clouds": len(request.app[REGISTRY]),
         "open_circuits": breakers.open_circuits(),
         "remembered_scopes": len(request.app[MEMORY]),
+        "components": report.components,
     }
+    if report.reasons:
+        body["reason"] = "; ".join(report.reasons)
     return web.json_response(body)
 
 
@@ -237,7 +245,7 @@ async def explain_scope(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    data = exposition(request.app[METRICS])
+    data = exposition(request.app[METRICS]) + health_exposition(request.app[HEALTH_SOURCES])
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -262,16 +270,18 @@ async def metrics_flusher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def shared_registry(app: web.Application) -> AsyncIterator[None]:
-    """Load a fleet's PostgreSQL registry and apply every change NOTIFY'd by any proxy."""
-    from registry.sync import RegistrySync
+    """Follow a fleet's PostgreSQL registry through outages (registry/sync.py)."""
+    from registry.sync import RegistrySync, snapshot_for
 
     store = app[STORE]
     assert isinstance(store, PostgresStore)
-    await store.open()
+    sync = RegistrySync(app[REGISTRY], store, snapshot_for(store, app[CONFIG].registry_snapshot))
+    app[HEALTH_SOURCES]["registry"] = sync.health
     try:
-        await RegistrySync(app[REGISTRY], store).start()
+        await sync.start()
         yield
     finally:
+        await sync.close()
         await store.close()
 
 
@@ -295,6 +305,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[MEMORY] = ScopeMemory()
     app[HOOKS] = AnswerHooks(app[MEMORY])
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
+    app[HEALTH_SOURCES] = {}
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         raise_open_files_limit()
@@ -347,14 +358,15 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
-    if config.admin_token:
-        admin = make_admin_app(registry, app[STORE], config.admin_token)
-        app.add_subapp("/_openstackoid/admin", admin)
+    if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
+        if config.admin_token:
+            admin = make_admin_app(registry, app[STORE], config.admin_token)
+            app.add_subapp("/_openstackoid/admin", admin)
+        for path in ("/metrics", "/_openstackoid/metrics"):
+            app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     app.router.add_get("/_openstackoid/scope", explain_scope)
-    for path in ("/metrics", "/_openstackoid/metrics"):
-        app.router.add_get(path, metrics_view)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
     for service_type in SERVICES:

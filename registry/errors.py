@@ -6,6 +6,7 @@ RegistryError
  +-- NoCredentials                     a login to a cloud without credentials
  +-- LoginRefused                      a cloud's Keystone refused the credentials (.status)
  +-- LoginFailed                       a cloud's Keystone failed (5xx) or sent no token
+ +-- StoreUnavailableError             the central store cannot be used (down, cut, refusing)
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class UnknownCloudError(RegistryError, LookupError):
 
 class InvalidCloudError(RegistryError, ValueError):
     """A cloud definition (clouds.yaml entry, registry file, admin API body) is invalid."""
+
+
+class StoreUnavailableError(RegistryError):
+    """The registry's central store (PostgreSQL) cannot be used: down, cut off, stalled, or
+    refusing (a missing schema, a missing privilege)."""
 
 
 class LoginRefused(RegistryError):

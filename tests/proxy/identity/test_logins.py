@@ -12,9 +12,10 @@ from registry.errors import LoginRefused, NoCredentials
 from testbed import Testbed
 
 
-def _cloud(bed: Testbed, name: str, password: str = "secret") -> Cloud:
+def _cloud(bed: Testbed, name: str, password: str | None = None) -> Cloud:
     info = bed.cloud(name)
-    return Cloud(name, info.auth_url, credentials=Credentials("admin", password, "admin"))
+    credentials = Credentials(info.username, password or info.password, info.project_name)
+    return Cloud(name, info.auth_url, credentials=credentials)
 
 
 def _logins_at(bed: Testbed, name: str) -> int:

@@ -40,7 +40,8 @@ def _request(cloud: Cloud, token: str | None, url: str | None = None) -> Upstrea
 def _bare(bed: Testbed, name: str) -> Cloud:
     """A cloud known by its Keystone only: its endpoints come from its catalog."""
     info = bed.cloud(name)
-    return Cloud(name, info.auth_url, credentials=Credentials("admin", "secret", "admin"))
+    credentials = Credentials(info.username, info.password, info.project_name)
+    return Cloud(name, info.auth_url, credentials=credentials)
 
 
 async def test_endpoints_are_discovered_and_the_answer_knows_its_root(
