@@ -347,6 +347,11 @@ class UpstreamConnection(asyncio.Protocol):
         on_release: Callable[[UpstreamConnection, bool], None],
     ) -> UpstreamResponse:
         """Write the request and wait for the response head."""
+        if self.closed:
+            # Lost between connecting and this call (a cloud going down resets connections
+            # its kernel had accepted): nothing would ever answer, and the request would
+            # wait the whole timeout for a 504 instead of failing now.
+            raise StaleConnection("the cloud closed the connection before the request")
         self._on_release = on_release
         transport = self.transport
         assert transport is not None
