@@ -77,20 +77,40 @@ async def test_a_cloud_answering_garbage_or_cut_json_is_a_502_in_openstack_shape
 async def test_flapping_cloud_never_costs_an_answer_and_spares_the_others(
     make_federation: FederationFactory,
 ) -> None:
-    """cloud-2 goes down and up every 20 ms while 300 requests flow: each request to it is
-    either a success or a 502/503 in OpenStack's shape; every request to cloud-3 succeeds."""
+    """cloud-2 goes down and up again and again while 300 requests flow: each request to it
+    is either a success or a 502/503 in OpenStack's shape; every request to cloud-3 succeeds.
+
+    The flapping follows the answers, not a clock: a phase ends once an answer of that phase
+    came back (down: a refusal, up: a success). With a 20 ms timer, whether any request met
+    an outage depended on the machine's load: a loop slowed by other work could let every
+    request through within one up phase."""
     federation = await make_federation(circuit_failures=1000)
     token = await federation.token(SCOPE)
     flapping = "{keystone: cloud-1; glance: cloud-2}"
     healthy = "{keystone: cloud-1; glance: cloud-3}"
+    answered = {True: asyncio.Event(), False: asyncio.Event()}  # to cloud-2: succeeded?
     stop = asyncio.Event()
+    await federation.bed.set_faults("cloud-2", Faults(outage=True))  # down before any request
+
+    async def next_answer(succeeded: bool) -> None:
+        """Until cloud-2's next answer of this kind, or every request answered."""
+        waits = [
+            asyncio.ensure_future(answered[succeeded].wait()),
+            asyncio.ensure_future(stop.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     async def flap() -> None:
-        down = False
+        down = True
         while not stop.is_set():
+            answered[not down].clear()
+            await next_answer(succeeded=not down)
             down = not down
             await federation.bed.set_faults("cloud-2", Faults(outage=down))
-            await asyncio.sleep(0.02)
         await federation.bed.set_faults("cloud-2", Faults())
 
     async def ask(scope: str) -> tuple[str, int, str | None]:
@@ -100,18 +120,21 @@ async def test_flapping_cloud_never_costs_an_answer_and_spares_the_others(
         ) as resp:
             body = await resp.json()
             message = body.get("error", {}).get("message") if resp.status >= 400 else None
-            return scope, resp.status, message
+        if scope == flapping:
+            answered[resp.status == 200].set()
+        return scope, resp.status, message
 
     flapper = asyncio.ensure_future(flap())
     try:
-        answers = await asyncio.gather(*(ask(s) for s in [flapping, healthy] * 150))
+        async with asyncio.timeout(120):  # a bound for a hang, not a measure
+            answers = await asyncio.gather(*(ask(s) for s in [flapping, healthy] * 150))
     finally:
         stop.set()
         await flapper
     to_flapping = [a for a in answers if a[0] == flapping]
     to_healthy = [a for a in answers if a[0] == healthy]
     assert len(to_flapping) == len(to_healthy) == 150
-    assert all(status == 200 for _, status, _ in to_healthy)
+    assert all(status == 200 for _, status, _ in to_healthy), to_healthy
     for _, status, message in to_flapping:
         assert status == 200 or (status in (502, 503) and message and "cloud-2" in message)
     assert {status for _, status, _ in to_flapping} & {502, 503}, "the outage was never seen"
