@@ -18,17 +18,16 @@ ProxyError                        status, title; message says why
       +-- CircuitOpen (503)          the cloud failed repeatedly; cooling down
 
 map_upstream_errors is the one place other errors become these: the upstream client's
-(proxy/upstream/errors.py), aiohttp's, the OS's. openstack_error is the one place an
-answer takes OpenStack's error shape (the admin API's answers can use it too).
+(proxy/upstream/errors.py), aiohttp's, the OS's. Answers take OpenStack's error shape from
+openstack_errors.openstack_error, which the registry's admin API uses too.
 """
 
 from __future__ import annotations
 
-import json
-
 import aiohttp
 from aiohttp import web
 
+from openstack_errors import openstack_error
 from proxy.upstream.errors import RequestBodyFailed
 
 
@@ -103,19 +102,6 @@ class UpstreamTimeout(UpstreamError):
 class CircuitOpen(UpstreamError):
     status = 503
     title = "Service Unavailable"
-
-
-def openstack_error(
-    status: int, title: str, message: str, request_id: str | None = None
-) -> web.Response:
-    """An error in OpenStack's shape; keystoneauth's from_response reads error.message."""
-    body = {"error": {"code": status, "title": title, "message": message}}
-    return web.Response(
-        body=json.dumps(body).encode(),
-        status=status,
-        content_type="application/json",
-        headers={"X-Openstack-Request-Id": request_id} if request_id else None,
-    )
 
 
 def error_response(error: ProxyError, request_id: str) -> web.Response:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from openstack_errors import openstack_error
 from registry.errors import InvalidCloudError, StoreUnavailableError, UnknownCloudError
 from registry.index import Registry
 from registry.model import Cloud
@@ -27,12 +28,10 @@ REGISTRY = web.AppKey("registry", Registry)
 STORE = web.AppKey("store", Store)
 TOKEN = web.AppKey("admin_token", str)
 MAX_LIMIT = 1000
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable"}
 
 
 def _error(status: int, message: str) -> web.Response:
-    body = {"error": {"code": status, "title": _TITLES[status], "message": message}}
-    return web.json_response(body, status=status)
+    return openstack_error(status, None, message)
 
 
 def _store_down(exc: StoreUnavailableError) -> web.Response:

@@ -46,7 +46,14 @@ async def test_admin_api_requires_the_token_and_valid_bodies() -> None:
         for headers in ({}, {"X-Admin-Token": "wrong"}):
             async with session.get(base, headers=headers) as resp:
                 assert resp.status == 401
-                assert (await resp.json())["error"]["title"] == "Unauthorized"
+                assert resp.content_type == "application/json"
+                assert await resp.json() == {
+                    "error": {
+                        "code": 401,
+                        "title": "Unauthorized",
+                        "message": "The admin API requires a valid X-Admin-Token header.",
+                    }
+                }
         async with session.put(f"{base}/x", json={"auth_url": "ftp://x"}, headers=ADMIN) as resp:
             assert resp.status == 400
             assert "auth_url" in (await resp.json())["error"]["message"]
