@@ -16,13 +16,6 @@ NO_LOGIC = {
     "proxy/upstream/errors.py",  # class declarations only
 }
 """Modules without logic of their own: nothing to test on its own."""
-TESTED_THROUGH = {
-    # The `openstackoid proxy` command's parts, tested by running the command.
-    "proxy/default_scope_check.py": "tests/proxy/test_cli.py",
-    "proxy/listeners.py": "tests/proxy/test_cli.py",
-    "proxy/reloader.py": "tests/proxy/test_cli.py",
-}
-"""Modules whose tests are another module's (a known debt: each deserves its own)."""
 INTEGRATION = {
     "tests/proxy/test_access_log.py",
     "tests/proxy/test_bad_input.py",
@@ -48,7 +41,7 @@ def test_every_module_with_logic_has_its_test_module() -> None:
         _expected_test(m)
         for package in PACKAGES
         for m in sorted(_modules(package) - NO_LOGIC)
-        if not (ROOT / TESTED_THROUGH.get(m, _expected_test(m))).exists()
+        if not (ROOT / _expected_test(m)).exists()
     ]
     assert not missing, f"modules without their test module: {missing}"
 
