@@ -1,6 +1,7 @@
 """Helpers for tests that run `openstackoid` commands as processes and watch their output."""
 
 import asyncio
+import signal
 
 
 async def wait_for_line(
@@ -18,3 +19,26 @@ async def wait_for_line(
         raise AssertionError(f"{needle!r} never printed:\n{''.join(lines)}")
 
     return await asyncio.wait_for(read(), timeout=seconds)
+
+
+async def stop(
+    process: asyncio.subprocess.Process, seconds: float = 30, signum: int | None = signal.SIGTERM
+) -> int:
+    """Ask `process` to end (SIGTERM: its own cleanup runs; None: it was asked already) and
+    wait at most `seconds`; a process that does not end then is killed, so no test leaves
+    one behind, and the test fails saying so. Its exit code."""
+    if process.returncode is not None:
+        return process.returncode
+    if signum is not None:
+        process.send_signal(signum)
+    try:
+        # communicate, not wait: a process blocked writing to a full pipe never ends.
+        await asyncio.wait_for(process.communicate(), timeout=seconds)
+        assert process.returncode is not None
+        return process.returncode
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(
+            f"pid {process.pid} did not end within {seconds} s of signal {signum}: killed"
+        ) from None

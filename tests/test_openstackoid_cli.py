@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from openstackoid_cli import build_parser, main
-from tests.processes import wait_for_line
+from tests.processes import stop, wait_for_line
 
 
 def _parsers(
@@ -162,6 +162,5 @@ async def test_testbed_up_with_its_control_port_taken(tmp_path: Path) -> None:
         )
         assert done.returncode == 0 and '"latency": 0.1' in done.stdout
     finally:
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        assert await stop(process) == 0
     assert not (tmp_path / ".testbed" / "control.url").exists()

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from testbed.cli_runner import openstack_executable
-from tests.processes import wait_for_line
+from tests.processes import stop, wait_for_line
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).parent.parent / "README.md"
@@ -115,9 +115,7 @@ async def test_running_it_as_written(tmp_path: Path) -> None:
                 results.append((line, out.decode(), err.decode()))
     finally:
         for process in reversed(background):
-            if process.returncode is None:
-                process.terminate()
-                await asyncio.wait_for(process.communicate(), timeout=60)
+            await stop(process, seconds=60)
     cli = [(line, out, err) for line, out, err in results if line.startswith("openstack ")]
     assert "cirros1" in cli[0][1] and "ACTIVE" in cli[0][1]  # server create --wait
     assert "partial results" not in cli[1][2]  # the fan-out with every cloud up

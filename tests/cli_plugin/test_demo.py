@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import wait_for_line
+from tests.processes import stop, wait_for_line
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +36,11 @@ async def _work_directory_while_up(process: asyncio.subprocess.Process, tmp: Pat
 
 async def test_demo_passes_and_removes_its_work_directory(tmp_path: Path) -> None:
     process = await _demo(tmp_path)
-    await _work_directory_while_up(process, tmp_path)
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=240)
+    try:
+        await _work_directory_while_up(process, tmp_path)
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=240)
+    finally:
+        await stop(process)  # a demo this test gave up on cleans up and ends all the same
     assert process.returncode == 0, out.decode()
     assert "demo passed" in out.decode()
     assert _left(tmp_path) == []
@@ -48,8 +51,11 @@ async def test_an_interrupted_demo_removes_its_work_directory(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     process = await _demo(tmp_path)
-    await _work_directory_while_up(process, tmp_path)
-    process.send_signal(signum)
-    await asyncio.wait_for(process.communicate(), timeout=60)
+    try:
+        await _work_directory_while_up(process, tmp_path)
+        process.send_signal(signum)
+        await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        await stop(process)
     assert process.returncode == 130
     assert not any(name.startswith("openstackoid-") for name in _left(tmp_path))

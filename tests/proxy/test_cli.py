@@ -13,7 +13,7 @@ import yaml
 
 from proxy.metrics import FLUSH_SECONDS
 from testbed import Testbed
-from tests.processes import wait_for_line
+from tests.processes import stop, wait_for_line
 
 
 async def _start_proxy(
@@ -60,8 +60,7 @@ async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_p
                 assert resp.status == 200
         assert [r.path for r in testbed.requests("cloud-2")] == ["/identity/v3"]
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        await _stop(process)
 
 
 async def _requests_counted(session: aiohttp.ClientSession, base: str) -> float:
@@ -98,8 +97,7 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
             counts = [await _requests_counted(session, base) for _ in range(10)]
         assert counts == [sent] * 10
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        await _stop(process)
 
 
 async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) -> None:
@@ -140,7 +138,7 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
                         sent.append(resp.headers["X-Openstackoid-Request-Id"])
         finally:
             process.send_signal(signal.SIGTERM)  # stderr ends once every worker has exited
-        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+        assert await stop(process, signum=None) == 0
     stderr = "".join(lines)
     logged = [
         json.loads(line.split(" openstackoid.access ", 1)[1])
@@ -153,8 +151,7 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGTERM)
-    assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    assert await stop(process) == 0
 
 
 async def _run_cli(*argv: str) -> tuple[int, str]:

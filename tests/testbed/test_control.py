@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from testbed import Faults, Testbed
 from testbed.control import make_control_app
+from tests.processes import stop
 
 
 def _free_port() -> int:
@@ -87,5 +87,4 @@ async def test_testbed_up_and_fault_commands(tmp_path: Path) -> None:
         assert json.loads(out)["faults"]["outage"] is True
         assert "cloud-2" in clouds_yaml.read_text()
     finally:
-        up.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(up.wait(), timeout=30) == 0
+        assert await stop(up) == 0
