@@ -30,6 +30,11 @@ def cloud_from_entry(name: str, entry: Mapping[str, Any]) -> Cloud:
     auth_url = auth.get("auth_url")
     if not auth_url:
         raise InvalidCloudError(f"cloud {name!r} in clouds.yaml has no auth.auth_url")
+    if not str(auth_url).startswith(("http://", "https://")):
+        # As the registry file's schema and the admin API refuse it: one rule for every source.
+        raise InvalidCloudError(
+            f"cloud {name!r} in clouds.yaml: auth.auth_url {auth_url!r} is not an http(s) URL"
+        )
     extension = entry.get(EXTENSION_KEY) or {}
     domain = auth.get("domain_name")
     credentials = Credentials(

@@ -70,7 +70,15 @@ async def test_clouds_the_files_never_held_survive_a_reload(tmp_path: Path) -> N
     assert set(_regions(reloader.registry)) == {"admin-added", "b"}
 
 
-@pytest.mark.parametrize("broken", ["clouds: [\n", "clouds: {a: {auth: {}}}\n", None])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "clouds: [\n",
+        "clouds: {a: {auth: {}}}\n",
+        "clouds: {a: {auth: {auth_url: 'ftp://a/v3'}}}\n",
+        None,
+    ],
+)
 async def test_a_broken_or_missing_file_keeps_the_previous_registry(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, broken: str | None
 ) -> None:

@@ -51,3 +51,14 @@ def test_missing_auth_url_is_named(tmp_path: Path) -> None:
     (tmp_path / "clouds.yaml").write_text("clouds:\n  broken:\n    auth: {username: u}\n")
     with pytest.raises(InvalidCloudError, match="'broken'.*auth_url"):
         load_clouds_yaml(tmp_path / "clouds.yaml")
+
+
+@pytest.mark.parametrize("url", ["ftp://k.example/v3", "k.example/v3", "file:///etc/passwd"])
+def test_an_auth_url_that_is_not_http_is_refused_as_elsewhere(tmp_path: Path, url: str) -> None:
+    """The registry file's schema and the admin API refuse it; so does a clouds.yaml."""
+    (tmp_path / "clouds.yaml").write_text(f"clouds:\n  odd:\n    auth: {{auth_url: '{url}'}}\n")
+    with pytest.raises(InvalidCloudError) as refused:
+        load_clouds_yaml(tmp_path / "clouds.yaml")
+    assert str(refused.value) == (
+        f"cloud 'odd' in clouds.yaml: auth.auth_url '{url}' is not an http(s) URL"
+    )
