@@ -26,6 +26,7 @@ from proxy.executor import Executor, Limits
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import Logins, make_strategy
 from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
+from proxy.named_scope_source import named_scope_store, serve_named_scopes
 from proxy.relay import Relay
 from proxy.replay import read_replayable
 from proxy.request import ProxyRequest
@@ -35,10 +36,15 @@ from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
+from proxy.url_scope import PREFIX as SCOPED_PREFIX
+from proxy.url_scope import ScopedPath, UrlScopes, split_scoped_path
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
+from registry.admin_scopes import ScopesAdmin, mount_scopes
 from registry.discovery import EndpointCatalog
 from registry.health import HealthSource, health_exposition, health_report
+from registry.named_scope_store import NamedScopeStore
+from registry.named_scopes import NamedScopes
 from registry.postgres import PostgresStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
@@ -55,6 +61,10 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+URL_SCOPES = web.AppKey("url_scopes", UrlScopes)
+NAMED_SCOPE_STORE = web.AppKey("named_scope_store", NamedScopeStore)
+APPLIED = web.RequestKey("applied_scope", tuple[Scope | None, str])
+"""Key of web.Request: (scope applied, where it came from), told in X-Openstackoid-Scope."""
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
 """Components following a central store report here by name ("registry", "scope_memory");
 /healthz and /metrics read them."""
@@ -143,7 +153,18 @@ def _handler_for(service_type: str) -> Callable[[web.Request], Awaitable[web.Str
     return functools.partial(serve_service, service_type=service_type)
 
 
-async def serve_service(request: web.Request, service_type: str) -> web.StreamResponse:
+async def serve_url_scoped(request: web.Request) -> web.StreamResponse:
+    """`/scope/<scope>/<service_type>/...`: the scope in the URL (proxy/url_scope.py)."""
+    try:
+        scoped = split_scoped_path(request.raw_path.partition("?")[0])
+    except ProxyError as exc:
+        return error_response(exc, new_request_id())
+    return await serve_service(request, scoped.service_type, scoped)
+
+
+async def serve_service(
+    request: web.Request, service_type: str, scoped: ScopedPath | None = None
+) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = new_request_id()
     app = request.app
@@ -155,16 +176,34 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
         headers = request.headers
         token = headers.get("X-Auth-Token")
         scope_text = headers.get(SCOPE_HEADER)
+        config = app[CONFIG]
+        public_url = _public_url(request, config)
+        raw, _, query = request.raw_path.partition("?")
+        # Precedence: X-Scope, then the URL's scope, then the token's, then the default.
+        if scoped is not None:
+            url_scope = app[URL_SCOPES].resolve(scoped.segment)
+            public_url += url_scope.prefix  # every URL handed back keeps the scope
+            path = scoped.api_path
+        else:
+            url_scope = None
+            path = _api_path(request, service_type, raw)
         if scope_text:  # nearly every request: no coroutine for it
             scope: Scope | None = _noted_scope(scope_text, token, app[MEMORY])
+            source = "header"
+            if url_scope is not None and url_scope.scope != scope:
+                source = "header (the URL's scope differs and was not applied)"
+        elif url_scope is not None:
+            scope, scope_text = url_scope.scope, url_scope.text
+            if token:
+                app[MEMORY].note(token, scope_text)  # Nova's calls for the user keep it
+            source = "url"
         else:
             scope, scope_text = await _recalled_scope(token, app[MEMORY])
-        raw, _, query = request.raw_path.partition("?")
-        path = _api_path(request, service_type, raw)
+            source = "token" if scope is not None else "default"
+        request[APPLIED] = (scope or app[PLANNER].default, source)
         decision = app[PLANNER].decide(request.method, service_type, path, scope, scope_text)
         single = decision.single
         plan = decision.node
-        config = app[CONFIG]
         if single is not None:
             # The body as it arrives: 64 KiB pieces (iter_chunked) cost a copy each and a
             # write each, 1.5 s of CPU per GiB uploaded against 0.64.
@@ -182,7 +221,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             scope,
             scope_text,
             token,
-            _public_url(request, config),
+            public_url,
             body,
         )
         executor = app[EXECUTOR]
@@ -221,6 +260,15 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             )
         )
     return response
+
+
+async def _tell_applied_scope(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """on_response_prepare, so streamed answers say it too: a tool can check which scope
+    served it rather than trust that its own was applied."""
+    applied = request.get(APPLIED)
+    if applied is not None and applied[0] is not None:
+        response.headers["X-Openstackoid-Scope"] = str(applied[0])
+        response.headers["X-Openstackoid-Scope-Source"] = applied[1]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -299,6 +347,13 @@ async def shared_registry(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def named_scopes(app: web.Application) -> AsyncIterator[None]:
+    async for _ in serve_named_scopes(
+        app[URL_SCOPES].named, app[NAMED_SCOPE_STORE], app[HEALTH_SOURCES]
+    ):
+        yield
+
+
 def _store(config: ProxyConfig) -> Store:
     """Where admin API changes persist."""
     if config.registry_dsn:
@@ -320,6 +375,8 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[HOOKS] = AnswerHooks(app[MEMORY])
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
     app[HEALTH_SOURCES] = {}
+    app[URL_SCOPES] = UrlScopes(registry, NamedScopes())
+    app.on_response_prepare.append(_tell_applied_scope)
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         raise_open_files_limit()
@@ -372,8 +429,11 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
+    app[NAMED_SCOPE_STORE] = named_scope_store(config)
+    app.cleanup_ctx.append(named_scopes)
     if config.admin_token:
         admin = make_admin_app(registry, app[STORE], config.admin_token)
+        mount_scopes(admin, ScopesAdmin(app[URL_SCOPES].named, app[NAMED_SCOPE_STORE]))
         app.add_subapp("/_openstackoid/admin", admin)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
@@ -386,6 +446,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         handler = _handler_for(service_type)
         app.router.add_route("*", f"/{service_type}", handler)
         app.router.add_route("*", f"/{service_type}/{{tail:.*}}", handler)
+    app.router.add_route("*", SCOPED_PREFIX + "{tail:.*}", serve_url_scoped)
     app.router.add_route("*", "/{service}", proxy_handler)
     app.router.add_route("*", "/{service}/{tail:.*}", proxy_handler)
     return app
