@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,16 @@ async def _list(store: NamedScopeStore, args: argparse.Namespace) -> int:
 async def _show(store: NamedScopeStore, args: argparse.Namespace) -> int:
     for named in await store.load_scopes():
         if named.name == args.name:
-            print(json.dumps(named.to_dict(), indent=2))
+            shown = {**named.to_dict(), "url_segment": to_url_segment(named.scope)}
+            print(json.dumps(shown, indent=2))
             return 0
     console.print(f"[red]no named scope {args.name!r}")
     return 1
+
+
+def _tell(exc: RegistryError) -> None:
+    # Unwrapped and unstyled: a scope error's caret line must stay under its text.
+    print(f"error: {exc}", file=sys.stderr)
 
 
 def _runner(action: Action, default_db: Path) -> Callable[[argparse.Namespace], int]:
@@ -70,12 +77,12 @@ def _runner(action: Action, default_db: Path) -> Callable[[argparse.Namespace], 
             try:
                 store = await _open(args, default_db)
             except RegistryError as exc:
-                console.print(f"[red]{exc}")
+                _tell(exc)
                 return 1
             try:
                 return await action(store, args)
             except RegistryError as exc:
-                console.print(f"[red]{exc}")
+                _tell(exc)
                 return 1
             finally:
                 await store.close()
