@@ -1,9 +1,11 @@
-"""`openstackoid demo`."""
+"""`openstackoid demo` and `openstackoid scope url|bake`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from cli_plugin.scope_cli import register as register_scope
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -18,3 +20,4 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--clouds", type=int, default=1000, help="clouds to simulate")
     parser.set_defaults(func=_demo)
+    register_scope(subparsers)
