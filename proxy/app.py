@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from proxy.applied_scope import APPLIED, AppliedScopes
 from proxy.circuit import CircuitBreakers
 from proxy.config import ProxyConfig
 from proxy.errors import NotFound, ProxyError, ScopeInvalid, error_response
@@ -63,8 +64,6 @@ PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
 URL_SCOPES = web.AppKey("url_scopes", UrlScopes)
 NAMED_SCOPE_STORE = web.AppKey("named_scope_store", NamedScopeStore)
-APPLIED = web.RequestKey("applied_scope", tuple[Scope | None, str])
-"""Key of web.Request: (scope applied, where it came from), told in X-Openstackoid-Scope."""
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
 """Components following a central store report here by name ("registry", "scope_memory");
 /healthz and /metrics read them."""
@@ -200,7 +199,7 @@ async def serve_service(
         else:
             scope, scope_text = await _recalled_scope(token, app[MEMORY])
             source = "token" if scope is not None else "default"
-        request[APPLIED] = (scope or app[PLANNER].default, source)
+        request[APPLIED] = (scope_text, scope or app[PLANNER].default, source)
         decision = app[PLANNER].decide(request.method, service_type, path, scope, scope_text)
         single = decision.single
         plan = decision.node
@@ -260,15 +259,6 @@ async def serve_service(
             )
         )
     return response
-
-
-async def _tell_applied_scope(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    """on_response_prepare, so streamed answers say it too: a tool can check which scope
-    served it rather than trust that its own was applied."""
-    applied = request.get(APPLIED)
-    if applied is not None and applied[0] is not None:
-        response.headers["X-Openstackoid-Scope"] = str(applied[0])
-        response.headers["X-Openstackoid-Scope-Source"] = applied[1]
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -376,7 +366,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
     app[HEALTH_SOURCES] = {}
     app[URL_SCOPES] = UrlScopes(registry, NamedScopes())
-    app.on_response_prepare.append(_tell_applied_scope)
+    app.on_response_prepare.append(AppliedScopes().tell)
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         raise_open_files_limit()

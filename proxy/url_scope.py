@@ -39,13 +39,8 @@ class ScopedPath:
 
     segment: str
     service_type: str
-    rest: str
-    """The path from `/<service_type>` on, as sent."""
-
-    @property
-    def api_path(self) -> str:
-        """What follows `/<service_type>`, like the unscoped handler's API path."""
-        return self.rest[len(self.service_type) + 1 :]
+    api_path: str
+    """What follows `/<service_type>` (as sent), like the unscoped handler's API path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +57,14 @@ class UrlScope:
 def split_scoped_path(raw_path: str) -> ScopedPath:
     """`/scope/<segment>/<service_type>[/<api path>]` (query excluded) split, raw."""
     segment, slash, rest = raw_path[len(PREFIX) :].partition("/")
-    service_type = unquote(rest.partition("/")[0])
+    raw_service = rest.partition("/")[0]
+    service_type = unquote(raw_service)
     if not segment or not slash or not service_type:
         raise NotFound(
             f"openstackoid serves {raw_path[:200]!r} at /scope/<scope>/<service_type>/..., "
             "e.g. /scope/keystone:cloud-1;glance:cloud-2/identity/v3"
         )
-    return ScopedPath(segment, service_type, "/" + rest)
+    return ScopedPath(segment, service_type, rest[len(raw_service) :])
 
 
 @functools.lru_cache(maxsize=4096)

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from proxy.url_scope import ScopedPath, split_scoped_path
 from scope_dsl import parse_scope, to_url_segment
 from testbed import admin_auth_body
 from tests.federation import Federation, FederationFactory
@@ -237,3 +238,18 @@ async def test_a_cloud_alone_is_the_bare_expression(federation: Federation) -> N
     assert headers["X-Openstackoid-Scope"] == "{*: cloud-2}"
     assert _served(federation, "cloud-2", "auth/tokens")
     assert not _served(federation, "cloud-1", "auth/tokens")
+
+
+@pytest.mark.parametrize(
+    ("raw", "segment", "service", "api"),
+    [
+        ("/scope/fed-c2/image/v2/images", "fed-c2", "image", "/v2/images"),
+        ("/scope/fed-c2/image", "fed-c2", "image", ""),
+        ("/scope/fed-c2/image/", "fed-c2", "image", "/"),
+        ("/scope/image:a%2Fb/%69mage/v2/a%2Fb", "image:a%2Fb", "image", "/v2/a%2Fb"),
+    ],
+)
+def test_a_scoped_path_splits_on_the_raw_path(
+    raw: str, segment: str, service: str, api: str
+) -> None:
+    assert split_scoped_path(raw) == ScopedPath(segment, service, api)
