@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from cli_plugin.scope_cli import register as register_scope
+from openstackoid_cli import HelpFormatter
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -16,7 +17,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "demo", help="1,000 simulated clouds behind the proxy, driven by the openstack CLI"
+        "demo",
+        help="1,000 simulated clouds behind the proxy, driven by the openstack CLI",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--clouds", type=int, default=1000, help="clouds to simulate")
     parser.set_defaults(func=_demo)

@@ -18,6 +18,7 @@ import yaml
 from cli_plugin import hook  # noqa: F401 - lets openstack.config read a braced `scope:`
 from cli_plugin.errors import ScopeConfigError
 from cli_plugin.scope_url import bake_cloud_entry, scoped_auth_url
+from openstackoid_cli import HelpFormatter
 from scope_dsl import ScopeError
 
 
@@ -87,19 +88,35 @@ def _guarded(action: Any) -> Any:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "scope", help="a scope in the auth_url, for clients without openstackoid's plugin"
+        "scope",
+        help="a scope in the auth_url, for clients without openstackoid's plugin",
+        formatter_class=HelpFormatter,
     )
     commands = parser.add_subparsers(dest="scope_command", required=True)
-    url = commands.add_parser("url", help="print the auth_url with the scope baked in")
-    url.add_argument("--os-cloud", "--cloud", dest="os_cloud", help="a clouds.yaml cloud")
-    url.add_argument("--os-auth-url", "--auth-url", dest="auth_url", help="the proxy's auth_url")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(
+            name, help=text, description=text, formatter_class=HelpFormatter
+        )
+        return sub
+
+    url = command("url", "print the auth_url with the scope baked in")
+    url.add_argument(
+        "--os-cloud", "--cloud", dest="os_cloud", help="a clouds.yaml cloud (default: none)"
+    )
+    url.add_argument(
+        "--os-auth-url",
+        "--auth-url",
+        dest="auth_url",
+        help="the proxy's auth_url (default: the cloud's)",
+    )
     url.add_argument("--scope", help="scope or named scope (default: OS_SCOPE, then `scope:`)")
     url.set_defaults(func=_guarded(_url))
-    bake = commands.add_parser(
-        "bake", help="rewrite a clouds.yaml cloud: its `scope:` moves into its auth_url"
+    bake = command("bake", "rewrite a clouds.yaml cloud: its `scope:` moves into its auth_url")
+    bake.add_argument(
+        "--os-cloud", "--cloud", dest="os_cloud", required=True, help="the cloud (required)"
     )
-    bake.add_argument("--os-cloud", "--cloud", dest="os_cloud", required=True)
     bake.add_argument("--clouds-yaml", help="the file (default: the one openstacksdk reads)")
-    bake.add_argument("--scope", help="bake this scope instead of the entry's `scope:`")
+    bake.add_argument("--scope", help="bake this scope (default: the entry's `scope:`)")
     bake.add_argument("--dry-run", action="store_true", help="print the entry, change nothing")
     bake.set_defaults(func=_guarded(_bake))

@@ -344,6 +344,16 @@ async def named_scopes(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def admin_app(proxy_app: web.Application) -> web.Application:
+    """The admin API (clouds, named scopes) on the proxy app's registry and stores."""
+    config = proxy_app[CONFIG]
+    assert config.admin_token
+    admin = make_admin_app(proxy_app[REGISTRY], proxy_app[STORE], config.admin_token)
+    named = ScopesAdmin(proxy_app[URL_SCOPES].named, proxy_app[NAMED_SCOPE_STORE])
+    mount_scopes(admin, named)
+    return admin
+
+
 def _store(config: ProxyConfig) -> Store:
     """Where admin API changes persist."""
     if config.registry_dsn:
@@ -421,15 +431,14 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         app.cleanup_ctx.append(shared_registry)
     app[NAMED_SCOPE_STORE] = named_scope_store(config)
     app.cleanup_ctx.append(named_scopes)
-    if config.admin_token:
-        admin = make_admin_app(registry, app[STORE], config.admin_token)
-        mount_scopes(admin, ScopesAdmin(app[URL_SCOPES].named, app[NAMED_SCOPE_STORE]))
-        app.add_subapp("/_openstackoid/admin", admin)
+    if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
+        if config.admin_token:
+            app.add_subapp("/_openstackoid/admin", admin_app(app))
+        for path in ("/metrics", "/_openstackoid/metrics"):
+            app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     app.router.add_get("/_openstackoid/scope", explain_scope)
-    for path in ("/metrics", "/_openstackoid/metrics"):
-        app.router.add_get(path, metrics_view)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
     for service_type in sorted(SERVICE_TYPES):

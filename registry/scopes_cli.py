@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from openstackoid_cli import CommandError, HelpFormatter
 from registry.errors import RegistryError
 from registry.named_scope_postgres import PostgresNamedScopeStore
 from registry.named_scope_store import NamedScopeStore, SqliteNamedScopeStore
@@ -28,7 +29,10 @@ Action = Callable[[NamedScopeStore, argparse.Namespace], Awaitable[int]]
 async def _open(args: argparse.Namespace, default_db: Path) -> NamedScopeStore:
     if args.dsn:
         return await PostgresNamedScopeStore(args.dsn).open()
-    return SqliteNamedScopeStore(args.db or os.environ.get("OPENSTACKOID_REGISTRY") or default_db)
+    path = Path(args.db or os.environ.get("OPENSTACKOID_REGISTRY") or default_db)
+    if args.scope_command != "add" and not path.exists():  # a typo in --db creates nothing
+        raise CommandError(f"no registry at {path}: name an existing one with --db")
+    return SqliteNamedScopeStore(path)
 
 
 async def _add(store: NamedScopeStore, args: argparse.Namespace) -> int:
@@ -66,7 +70,7 @@ async def _show(store: NamedScopeStore, args: argparse.Namespace) -> int:
     return 1
 
 
-def _tell(exc: RegistryError) -> None:
+def _tell(exc: Exception) -> None:
     # Unwrapped and unstyled: a scope error's caret line must stay under its text.
     print(f"error: {exc}", file=sys.stderr)
 
@@ -76,7 +80,7 @@ def _runner(action: Action, default_db: Path) -> Callable[[argparse.Namespace], 
         async def main() -> int:
             try:
                 store = await _open(args, default_db)
-            except RegistryError as exc:
+            except (RegistryError, CommandError) as exc:
                 _tell(exc)
                 return 1
             try:
@@ -94,19 +98,28 @@ def _runner(action: Action, default_db: Path) -> Callable[[argparse.Namespace], 
 
 def register_scope_commands(commands: Any, default_db: Path) -> None:
     """`scope` under `openstackoid registry` (which holds --db and --dsn)."""
-    parser = commands.add_parser("scope", help="named scopes: fed-c2 = keystone: c1; glance: c2")
-    scope_commands = parser.add_subparsers(dest="scope_command", required=True)
-    add = scope_commands.add_parser("add", help="add or replace a named scope")
-    add.add_argument("name")
-    add.add_argument("scope", help='e.g. "keystone: cloud-1; glance: cloud-2"')
-    add.add_argument("--description")
-    add.set_defaults(func=_runner(_add, default_db))
-    remove = scope_commands.add_parser("remove", help="remove a named scope")
-    remove.add_argument("name")
-    remove.set_defaults(func=_runner(_remove, default_db))
-    scope_commands.add_parser("list", help="list named scopes").set_defaults(
-        func=_runner(_list, default_db)
+    parser = commands.add_parser(
+        "scope",
+        help="named scopes: fed-c2 = keystone: c1; glance: c2",
+        formatter_class=HelpFormatter,
     )
-    show = scope_commands.add_parser("show", help="show one named scope")
-    show.add_argument("name")
+    scope_commands = parser.add_subparsers(dest="scope_command", required=True)
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = scope_commands.add_parser(
+            name, help=text, description=text, formatter_class=HelpFormatter
+        )
+        return sub
+
+    add = command("add", "add or replace a named scope")
+    add.add_argument("name", help="letters, digits, '.', '_', '-' (at most 64)")
+    add.add_argument("scope", help='e.g. "keystone: cloud-1; glance: cloud-2"')
+    add.add_argument("--description", help="what the scope is for (default: none)")
+    add.set_defaults(func=_runner(_add, default_db))
+    remove = command("remove", "remove a named scope")
+    remove.add_argument("name", help="the named scope")
+    remove.set_defaults(func=_runner(_remove, default_db))
+    command("list", "list named scopes").set_defaults(func=_runner(_list, default_db))
+    show = command("show", "show one named scope")
+    show.add_argument("name", help="the named scope")
     show.set_defaults(func=_runner(_show, default_db))

@@ -83,7 +83,8 @@ async def _federation(
 ) -> tuple[Federation, Path]:
     fed = await make_federation(admin_token="admin-secret", default_scope="{*: cloud-3}")
     await name_scope(fed, "fed-c2", "keystone: cloud-1; glance: cloud-2")
-    return fed, clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/scope/fed-c2/identity/v3")
+    url = f"{fed.url}/scope/fed-c2/identity/v3"
+    return fed, clouds_yaml(tmp_path / "clouds.yaml", url, fed.bed.cloud("cloud-1"))
 
 
 async def test_image_info(

@@ -56,7 +56,8 @@ async def test_a_bad_clouds_yaml_scope_stops_the_command_with_the_caret(
 ) -> None:
     fed = await make_federation(default_scope="{*: cloud-3}")
     bad = "keystone: cloud-1; glance: clod-2 |"
-    config = clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/identity/v3", scope=bad)
+    login = fed.bed.cloud("cloud-1")
+    config = clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/identity/v3", login, scope=bad)
     code, out, err = await run_openstack("--os-cloud", "fed", "image", "list", clouds_yaml=config)
     assert code != 0
     assert "Hook should be" not in err
@@ -69,7 +70,8 @@ async def test_a_braced_clouds_yaml_scope_works_and_says_how_to_write_it(
 ) -> None:
     fed = await make_federation(default_scope="{*: cloud-3}")
     braced = "{keystone: cloud-1; glance: cloud-2}"
-    config = clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/identity/v3", scope=braced)
+    login = fed.bed.cloud("cloud-1")
+    config = clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/identity/v3", login, scope=braced)
     code, out, err = await run_openstack(
         "--os-cloud", "fed", "image", "list", "-f", "json", clouds_yaml=config
     )
@@ -82,7 +84,8 @@ async def test_a_header_overriding_the_url_scope_is_told(
     make_federation: FederationFactory, tmp_path: Path
 ) -> None:
     fed = await make_federation(default_scope="{*: cloud-3}")
-    config = clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/scope/cloud-3/identity/v3")
+    url = f"{fed.url}/scope/cloud-3/identity/v3"
+    config = clouds_yaml(tmp_path / "clouds.yaml", url, fed.bed.cloud("cloud-1"))
     code, out, err = await run_openstack(
         "--os-cloud", "fed", "--scope", "{keystone: cloud-1; glance: cloud-2}",
         "image", "list", "-f", "json", clouds_yaml=config,

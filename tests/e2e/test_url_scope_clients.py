@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from openstackoid_cli import main
+from testbed import admin_auth_body
 from tests.e2e.url_scope_clients import (
     clouds_yaml,
     images_held_by,
@@ -56,6 +57,7 @@ async def test_plain_openstacksdk_follows_the_url_scope(
     config = clouds_yaml(
         tmp_path / "clouds.yaml",
         f"{fed.url}/scope/{segment}/identity/v3",
+        fed.bed.cloud("cloud-1"),
         scope="keystone: cloud-1; glance: cloud-2",
     )
     result = await _plain_sdk(config)
@@ -74,7 +76,8 @@ async def test_baked_clouds_yaml_scopes_plain_openstacksdk(
     """`openstackoid scope bake` turns a `scope:` plain openstacksdk ignores into one it obeys."""
     fed = await make_federation(default_scope="{*: cloud-3}")
     scope = "keystone: cloud-1; glance: cloud-2"
-    config = clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/identity/v3", scope=scope)
+    login = fed.bed.cloud("cloud-1")
+    config = clouds_yaml(tmp_path / "clouds.yaml", f"{fed.url}/identity/v3", login, scope=scope)
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(config))
     assert main(["scope", "bake", "--os-cloud", "fed"]) == 0
     result = await _plain_sdk(config)
@@ -89,7 +92,7 @@ async def test_curl_follows_the_catalog_of_a_url_scope(
     fed = await make_federation(default_scope="{*: cloud-3}")
     base = f"{fed.url}/scope/keystone:cloud-1;glance:cloud-2%7Ccloud-3"
     body = tmp_path / "auth.json"
-    body.write_text(json.dumps({"auth": _password_auth()}))
+    body.write_text(json.dumps(admin_auth_body(fed.bed.cloud("cloud-1"))))
     code, out, err = await run(
         "curl", "-sS", "-D", str(tmp_path / "headers"), "-H", "Content-Type: application/json",
         "--data-binary", f"@{body}", f"{base}/identity/v3/auth/tokens",
@@ -116,10 +119,3 @@ async def test_curl_follows_the_catalog_of_a_url_scope(
     error = json.loads(out)["error"]
     assert error["code"] == 400 and "expected a cloud after the operator" in error["message"]
     assert not any(fed.bed.requests(c.name) for c in fed.bed.clouds)
-
-
-def _password_auth() -> dict[str, object]:
-    from testbed import admin_auth_body
-
-    auth: dict[str, object] = admin_auth_body()["auth"]
-    return auth

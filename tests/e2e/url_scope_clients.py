@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from testbed import admin_auth_body
+from testbed import SimCloudInfo, admin_auth_body
 from tests.federation import Federation
 
 ADMIN = {"X-Admin-Token": "admin-secret"}
@@ -35,13 +35,15 @@ async def run(
     return process.returncode, out.decode(), err.decode()
 
 
-def clouds_yaml(path: Path, auth_url: str, **extra: Any) -> Path:
+def clouds_yaml(path: Path, auth_url: str, login: SimCloudInfo | None = None, **extra: Any) -> Path:
+    """A user's clouds.yaml, cloud `fed`: the admin of `login` (each testbed cloud has its
+    own password; none: a made-up one, for tests that never log in)."""
     cloud = {
         "auth": {
             "auth_url": auth_url,
-            "username": "admin",
-            "password": "secret",
-            "project_name": "admin",
+            "username": login.username if login else "admin",
+            "password": login.password if login else "unused",
+            "project_name": login.project_name if login else "admin",
             "user_domain_name": "Default",
             "project_domain_name": "Default",
         },
@@ -64,7 +66,8 @@ async def images_held_by(fed: Federation, cloud: str) -> dict[str, str]:
     """Name -> id of the images the cloud itself holds, asked of it directly."""
     info = fed.bed.cloud(cloud)
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{info.auth_url}/auth/tokens", json=admin_auth_body()) as resp:
+        body = admin_auth_body(info)
+        async with session.post(f"{info.auth_url}/auth/tokens", json=body) as resp:
             token = resp.headers["X-Subject-Token"]
         url = f"{info.endpoints['image']}/v2/images"
         async with session.get(url, headers={"X-Auth-Token": token}) as resp:

@@ -14,9 +14,13 @@ INLINE = to_url_segment(parse_scope(SEED))  # identity:cloud-1;image:cloud-3
 ADMIN = {"X-Admin-Token": "admin-secret"}
 
 
-async def _token(fed: Federation, prefix: str, **headers: str) -> tuple[str, dict[str, Any], Any]:
+async def _token(
+    fed: Federation, prefix: str, issuer: str = "cloud-1", **headers: str
+) -> tuple[str, dict[str, Any], Any]:
+    """A token of `issuer`'s admin (each cloud has its own password), asked through `prefix`."""
     url = f"{fed.url}{prefix}/identity/v3/auth/tokens"
-    async with fed.session.post(url, json=admin_auth_body(), headers=headers) as resp:
+    body = admin_auth_body(fed.bed.cloud(issuer))
+    async with fed.session.post(url, json=body, headers=headers) as resp:
         assert resp.status == 201, await resp.text()
         return resp.headers["X-Subject-Token"], await resp.json(), resp.headers
 
@@ -78,7 +82,7 @@ async def test_version_documents_and_location_keep_the_prefix(federation: Federa
 
 async def test_location_and_next_pages_keep_the_prefix(federation: Federation) -> None:
     for cloud in ("cloud-1", "cloud-2"):
-        token, _, _ = await _token(federation, f"/scope/{cloud}")
+        token, _, _ = await _token(federation, f"/scope/{cloud}", cloud)
         base = f"{federation.url}/scope/{cloud}"
         server = {
             "name": f"vm-{cloud}",
@@ -234,7 +238,7 @@ async def test_a_token_issued_under_a_url_scope_is_remembered(federation: Federa
 
 
 async def test_a_cloud_alone_is_the_bare_expression(federation: Federation) -> None:
-    token, _, headers = await _token(federation, "/scope/cloud-2")
+    token, _, headers = await _token(federation, "/scope/cloud-2", "cloud-2")
     assert headers["X-Openstackoid-Scope"] == "{*: cloud-2}"
     assert _served(federation, "cloud-2", "auth/tokens")
     assert not _served(federation, "cloud-1", "auth/tokens")
