@@ -2,9 +2,15 @@
 
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
+from proxy import ProxyConfig
+from proxy.app import make_app
+from proxy.operator_app import make_operator_app
 from proxy.url_scope import ScopedPath, split_scoped_path
+from registry import Registry
 from scope_dsl import parse_scope, to_url_segment
 from testbed import admin_auth_body
 from tests.federation import Federation, FederationFactory
@@ -257,3 +263,19 @@ def test_a_scoped_path_splits_on_the_raw_path(
     raw: str, segment: str, service: str, api: str
 ) -> None:
     assert split_scoped_path(raw) == ScopedPath(segment, service, api)
+
+
+async def test_named_scopes_are_written_on_the_operator_listener() -> None:
+    """With --admin-port the admin API (named scopes included) leaves the main listener."""
+    config = ProxyConfig(admin_token="admin-secret", admin_port=1)
+    app = make_app(config, Registry())
+    async with TestServer(app) as proxy, TestServer(make_operator_app(app)) as operator:
+        async with aiohttp.ClientSession() as session:
+            url = operator.make_url("/_openstackoid/admin/scopes/fed-c2")
+            async with session.put(url, json={"scope": "cloud-2"}, headers=ADMIN) as resp:
+                assert resp.status == 201, await resp.text()
+            async with session.put(proxy.make_url("/_openstackoid/admin/scopes/x")) as resp:
+                assert resp.status == 404
+            async with session.get(proxy.make_url("/scope/fed-c2/image")) as resp:
+                assert resp.headers["X-Openstackoid-Scope"] == "{*: cloud-2}"
+                assert resp.headers["X-Openstackoid-Scope-Source"] == "url"
