@@ -33,7 +33,7 @@ async def serve_named_scopes(
     if isinstance(store, PostgresNamedScopeStore):
         sync = NamedScopeSync(scopes, store)
         health["named_scopes"] = sync.health
-        sync.start()
+        await sync.start()
     else:
         scopes.replace_all(await store.load_scopes())
     try:

@@ -71,9 +71,9 @@ class PostgresNamedScopeStore:
 
 
 class NamedScopeSync:
-    """Follows `store` into `scopes`. A proxy starts serving at once: until the store
-    answers, a named scope in a URL is refused as unknown (a 400 naming it), never
-    routed elsewhere."""
+    """Follows `store` into `scopes`. A proxy started while the store does not answer
+    serves at once: until it answers, a named scope in a URL is refused as unknown (a 400
+    naming it), never routed elsewhere."""
 
     def __init__(
         self,
@@ -97,8 +97,16 @@ class NamedScopeSync:
     def health(self) -> ComponentHealth:
         return self._health
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._follow(), name="scope-sync")
+    async def start(self) -> None:
+        """Load once before serving, so a proxy whose store answers knows every named scope
+        from its first request; if the store does not answer, follow it in the background."""
+        feed: ChangeFeed | None
+        try:
+            feed = await self._connect()
+        except StoreUnavailableError as exc:
+            self._lost(str(exc))
+            feed = None
+        self._task = asyncio.get_running_loop().create_task(self._follow(feed), name="scope-sync")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -109,13 +117,13 @@ class NamedScopeSync:
                 pass
             self._task = None
 
-    async def _follow(self) -> None:
+    async def _follow(self, feed: ChangeFeed | None) -> None:
         delays = self.backoff.delays()
         while True:
-            feed: ChangeFeed | None = None
             try:
-                feed = await self._connect()
-                delays = self.backoff.delays()
+                if feed is None:
+                    feed = await self._connect()
+                    delays = self.backoff.delays()
                 await self._watch(feed)
             except StoreUnavailableError as exc:
                 self._lost(str(exc))
@@ -125,6 +133,7 @@ class NamedScopeSync:
             finally:
                 if feed is not None:
                     await feed.close()
+                    feed = None
                 self.store.tables.drop_connections()
             await asyncio.sleep(next(delays))
 

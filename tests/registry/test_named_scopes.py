@@ -108,8 +108,7 @@ async def test_postgres_changes_reach_a_follower() -> None:
         sync = NamedScopeSync(scopes, reader, heartbeat=60, backoff=Backoff(0.05, 0.2))
         try:
             await writer.upsert_scope(FED)
-            sync.start()
-            await asyncio.wait_for(sync.applied.wait(), 5)
+            await sync.start()  # loaded before it returns
             assert scopes.get("fed-c2") == FED and sync.health().state == "live"
             sync.applied.clear()
             await writer.upsert_scope(named_scope("fed-c3", "cloud-3"))
