@@ -76,6 +76,7 @@ class GunicornServer:
         prefix: str,
         log: Path,
         env: Mapping[str, str],
+        access_log: Path | None = None,
     ) -> None:
         self.gunicorn = gunicorn
         self.app = app
@@ -84,6 +85,7 @@ class GunicornServer:
         self.prefix = prefix
         self.log = log
         self.env = dict(env)
+        self.access_log = access_log
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -109,6 +111,8 @@ class GunicornServer:
             "OPENSTACKOID_WSGI_APP": self.app,
             "SCRIPT_NAME": self.prefix,
         }
+        if self.access_log is not None:
+            env["OPENSTACKOID_ACCESS_LOG"] = str(self.access_log)
         with self.log.open("ab") as out:
             # Own session: stop() signals the master and its worker as one process group.
             self._proc = await asyncio.create_subprocess_exec(
@@ -144,14 +148,50 @@ class GunicornServer:
 
     async def stop(self, grace: float = 10.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        _signal_group(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), grace)
-        except TimeoutError:
-            _signal_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        await _stop_group(proc, grace)
+
+
+class Daemon:
+    """A long-running service process that listens on no port (nova-conductor, -scheduler,
+    -compute): it talks over RabbitMQ and records itself in the database."""
+
+    def __init__(self, argv: Sequence[str], log: Path) -> None:
+        self.argv = list(argv)
+        self.log = log
+        self.name = Path(self.argv[0]).name
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+    def check_alive(self) -> None:
+        if self._proc is None or self._proc.returncode is not None:
+            raise RealTestbedError(
+                f"{self.name} stopped while starting; end of its log:\n{tail(self.log)}"
+            )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        await _stop_group(proc, grace)
+
+
+async def _stop_group(proc: asyncio.subprocess.Process | None, grace: float) -> None:
+    if proc is None or proc.returncode is not None:
+        return
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        _signal_group(proc.pid, signal.SIGKILL)
+        await proc.wait()
 
 
 def _die_with_parent() -> None:
