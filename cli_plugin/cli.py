@@ -7,6 +7,10 @@ from typing import Any
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.real:
+        from cli_plugin import demo_real
+
+        return demo_real.run()
     from cli_plugin.demo import run
 
     return run(args.clouds)
@@ -17,4 +21,9 @@ def register(subparsers: Any) -> None:
         "demo", help="1,000 simulated clouds behind the proxy, driven by the openstack CLI"
     )
     parser.add_argument("--clouds", type=int, default=1000, help="clouds to simulate")
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="the seed scenario on real Keystone, Glance and Nova from .venv-real",
+    )
     parser.set_defaults(func=_demo)

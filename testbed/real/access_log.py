@@ -67,11 +67,10 @@ def read_access_log(path: Path) -> list[AccessEntry]:
     return entries
 
 
-def issued_tokens(keystone_log: Path, agent_prefix: str | None = None) -> set[str]:
-    """Digests of the tokens a Keystone issued, to clients whose User-Agent starts so."""
+def issued_tokens(keystone_log: Path, agent_mark: str = "") -> set[str]:
+    """Digests of the tokens a Keystone issued, to clients whose User-Agent has the mark."""
     return {
         entry.issued_token
         for entry in read_access_log(keystone_log)
-        if entry.issued_token
-        and (agent_prefix is None or (entry.user_agent or "").startswith(agent_prefix))
+        if entry.issued_token and agent_mark in (entry.user_agent or "")
     }

@@ -68,6 +68,10 @@ async def _command(*argv: str) -> str:
     return text
 
 
+async def vhosts() -> list[str]:
+    return (await _command(_tool("rabbitmqctl"), "list_vhosts", "--quiet", "name")).split()
+
+
 @dataclass(frozen=True)
 class CloudBacking:
     """One compute cloud's databases and vhost, named ``<run>_<cloud>_*``."""
@@ -122,6 +126,5 @@ class CloudBacking:
             f"DROP DATABASE IF EXISTS `{self.database(name)}`;" for name in COMPUTE_DATABASES
         )
         await self.sql(statements)
-        vhosts = await _command(_tool("rabbitmqctl"), "list_vhosts", "--quiet", "name")
-        if self.vhost in vhosts.split():
+        if self.vhost in await vhosts():
             await _command(_tool("rabbitmqctl"), "delete_vhost", self.vhost)

@@ -18,9 +18,10 @@ from rich.progress import Progress
 
 from testbed.lifecycle import CloudsBed
 from testbed.model import REGION
-from testbed.real import compute, config
+from testbed.real import config
 from testbed.real.backing import CloudBacking, check_backing_services
-from testbed.real.compute import Stoppable
+from testbed.real.compute import STEPS as COMPUTE_STEPS
+from testbed.real.compute import ComputeServices, Stoppable
 from testbed.real.config import CloudDirs
 from testbed.real.errors import RealTestbedError, RealVenvMissing
 from testbed.real.keystone_admin import KeystoneAdmin
@@ -40,6 +41,9 @@ COMPUTE_COMMANDS = (
     "placement-manage",
     "neutron-db-manage",
 )
+TESTBED_AGENT = "openstackoid-testbed"
+"""The User-Agent of the testbed's own calls (set-up as the cloud's operator), told apart
+from the proxy's and the services' calls in the access logs."""
 PARALLEL_CLOUDS = 2
 """Creating a cloud is CPU bound (imports, migrations copied, bcrypt): one per core."""
 
@@ -114,6 +118,7 @@ class RealTestbed(CloudsBed):
         self._clouds: list[RealCloudInfo] = []
         self._servers: list[Stoppable] = []
         self._backings: list[CloudBacking] = []
+        self._compute: dict[str, ComputeServices] = {}
 
     @property
     def clouds(self) -> list[RealCloudInfo]:
@@ -141,9 +146,11 @@ class RealTestbed(CloudsBed):
         self._root = Path(tempfile.mkdtemp(prefix="openstackoid-real-"))
         infos = [self._plan(name) for name in self.names]
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=60), headers={"User-Agent": TESTBED_AGENT}
+            ) as http:
                 with Progress(disable=not progress, transient=True) as bar:
-                    total = 1 + STEPS_PER_CLOUD * self.count + compute.STEPS * len(self.compute)
+                    total = 1 + STEPS_PER_CLOUD * self.count + COMPUTE_STEPS * len(self.compute)
                     kinds = f", {len(self.compute)} with Nova" if self.compute else ""
                     task = bar.add_task(f"creating {self.count} real clouds{kinds}", total=total)
 
@@ -210,13 +217,14 @@ class RealTestbed(CloudsBed):
     ) -> None:
         dirs = self._dirs(info.name)
         dirs.make()
-        services: compute.ComputeServices | None = None
+        services: ComputeServices | None = None
         if info.is_compute:
             backing = CloudBacking(self.run_id, info.name)
             self._backings.append(backing)  # listed first: stop() drops what was made
-            services = compute.ComputeServices(
+            services = ComputeServices(
                 self.venv, info, dirs, backing, self.image_service_url, self._servers.append
             )
+            self._compute[info.name] = services
         async with asyncio.TaskGroup() as group:
             group.create_task(self._identity_and_image(info, dirs, template, http, step))
             if services is not None:
@@ -286,7 +294,16 @@ class RealTestbed(CloudsBed):
             access_log=dirs.access_log(service),
         )
 
+    async def use_image_service(self, url: str | None) -> None:
+        """Point every compute cloud's Nova at another image service (None: its catalog's)
+        and restart nova-api; e.g. to compare the proxy with the cloud's own Glance."""
+        self.image_service_url = url
+        async with aiohttp.ClientSession(headers={"User-Agent": TESTBED_AGENT}) as http:
+            for services in self._compute.values():
+                await services.use_image_service(http, url)
+
     async def stop(self) -> None:
+        self._compute = {}
         servers, self._servers = self._servers, []
         await asyncio.gather(*(server.stop() for server in servers))
         backings, self._backings = self._backings, []

@@ -10,6 +10,7 @@ its cell. Nothing in the services is patched: only their config files say how th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -169,6 +170,7 @@ class ComputeServices:
                 "OS_NEUTRON_CONFIG_FILES": f"{self.neutron_conf.name};{self.ml2_conf.name}",
             },
         )
+        self.nova_api = nova_api
         for server in (placement, nova_api, neutron):
             await server.start()
             self.keep(server)
@@ -192,6 +194,15 @@ class ComputeServices:
         step()
         await self._add_flavors(http, admin)
         step()
+
+    async def use_image_service(self, http: aiohttp.ClientSession, url: str | None) -> None:
+        """Point nova-api at another image service, as an operator does: edit nova.conf,
+        restart the API. Only nova-api asks Glance here (the fake driver downloads no image)."""
+        self.settings = dataclasses.replace(self.settings, image_service_url=url)
+        self.nova_conf.write_text(nova_conf(self.settings))
+        await self.nova_api.stop()
+        await self.nova_api.start()
+        await self.nova_api.wait_ready(http, READY_TIMEOUT)
 
     def _wsgi(
         self, app: str, port: int, prefix: str, name: str, env: dict[str, str]
