@@ -27,7 +27,12 @@ from testbed.real import RealTestbed, RealVenvMissing
 from testbed.real.backing import CloudBacking, vhosts
 from testbed.real.evidence import image_hop
 
-pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
+# The first test also waits for the clouds: Nova's schemas alone take a minute on 2 cores.
+pytestmark = [
+    pytest.mark.real,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.timeout(900),
+]
 SERVER = "cirros1"
 
 
