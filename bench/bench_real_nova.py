@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from rich.console import Console
 
 from bench.contenders import cpu_seconds
 from bench.servers import start_proxy, stop
@@ -37,6 +38,7 @@ SEED_SCOPE = f"{{keystone: {COMPUTE_CLOUD}; glance: {IMAGE_CLOUD}}}"
 NOVA_MICROVERSION = {"OpenStack-API-Version": "compute 2.37"}
 """2.37: `networks: none`, as `openstack server create --nic none` sends."""
 POLL_SECONDS = 0.05
+console = Console(stderr=True)
 ACTIVE_TIMEOUT = 120.0
 
 
@@ -157,8 +159,11 @@ async def measure(rounds: int, per_phase: int, calls: int) -> dict[str, Any]:
                 if url != current:
                     await bed.use_image_service(url)
                     current = url
-                for _ in range(per_phase):
-                    times[side.name].append(await create_to_active(http, side))
+                phase = [await create_to_active(http, side) for _ in range(per_phase)]
+                times[side.name] += phase
+                console.print(
+                    f"{side.name}: create to ACTIVE {', '.join(f'{t:.2f}' for t in phase)} s"
+                )
             nova_token = await _token(
                 http, compute, username="nova", password="service-secret", project="service"
             )
@@ -173,6 +178,9 @@ async def measure(rounds: int, per_phase: int, calls: int) -> dict[str, Any]:
                 f"{proxy_url}/image/v2/images/{image.image_id}",
                 nova_shaped,
                 calls,
+            )
+            console.print(
+                f"proxy CPU per Nova-shaped call, cloud-1 token -> cloud-999: {cross * 1e6:.0f} us"
             )
             same_token = await _proxied_token(http, proxy_url, f"{{*: {COMPUTE_CLOUD}}}")
             same = await proxy_cpu_per_call(

@@ -20,6 +20,9 @@ RABBITMQ_HOST = "127.0.0.1"
 RABBITMQ_PORT = 5672
 MARIADB_START = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 RABBITMQ_START = "rabbitmq-server -detached"
+RABBITMQCTL_ATTEMPTS = 5
+RABBITMQCTL_NODE_FAILED = 78
+RABBITMQCTL_NO_SUCH_VHOST = 65
 COMPUTE_DATABASES = ("nova_api", "nova_cell0", "nova_cell1", "placement", "neutron")
 _SAFE_NAME = re.compile(r"[^a-z0-9]+")
 
@@ -55,6 +58,13 @@ def _tool(name: str) -> str:
 
 
 async def _command(*argv: str) -> str:
+    code, text = await _attempt(argv)
+    if code != 0:
+        raise RealTestbedError(f"{' '.join(argv[:2])} ... exited with {code}: {text}")
+    return text
+
+
+async def _attempt(argv: tuple[str, ...]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
@@ -62,14 +72,26 @@ async def _command(*argv: str) -> str:
         stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
-    text = out.decode(errors="replace")
-    if proc.returncode != 0:
-        raise RealTestbedError(f"{' '.join(argv[:2])} ... exited with {proc.returncode}: {text}")
-    return text
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")
+
+
+async def _rabbitmqctl(*args: str, absent_ok: bool = False) -> None:
+    """rabbitmqctl, tried again on a failure of its own Erlang node (it picks a node name
+    per call, and two calls at once from other test runs can clash: exit code 78).
+    ``absent_ok``: a vhost already gone (exit code 65) is what a delete wanted."""
+    argv = (_tool("rabbitmqctl"), *args)
+    for attempt in range(RABBITMQCTL_ATTEMPTS):
+        code, text = await _attempt(argv)
+        if code == 0 or (absent_ok and code == RABBITMQCTL_NO_SUCH_VHOST):
+            return
+        if code != RABBITMQCTL_NODE_FAILED or attempt == RABBITMQCTL_ATTEMPTS - 1:
+            raise RealTestbedError(f"rabbitmqctl {' '.join(args)} exited with {code}: {text}")
+        await asyncio.sleep(0.5 * (attempt + 1))
 
 
 async def vhosts() -> list[str]:
-    return (await _command(_tool("rabbitmqctl"), "list_vhosts", "--quiet", "name")).split()
+    return (await _command(_tool("rabbitmqctl"), "list_vhosts", "--quiet", "name")).split()[1:]
 
 
 @dataclass(frozen=True)
@@ -116,9 +138,8 @@ class CloudBacking:
             for name in COMPUTE_DATABASES
         )
         await self.sql(statements)
-        rabbitmqctl = _tool("rabbitmqctl")
-        await _command(rabbitmqctl, "add_vhost", self.vhost)
-        await _command(rabbitmqctl, "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        await _rabbitmqctl("add_vhost", self.vhost)
+        await _rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
 
     async def drop(self) -> None:
         """Drop whatever of the cloud's databases and vhost exists; errors are the caller's."""
@@ -126,5 +147,4 @@ class CloudBacking:
             f"DROP DATABASE IF EXISTS `{self.database(name)}`;" for name in COMPUTE_DATABASES
         )
         await self.sql(statements)
-        if self.vhost in await vhosts():
-            await _command(_tool("rabbitmqctl"), "delete_vhost", self.vhost)
+        await _rabbitmqctl("delete_vhost", self.vhost, absent_ok=True)

@@ -307,12 +307,18 @@ class RealTestbed(CloudsBed):
         servers, self._servers = self._servers, []
         await asyncio.gather(*(server.stop() for server in servers))
         backings, self._backings = self._backings, []
+        failures = []
         for backing in backings:
-            await backing.drop()
+            try:
+                await backing.drop()
+            except RealTestbedError as exc:  # the files and the other clouds go all the same
+                failures.append(exc)
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
         self._clouds = []
+        if failures:
+            raise failures[0]
 
 
 def cloud_names(clouds: int | Sequence[str]) -> list[str]:
