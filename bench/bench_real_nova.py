@@ -159,6 +159,9 @@ async def measure(rounds: int, per_phase: int, calls: int) -> dict[str, Any]:
                 if url != current:
                     await bed.use_image_service(url)
                     current = url
+                    # A restarted nova-api loads its policies and validates its first
+                    # tokens on first use: one server first, not counted.
+                    await create_to_active(http, side)
                 phase = [await create_to_active(http, side) for _ in range(per_phase)]
                 times[side.name] += phase
                 console.print(
