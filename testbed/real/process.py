@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import random
 import signal
 import socket
 import sys
@@ -14,19 +15,42 @@ from pathlib import Path
 
 import aiohttp
 
+from testbed.ports import ephemeral_range
 from testbed.real.errors import RealTestbedError
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+PORTS_FLOOR = 10000
+PORTS_BELOW_EPHEMERAL = 12000
+PORT_ATTEMPTS = 1000
+_HANDED_OUT: set[int] = set()
 WSGI_ENTRY_DIR = Path(__file__).resolve().parent
 """gunicorn imports ``_wsgi_entry`` from here (standard library only: it runs in .venv-real)."""
 
 
 def free_port(host: str) -> int:
-    """A port nobody listens on right now; gunicorn binds it a moment later."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+    """A port nobody listens on now, below the kernel's ephemeral range.
+
+    A compute cloud's services bind their ports a minute or two after they are chosen
+    (Nova's schemas come first). Outgoing connections take their local ports from the
+    ephemeral range, and one took a port picked there before gunicorn bound it: below the
+    range only another listener can. One process never hands a port out twice.
+    """
+    low, _ = ephemeral_range()
+    span = (max(PORTS_FLOOR, low - PORTS_BELOW_EPHEMERAL), low - 1)
+    if span[0] > span[1]:
+        span = ephemeral_range()  # a range starting near 1024 leaves nothing below it
+    for _ in range(PORT_ATTEMPTS):
+        port = random.randint(*span)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise RealTestbedError(f"no free port in {span[0]}-{span[1]} after {PORT_ATTEMPTS} tries")
 
 
 def tail(path: Path, lines: int = 25) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed.ports import ephemeral_range
 from testbed.real import RealTestbed, RealVenvMissing
 from testbed.real import backing as backing_module
 from testbed.real.backing import CloudBacking, check_backing_services
@@ -16,6 +17,7 @@ from testbed.real.compute_config import ComputeSettings, ml2_conf, neutron_conf,
 from testbed.real.config import CloudDirs
 from testbed.real.errors import BackingServiceDown
 from testbed.real.model import ComputePorts, RealCloudInfo
+from testbed.real.process import free_port
 
 
 def _settings(tmp_path: Path, image_service_url: str | None) -> ComputeSettings:
@@ -130,3 +132,13 @@ async def test_compute_testbed_start_stops_early_when_mariadb_is_down(
     with pytest.raises(BackingServiceDown, match="MariaDB"):
         await bed.start()
     assert bed.clouds == [] and bed._root is None
+
+
+def test_ports_are_picked_below_the_ephemeral_range_and_never_twice() -> None:
+    """Outgoing connections take ephemeral ports: one took a port picked there while a
+    compute cloud's schemas were being made, before its service could bind it."""
+    low, _ = ephemeral_range()
+    ports = [free_port("127.0.0.1") for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    if low > 11024:
+        assert all(port < low for port in ports)
