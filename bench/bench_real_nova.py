@@ -125,12 +125,12 @@ async def _proxied_token(http: aiohttp.ClientSession, proxy_url: str, scope: str
 
 
 async def measure(rounds: int, per_phase: int, calls: int) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="bench-real-nova-"))
+    workdir = tempfile.TemporaryDirectory(prefix="bench-real-nova-")
     bed = RealTestbed([COMPUTE_CLOUD, IMAGE_CLOUD], compute=[COMPUTE_CLOUD])
     await bed.start(progress=True)
     proxy = None
     try:
-        clouds_yaml = str(bed.write_clouds_yaml(workdir / "clouds.yaml"))
+        clouds_yaml = str(bed.write_clouds_yaml(Path(workdir.name) / "clouds.yaml"))
         proxy, proxy_url = await start_proxy(ProxyConfig(clouds_yaml=clouds_yaml))
         assert proxy.pid is not None
         compute, image = bed.cloud(COMPUTE_CLOUD), bed.cloud(IMAGE_CLOUD)
@@ -196,6 +196,7 @@ async def measure(rounds: int, per_phase: int, calls: int) -> dict[str, Any]:
     finally:
         if proxy is not None:
             stop(proxy)
+        workdir.cleanup()
         await bed.stop()
     proxy_median = statistics.median(times["proxy"])
     direct_median = statistics.median(times["direct"])

@@ -239,11 +239,11 @@ async def scenario(fed: RealFederation) -> None:
 
 async def demo() -> None:
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="openstackoid-demo-real-"))
     console.print("starting real clouds (about a minute or two; Nova's databases are migrated)")
-    async with real_federation(workdir, progress=True) as fed:
-        console.print(f"clouds up in {time.monotonic() - started:.0f} s")
-        await scenario(fed)
+    with tempfile.TemporaryDirectory(prefix="openstackoid-demo-real-") as workdir:
+        async with real_federation(Path(workdir), progress=True) as fed:
+            console.print(f"clouds up in {time.monotonic() - started:.0f} s")
+            await scenario(fed)
     console.rule(f"[green]demo passed in {time.monotonic() - started:.0f} s")
 
 
