@@ -22,18 +22,23 @@ async def wait_for_line(
 
 
 async def stop(
-    process: asyncio.subprocess.Process, seconds: float = 30, signum: int | None = signal.SIGTERM
+    process: asyncio.subprocess.Process,
+    seconds: float = 30,
+    signum: int | None = signal.SIGTERM,
+    drain: bool = True,
 ) -> int:
     """Ask `process` to end (SIGTERM: its own cleanup runs; None: it was asked already) and
     wait at most `seconds`; a process that does not end then is killed, so no test leaves
-    one behind, and the test fails saying so. Its exit code."""
+    one behind, and the test fails saying so. Its exit code. `drain` False: another task
+    reads its pipes (two readers of one stream is an error)."""
     if process.returncode is not None:
         return process.returncode
     if signum is not None:
         process.send_signal(signum)
     try:
         # communicate, not wait: a process blocked writing to a full pipe never ends.
-        await asyncio.wait_for(process.communicate(), timeout=seconds)
+        ending = process.communicate() if drain else process.wait()
+        await asyncio.wait_for(ending, timeout=seconds)
         assert process.returncode is not None
         return process.returncode
     except TimeoutError:

@@ -138,7 +138,7 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
                         sent.append(resp.headers["X-Openstackoid-Request-Id"])
         finally:
             process.send_signal(signal.SIGTERM)  # stderr ends once every worker has exited
-        assert await stop(process, signum=None) == 0
+        assert await stop(process, signum=None, drain=False) == 0  # `collect` reads
     stderr = "".join(lines)
     logged = [
         json.loads(line.split(" openstackoid.access ", 1)[1])
