@@ -35,6 +35,7 @@ from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
+from proxy.versions import VersionDocuments, is_discovery
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
 from registry.discovery import EndpointCatalog
@@ -55,6 +56,7 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+VERSIONS = web.AppKey("versions", VersionDocuments)
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
 """Components following a central store report here by name ("registry", "scope_memory");
 /healthz and /metrics read them."""
@@ -197,6 +199,11 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
         if exc.status >= 500:
             log.warning("%s %s %s: %s", request_id, request.method, request.path, exc.message)
         response = error_response(exc, request_id)
+    tail = request.path[len(service_type) + 1 :]
+    if is_discovery(request.method, tail) and service_type in SERVICE_TYPES:
+        # keystoneauth would hide an error here behind "no supported versions"
+        prefix = f"{_public_url(request, app[CONFIG])}/{service_type}"
+        response = await app[VERSIONS].settle(response, service_type, tail, prefix)
     if not response.prepared:
         response.headers.setdefault(REQUEST_ID, request_id)
         response.headers["X-Openstackoid-Request-Id"] = request_id
@@ -355,6 +362,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
             app[EXECUTOR] = Executor(
                 client.send, limits, app[HOOKS].links, app[METRICS].fanout_width.observe
             )
+            app[VERSIONS] = VersionDocuments(registry, client.send, config.total_timeout)
             app[RELAY] = Relay(
                 app[HOOKS].whole,
                 app[METRICS],
