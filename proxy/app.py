@@ -27,12 +27,12 @@ from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import Logins, make_strategy
 from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
 from proxy.relay import Relay
-from proxy.replay import read_replayable
 from proxy.request import ProxyRequest
 from proxy.request_ids import new_request_id
 from proxy.rewrites import AnswerHooks
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
+from proxy.streamed_failover import StreamedBody, held_or_streamed, members, relay_first
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
 from proxy.versions import VersionDocuments, is_discovery
@@ -172,7 +172,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             # write each, 1.5 s of CPU per GiB uploaded against 0.64.
             body: Body = request.content.iter_any() if request.body_exists else None
         elif request.body_exists:
-            body = await read_replayable(request, config.max_replay_bytes)
+            body = await held_or_streamed(request, config.max_replay_bytes, plan)
         else:
             body = None
         call = ProxyRequest(
@@ -191,6 +191,10 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
         if single is not None:
             upstream = await executor.relay_one(call, single)
             response = await app[RELAY].answer(request, call, single.name, upstream)
+        elif isinstance(body, StreamedBody):
+            clouds = members(plan)
+            assert clouds is not None  # a body is streamed only to a `|` of clouds
+            response = await relay_first(app[RELAY], executor.send, request, call, clouds)
         else:
             result = await executor.execute(call, plan)
             answer = app[HOOKS].token_answer(call, result.headers, result.body)
