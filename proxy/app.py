@@ -29,6 +29,7 @@ from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
 from proxy.relay import Relay
 from proxy.request import ProxyRequest
 from proxy.request_ids import new_request_id
+from proxy.rewrite_endpoints import catalog_resource, is_catalog_resource
 from proxy.rewrites import AnswerHooks
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
@@ -188,7 +189,12 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             body,
         )
         executor = app[EXECUTOR]
-        if single is not None:
+        if single is not None and is_catalog_resource(call):
+            found = await catalog_resource(executor, call, single)
+            response: web.StreamResponse = web.Response(
+                status=found.status, headers=found.headers, body=found.body
+            )
+        elif single is not None:
             upstream = await executor.relay_one(call, single)
             response = await app[RELAY].answer(request, call, single.name, upstream)
         elif isinstance(body, StreamedBody):
