@@ -37,7 +37,8 @@ STAND_IN = "X-Openstackoid-Versions-From"
 """Header of a stood-in document: the cloud it came from and why the routed one failed."""
 MAX_DOCUMENT_BYTES = 64 * 1024
 FETCH_TRIES = 3
-"""Healthy-looking clouds asked for a document nobody remembers, one after another."""
+"""Clouds asked in turn for a document nobody remembers, while they fail to answer: a
+request costs at most one upstream call once a cloud answers (an unknown path: its 404)."""
 
 
 def is_discovery(method: str, path: str) -> bool:
@@ -138,6 +139,8 @@ class VersionDocuments:
                 continue  # that cloud is down too (or its circuit is open): the next
             if _is_version_document(answer.status, answer.body):
                 return _document(answer, prefix)
+            if answer.status < 500:
+                return None  # a cloud that answers has no such document: none will
         return None
 
 

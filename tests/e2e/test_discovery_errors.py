@@ -101,3 +101,17 @@ async def test_a_cold_proxy_fetches_a_healthy_cloud_s_document(federation: Feder
     assert all(link["href"].startswith(fed.url) for link in document["version"]["links"])
     async with fed.session.get(f"{fed.url}/compute/v2.1/servers", headers=headers) as r:
         assert r.status == 400  # only discovery is stood in for
+
+
+async def test_a_path_no_cloud_documents_keeps_its_error_and_costs_one_call(
+    federation: Federation,
+) -> None:
+    """Anyone may ask for discovery: a path no cloud has is asked of one cloud, once."""
+    fed = federation
+    for _ in range(3):
+        headers = {"X-Scope": "{glance: nowhere}"}
+        async with fed.session.get(f"{fed.url}/image/v99", headers=headers) as r:
+            assert r.status == 400 and STAND_IN not in r.headers
+            assert "Unknown cloud 'nowhere'" in (await r.json())["error"]["message"]
+    asked = [r for c in fed.bed.clouds for r in fed.bed.requests(c.name) if r.path == "/image/v99"]
+    assert len(asked) == 1
