@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -74,13 +75,12 @@ def check(condition: bool, message: str) -> None:
         raise SystemExit(f"check failed: {message}")
 
 
-async def demo(clouds: int) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="openstackoid-demo-"))
+async def demo(clouds: int, workdir: Path) -> None:
     started = time.monotonic()
     image_cloud = f"cloud-{min(999, clouds)}"
     bed = Testbed(clouds=clouds)
-    await bed.start(progress=True)
     try:
+        await bed.start(progress=True)
         registry = Registry(load_clouds_yaml(bed.write_clouds_yaml(workdir / "fleet.yaml")))
         console.print(f"{clouds} clouds up in {time.monotonic() - started:.1f} s")
         config = ProxyConfig(default_scope="{*: cloud-1}")
@@ -152,11 +152,21 @@ async def scenario(bed: Testbed, clouds_yaml: Path, image_cloud: str) -> None:
 
 
 def run(clouds: int = 1000) -> int:
+    # The work directory holds every cloud's password (fleet.yaml): it goes whatever the
+    # end, Ctrl-C and SIGTERM included (SIGTERM is turned into the KeyboardInterrupt that
+    # asyncio.run answers by cancelling the demo, whose finally blocks stop the clouds).
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        asyncio.run(demo(clouds))
+        with tempfile.TemporaryDirectory(prefix="openstackoid-demo-") as workdir:
+            asyncio.run(demo(clouds, Path(workdir)))
     except SystemExit as exc:
         console.print(f"[red]demo failed: {exc}")
         return 1
+    except KeyboardInterrupt:
+        console.print("[red]demo interrupted")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

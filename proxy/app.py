@@ -33,6 +33,7 @@ from proxy.rewrite_endpoints import catalog_resource, is_catalog_resource
 from proxy.rewrites import AnswerHooks
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
+from proxy.services import SERVICES
 from proxy.streamed_failover import StreamedBody, held_or_streamed, members, relay_first
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
@@ -61,23 +62,6 @@ VERSIONS = web.AppKey("versions", VersionDocuments)
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
 """Components following a central store report here by name ("registry", "scope_memory");
 /healthz and /metrics read them."""
-SERVICE_TYPES = frozenset(
-    {
-        "identity",
-        "image",
-        "compute",
-        "network",
-        "block-storage",
-        "placement",
-        "object-store",
-        "orchestration",
-        "load-balancer",
-        "dns",
-        "key-manager",
-        "shared-file-system",
-        "baremetal",
-    }
-)
 
 
 def raise_open_files_limit() -> None:
@@ -153,7 +137,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
     metrics = app[METRICS]
     plan: Any = None
     try:
-        if service_type not in SERVICE_TYPES:
+        if service_type not in SERVICES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         headers = request.headers
         token = headers.get("X-Auth-Token")
@@ -176,17 +160,19 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             body = await held_or_streamed(request, config.max_replay_bytes, plan)
         else:
             body = None
-        call = ProxyRequest(
-            request.method,
-            path,
-            query,
-            headers,
-            decision,
-            scope,
-            scope_text,
-            token,
-            _public_url(request, config),
-            body,
+        call = ProxyRequest._make(
+            (
+                request.method,
+                path,
+                query,
+                headers,
+                decision,
+                scope,
+                scope_text,
+                token,
+                _public_url(request, config),
+                body,
+            )
         )
         executor = app[EXECUTOR]
         if single is not None and is_catalog_resource(call):
@@ -210,7 +196,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             log.warning("%s %s %s: %s", request_id, request.method, request.path, exc.message)
         response = error_response(exc, request_id)
     tail = request.path[len(service_type) + 1 :]
-    if is_discovery(request.method, tail) and service_type in SERVICE_TYPES:
+    if is_discovery(request.method, tail) and service_type in SERVICES:
         # keystoneauth would hide an error here behind "no supported versions"
         prefix = f"{_public_url(request, app[CONFIG])}/{service_type}"
         response = await app[VERSIONS].settle(response, service_type, tail, prefix)
@@ -390,17 +376,18 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
-    if config.admin_token:
-        admin = make_admin_app(registry, app[STORE], config.admin_token)
-        app.add_subapp("/_openstackoid/admin", admin)
+    if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
+        if config.admin_token:
+            admin = make_admin_app(registry, app[STORE], config.admin_token)
+            app.add_subapp("/_openstackoid/admin", admin)
+        for path in ("/metrics", "/_openstackoid/metrics"):
+            app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     app.router.add_get("/_openstackoid/scope", explain_scope)
-    for path in ("/metrics", "/_openstackoid/metrics"):
-        app.router.add_get(path, metrics_view)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
-    for service_type in sorted(SERVICE_TYPES):
+    for service_type in SERVICES:
         handler = _handler_for(service_type)
         app.router.add_route("*", f"/{service_type}", handler)
         app.router.add_route("*", f"/{service_type}/{{tail:.*}}", handler)

@@ -17,9 +17,9 @@ from multidict import CIMultiDict
 
 from proxy.buffered import Buffered
 from proxy.request import ProxyRequest
-from proxy.rewrite_catalog import DEFAULT_SUFFIX
-from proxy.routing import IDENTITY, upstream_url
+from proxy.routing import upstream_url
 from proxy.service_root import proxy_endpoint
+from proxy.services import IDENTITY, SERVICES
 from registry import Cloud
 
 if TYPE_CHECKING:
@@ -133,8 +133,9 @@ def _synthetic(
                 "links": {"self": f"{base}/{service_id}"},
             }
             continue
+        known = SERVICES.get(service_type)
         url = f"{request.public_url.rstrip('/')}/{service_type}"
-        url += DEFAULT_SUFFIX.get(service_type, "")
+        url += known.version_suffix if known else ""
         for interface in INTERFACES:
             endpoint_id = f"{service_id}-{interface}"
             rows[endpoint_id] = {

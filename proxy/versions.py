@@ -27,7 +27,7 @@ from proxy.buffered import Buffered, buffer
 from proxy.errors import ProxyError
 from proxy.listing import CLOUD_TAG
 from proxy.rewrite_links import rewrite_body
-from proxy.routing import IDENTITY
+from proxy.services import IDENTITY
 from proxy.upstream.client import Send, UpstreamRequest
 from registry import Cloud, Registry
 
