@@ -96,7 +96,7 @@ async def relay_first(
     failures: list[str] = []
     for cloud in clouds:
         try:
-            upstream = await send(request.to(cloud))
+            upstream = await send(request.to(cloud)._replace(expect_continue=True))
         except RequestBodyIncomplete:
             raise  # the client's failure: no other member would get more of it
         except ProxyError as exc:
@@ -106,6 +106,11 @@ async def relay_first(
                     "max_replay_bytes is not held, so no other member can be tried)"
                 ) from exc
             failures.append(exc.message)
+            continue
+        if upstream.status >= 500 and not body.started and cloud is not clouds[-1]:
+            # It answered before asking for the body (Expect: 100-continue): the next may do.
+            upstream.release()
+            failures.append(f"cloud {cloud.name!r}: status {upstream.status}")
             continue
         response = await relay.answer(client, request, cloud.name, upstream)
         if failures and not response.prepared:
