@@ -42,7 +42,8 @@ request costs at most one upstream call once a cloud answers (an unknown path: i
 
 
 def is_discovery(method: str, path: str) -> bool:
-    return method == "GET" and _DISCOVERY_PATH.fullmatch(path) is not None
+    """A GET of a service's root or of a version document (`path` after `/<service>`)."""
+    return method == "GET" and len(path) <= 9 and _DISCOVERY_PATH.fullmatch(path) is not None
 
 
 @dataclass(frozen=True)
