@@ -48,3 +48,16 @@ async def test_a_path_no_cloud_documents_keeps_its_error_and_costs_one_call(
             assert "Unknown cloud 'nowhere'" in (await r.json())["error"]["message"]
     asked = [r for c in fed.bed.clouds for r in fed.bed.requests(c.name) if r.path == "/image/v99"]
     assert len(asked) == 1
+
+
+async def test_a_scope_in_the_url_keeps_its_prefix_in_a_stood_in_document(
+    federation: Federation,
+) -> None:
+    fed = federation
+    async with fed.session.get(f"{fed.url}/scope/clod-2/image") as r:
+        assert r.status == 300 and "clod-2" in r.headers[STAND_IN]
+        document = await r.json()
+    hrefs = [link["href"] for v in document["versions"] for link in v["links"]]
+    assert hrefs and all(h.startswith(f"{fed.url}/scope/clod-2/image/") for h in hrefs)
+    async with fed.session.get(f"{fed.url}/scope/clod-2/image/v2/images") as r:
+        assert r.status == 400 and "clod-2" in (await r.json())["error"]["message"]
