@@ -19,6 +19,7 @@ from registry.errors import RegistryError
 from registry.model import Cloud
 from registry.postgres import PostgresStore
 from registry.registry_file import load_registry_file, validate_cloud
+from registry.rules_cli import list_rules, open_rule_store, read_rules, store_rules
 from registry.store import SqliteStore, Store
 from registry.yaml_io import load_yaml
 
@@ -43,6 +44,8 @@ def _read_clouds(path: Path) -> list[Cloud]:
 
 async def _import(store: Store, args: argparse.Namespace) -> int:
     clouds = _read_clouds(Path(args.file))
+    known = {c.name: c for c in await store.load_all()} | {c.name: c for c in clouds}
+    rules = read_rules(Path(args.file), list(known.values()))
     with Progress(console=console) as progress:
         task = progress.add_task(f"importing {len(clouds)} clouds", total=len(clouds))
         for start in range(0, len(clouds), BATCH):
@@ -50,7 +53,22 @@ async def _import(store: Store, args: argparse.Namespace) -> int:
             await store.upsert_many(batch)
             progress.advance(task, len(batch))
     console.print(f"imported {len(clouds)} clouds")
+    if rules.rules or rules.credentials:
+        rule_store = await open_rule_store(args, DEFAULT_DB)
+        try:
+            count = await store_rules(rule_store, rules)
+        finally:
+            await rule_store.close()
+        console.print(f"imported {count} mapping rules and target credentials")
     return 0
+
+
+async def _rules(store: Store, args: argparse.Namespace) -> int:
+    rule_store = await open_rule_store(args, DEFAULT_DB)
+    try:
+        return await list_rules(rule_store)
+    finally:
+        await rule_store.close()
 
 
 async def _add(store: Store, args: argparse.Namespace) -> int:
@@ -139,3 +157,5 @@ def register(subparsers: Any) -> None:
     imp = commands.add_parser("import", help="import a clouds.yaml or a registry file")
     imp.add_argument("file")
     imp.set_defaults(func=_runner(_import))
+    rules = commands.add_parser("rules", help="list identity mapping rules and credentials")
+    rules.set_defaults(func=_runner(_rules))

@@ -198,8 +198,21 @@ def _check_schema(definition: str, data: Any, where: str) -> None:
     error = jsonschema.exceptions.best_match(_validator(definition).iter_errors(data))
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path)
-        at = f"{where}/{path}" if path else where
-        raise InvalidRuleError(f"{at}: {_one_line(error.message)}")
+        name = _label(data)
+        if name:
+            where = f"{where} {name}: {path}" if path else f"{where} {name}"
+        elif path:
+            where = f"{where}/{path}"
+        raise InvalidRuleError(f"{where}: {_one_line(error.message)}")
+
+
+def _label(data: Any) -> str:
+    """How an error names the rule or credential, when its name is readable."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+        return ""
+    if isinstance(data.get("cloud"), str):
+        return f"{data['name']!r} of cloud {data['cloud']!r}"
+    return repr(data["name"])
 
 
 def _one_line(message: str) -> str:
@@ -258,7 +271,7 @@ def _action(data: Mapping[str, Any], where: str) -> Action:
 def rule_from_data(data: Any, where: str = "mapping rule") -> MappingRule:
     """A rule from its file / admin API form; InvalidRuleError says what and where."""
     _check_schema("rule", data, where)
-    where = f"{where} {data['name']!r}"
+    where = f"{where} {_label(data)}"
     match = data["match"]
     for attr, domain in _NEEDS_DOMAIN.items():
         if attr in match and domain not in match:
@@ -285,7 +298,7 @@ def rule_from_data(data: Any, where: str = "mapping rule") -> MappingRule:
 def credential_from_data(data: Any, where: str = "target credential") -> TargetCredential:
     """A target credential from its file / admin API form; one kind, complete."""
     _check_schema("credential", data, where)
-    where = f"{where} {data['name']!r} of cloud {data['cloud']!r}"
+    where = f"{where} {_label(data)}"
     app_id = data.get("application_credential_id")
     password_keys = ("username", "password", "project_name")
     if app_id is not None:

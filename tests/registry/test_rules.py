@@ -221,7 +221,7 @@ def test_system_scoped_token_has_no_project() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_rule(credential=3), "body/credential: 3 is not of type 'string'"),
+        (_rule(credential=3), "body 'members-read-eu': credential: 3 is not of type 'string'"),
         ({k: v for k, v in _rule().items() if k != "credential"}, "exactly one of"),
         (_rule(deny=True), "exactly one of"),
         (_rule(match={"roles": "member"}), "'issuer' is a required property"),
@@ -232,8 +232,11 @@ def test_system_scoped_token_has_no_project() -> None:
         ),
         (_rule(targets=["a & b"]), "targets/0: 'a & b' is an expression"),
         (_rule(targets=["{"]), "targets/0: '{' is no cloud selector"),
-        (_rule(name="bad name"), "body/name"),
-        ({**_rule(deny=True), "credential": None}, "body/credential: None is not of type"),
+        (_rule(name="bad name"), "body 'bad name': name: 'bad name' does not match"),
+        (
+            {**_rule(deny=True), "credential": None},
+            "body 'members-read-eu': credential: None is not of type",
+        ),
         (
             {k: v for k, v in _rule(deny=True, allow_admin=True).items() if k != "credential"},
             "allow_admin only applies",
