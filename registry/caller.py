@@ -29,6 +29,9 @@ class CallerIdentity:
     """Role names on the token's scope."""
     groups: frozenset[str] = frozenset()
     """Group ids, when Keystone says (federated tokens: user.OS-FEDERATION.groups)."""
+    access_rules: bool = False
+    """The token comes from an application credential limited to some API calls (access
+    rules): only its own cloud can enforce them."""
 
     def describe(self) -> str:
         """For 403 messages and logs: issuer, user and project, ids beside names."""
@@ -87,6 +90,7 @@ def caller_from_token(issuer: str, body: Any) -> CallerIdentity:
     project = _part(token, "project")
     project_domain = _part(project, "domain")
     federation = _part(user, "OS-FEDERATION")
+    app_credential = _part(token, "application_credential")
     return CallerIdentity(
         issuer=issuer,
         user_id=user_id,
@@ -99,4 +103,5 @@ def caller_from_token(issuer: str, body: Any) -> CallerIdentity:
         project_domain_name=_text(project_domain.get("name"), "token.project.domain.name") or None,
         roles=_names(token.get("roles"), "name", "token.roles"),
         groups=_names(federation.get("groups"), "id", "token.user.OS-FEDERATION.groups"),
+        access_rules=bool(app_credential.get("access_rules")),
     )

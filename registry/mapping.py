@@ -73,6 +73,12 @@ def decide(
         return Denial(caller, target.name, f"the token was validated by {caller.issuer!r}")
     if target.name == issuer.name:
         return IdentityMapping(target.name, None)
+    if caller.access_rules:
+        reason = (
+            "the token is an application credential limited by access rules, which no "
+            "other cloud can enforce"
+        )
+        return Denial(caller, target.name, reason)
     for rule in rules:
         if not (rule.covers(target) and rule.matches(caller, issuer)):
             continue

@@ -332,3 +332,20 @@ def test_problems_name_operator_accounts_unknown_clouds_and_unmapped_rules() -> 
     assert any("no cloud 'cloud-9'" in p for p in found)
     assert any("'nowhere': credential 'ghost' is registered at none" in p for p in found)
     assert any("'members-read-eu': credential 'reader'" in p for p in found)
+
+
+def test_a_token_bound_to_access_rules_stays_at_its_cloud() -> None:
+    body = {
+        "token": {
+            "user": {"id": "u-1"},
+            "roles": [{"name": "member"}],
+            "application_credential": {"id": "ac", "access_rules": [{"path": "/v2/images"}]},
+        }
+    }
+    caller = caller_from_token("cloud-1", body)
+    assert caller.access_rules
+    denial = _decide(_book(_rule()), caller, "cloud-3")
+    assert isinstance(denial, Denial) and "access rules" in denial.reason
+    assert isinstance(_decide(_book(_rule()), caller, "cloud-1"), IdentityMapping)
+    plain = {"token": {**body["token"], "application_credential": {"id": "ac"}}}
+    assert not caller_from_token("cloud-1", plain).access_rules
