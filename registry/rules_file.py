@@ -7,7 +7,9 @@ clouds.yaml (openstacksdk ignores top-level keys it does not know)::
       mapping_rules: [{name: ..., match: {issuer: cloud-1, roles: member}, targets: [cloud-3],
                        credential: reader}]
 
-registry file: the same two lists at the top level, beside `clouds`.
+registry file: the same two lists at the top level, beside `clouds`. As for the clouds, the
+secrets may sit in a secure.yaml beside the clouds.yaml: its `openstackoid.target_credentials`
+entries are merged into those of the same cloud and name.
 """
 
 from __future__ import annotations
@@ -67,6 +69,35 @@ def _unique(keys: list[str], where: str, what: str) -> None:
         seen.add(key)
 
 
-def load_rules_file(path: str | Path) -> RuleSet:
-    """The rules and credentials of a clouds.yaml or a registry file."""
-    return rules_from_document(load_yaml(Path(path).read_text()), str(path))
+def load_rules_file(path: str | Path, secure_path: str | Path | None = None) -> RuleSet:
+    """The rules and credentials of a clouds.yaml (secrets merged from a secure.yaml beside
+    it) or of a registry file."""
+    path = Path(path)
+    document = load_yaml(path.read_text())
+    secure = Path(secure_path) if secure_path else path.with_name("secure.yaml")
+    if isinstance(document, Mapping) and isinstance(document.get("clouds"), Mapping):
+        if secure.exists():
+            document = _with_secrets(document, load_yaml(secure.read_text()), str(secure))
+    return rules_from_document(document, str(path))
+
+
+def _with_secrets(document: Mapping[str, Any], secrets: Any, where: str) -> dict[str, Any]:
+    section = secrets.get(SECTION) if isinstance(secrets, Mapping) else None
+    extra = section.get("target_credentials") if isinstance(section, Mapping) else None
+    if not extra:
+        return dict(document)
+    if not isinstance(extra, list) or not all(isinstance(e, Mapping) for e in extra):
+        raise InvalidRuleError(f"{where}: {SECTION}/target_credentials: a list is expected")
+    by_key = {(e.get("cloud"), e.get("name")): e for e in extra}
+    ours = document.get(SECTION)
+    credentials = ours.get("target_credentials") if isinstance(ours, Mapping) else None
+    if not isinstance(credentials, list):
+        return dict(document)
+    merged = [
+        {**item, **by_key.get((item.get("cloud"), item.get("name")), {})}
+        if isinstance(item, Mapping)
+        else item
+        for item in credentials
+    ]
+    assert isinstance(ours, Mapping)
+    return {**document, SECTION: {**ours, "target_credentials": merged}}

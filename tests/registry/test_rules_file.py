@@ -98,3 +98,16 @@ def test_errors_say_what_and_where(tmp_path: Path, text: str, message: str) -> N
         load_rules_file(path)
     assert message in str(caught.value), str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_secrets_may_sit_in_a_secure_yaml_beside(tmp_path: Path) -> None:
+    path = tmp_path / "clouds.yaml"
+    path.write_text(CLOUDS_YAML.replace("      application_credential_secret: s3cret-ac\n", ""))
+    with pytest.raises(InvalidRuleError, match="application_credential_secret is missing"):
+        load_rules_file(path)
+    (tmp_path / "secure.yaml").write_text(
+        "openstackoid:\n  target_credentials:\n"
+        "    - {cloud: cloud-3, name: reader, application_credential_secret: from-secure}\n"
+    )
+    (credential,) = load_rules_file(path).credentials
+    assert credential.credentials.application_credential_secret == "from-secure"
