@@ -24,7 +24,8 @@ from proxy.config import ProxyConfig
 from proxy.errors import NotFound, ProxyError, ScopeInvalid, error_response
 from proxy.executor import Executor, Limits
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
-from proxy.identity import Logins, make_strategy
+from proxy.identity import Logins, StrategyContext, audit, make_strategy
+from proxy.identity.rules_source import rule_store_for, shared_rules
 from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
 from proxy.relay import Relay
 from proxy.replay import read_replayable
@@ -35,10 +36,12 @@ from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
-from registry import MemoryStore, Registry, SqliteStore, Store
+from registry import MemoryStore, Registry, RuleBook, SqliteStore, Store
 from registry.admin_api import make_admin_app
+from registry.admin_rules import RulesAdmin
 from registry.discovery import EndpointCatalog
 from registry.postgres import PostgresStore
+from registry.rule_store import RuleStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
 log = logging.getLogger("openstackoid.proxy")
@@ -54,6 +57,8 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+RULES = web.AppKey("rules", RuleBook)
+RULE_STORE = web.AppKey("rule_store", RuleStore)
 SERVICE_TYPES = frozenset(
     {
         "identity",
@@ -145,6 +150,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
     app = request.app
     metrics = app[METRICS]
     plan: Any = None
+    record = audit.open_record() if app[CONFIG].access_log else None
     try:
         if service_type not in SERVICE_TYPES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
@@ -197,9 +203,10 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
         response.headers.setdefault(REQUEST_ID, request_id)
         response.headers["X-Openstackoid-Request-Id"] = request_id
     metrics.count_request(service_type, response.status)
-    if request.app[CONFIG].access_log:
+    if record is not None:
         # One JSON line per request. The path only: query strings and headers may carry
-        # secrets, and tokens never appear here.
+        # secrets, and tokens never appear here: the caller by ids, the identity used at
+        # each cloud by credential name and id.
         access_log.info(
             json.dumps(
                 {
@@ -213,6 +220,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
                     "cloud_request_id": response.headers.get(REQUEST_ID)
                     if response.headers.get(REQUEST_ID) != request_id
                     else None,
+                    **record.fields(),
                 }
             )
         )
@@ -289,6 +297,12 @@ async def shared_registry(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def rules_in_force(app: web.Application) -> AsyncIterator[None]:
+    """The mapping rules' store open while serving (a fleet's rules followed by NOTIFY)."""
+    async with shared_rules(app[RULES], app[RULE_STORE]):
+        yield
+
+
 def _store(config: ProxyConfig) -> Store:
     """Where admin API changes persist."""
     if config.registry_dsn:
@@ -298,10 +312,15 @@ def _store(config: ProxyConfig) -> Store:
     return MemoryStore()
 
 
-def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
+def make_app(
+    config: ProxyConfig, registry: Registry, rules: RuleBook | None = None
+) -> web.Application:
+    """`rules`: the mapping rules read at start (proxy.identity.rules_source.load_rules);
+    a PostgreSQL registry brings its own."""
     app = web.Application(client_max_size=1024**4)
     app[CONFIG] = config
     app[REGISTRY] = registry
+    app[RULES] = rules if rules is not None else RuleBook()
     app[PLANNER] = RoutePlanner(
         registry, parse_scope(config.default_scope) if config.default_scope else None
     )
@@ -332,9 +351,16 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
                 body_timeout=config.client_stall_timeout,
             )
             logins = Logins(session)
+            context = StrategyContext(
+                logins,
+                app[RULES],
+                registry,
+                config.token_cache_seconds,
+                app[METRICS].count_denial,
+            )
             client = CloudClient(
                 pool,
-                make_strategy(config.identity_strategy, logins),
+                make_strategy(config.identity_strategy, context),
                 app[BREAKERS],
                 app[METRICS],
                 EndpointCatalog(catalog_of=logins.catalog),
@@ -361,8 +387,11 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
+    app[RULE_STORE] = rule_store_for(config)
+    app.cleanup_ctx.append(rules_in_force)
     if config.admin_token:
-        admin = make_admin_app(registry, app[STORE], config.admin_token)
+        rules_admin = RulesAdmin(app[RULES], app[RULE_STORE], registry)
+        admin = make_admin_app(registry, app[STORE], config.admin_token, rules_admin)
         app.add_subapp("/_openstackoid/admin", admin)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
@@ -382,10 +411,14 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
 
 @asynccontextmanager
 async def running_proxy(
-    config: ProxyConfig, registry: Registry, host: str = "127.0.0.1", port: int = 0
+    config: ProxyConfig,
+    registry: Registry,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    rules: RuleBook | None = None,
 ) -> AsyncIterator[str]:
     """Serve the proxy on a real socket; yields its base URL."""
-    runner = web.AppRunner(make_app(config, registry), access_log=None)
+    runner = web.AppRunner(make_app(config, registry, rules), access_log=None)
     await runner.setup()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -18,6 +18,7 @@ from aiohttp import web
 from proxy.app import make_app
 from proxy.config import EventLoopName, ProxyConfig
 from proxy.identity import STRATEGIES
+from proxy.identity.rules_source import load_rules
 from proxy.metrics import MULTIPROC_ENV
 from proxy.registry_source import load_registry
 
@@ -43,12 +44,20 @@ def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
     loop = new_event_loop(config.event_loop)
     asyncio.set_event_loop(loop)
     registry = loop.run_until_complete(load_registry(config))
-    app = make_app(config, registry)
+    rules = loop.run_until_complete(load_rules(config, registry))
+    app = make_app(config, registry, rules)
     # The registry lives as long as the process: out of the cyclic GC's sight, its thousands
     # of objects stop being traversed at every full collection (and the load's garbage goes).
     gc.collect()
     gc.freeze()
-    log.info("serving %d clouds on %s:%d", len(registry), config.host, config.port)
+    log.info(
+        "serving %d clouds on %s:%d (identity %s, %d mapping rules)",
+        len(registry),
+        config.host,
+        config.port,
+        config.identity_strategy,
+        len(rules),
+    )
     # run_app handles SIGTERM/SIGINT: stop accepting, finish in-flight, run cleanup_ctx.
     if sock is not None:
         web.run_app(app, sock=sock, access_log=None, shutdown_timeout=30, print=None, loop=loop)
@@ -111,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         "registry_dsn": args.registry_dsn,
         "default_scope": args.default_scope,
         "identity_strategy": args.identity_strategy,
+        "token_cache_seconds": args.token_cache_seconds,
         "workers": args.workers,
         "public_url": args.public_url,
         "event_loop": args.event_loop,
@@ -129,6 +139,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--registry-dsn", help="PostgreSQL registry shared by a fleet")
     parser.add_argument("--default-scope", help='e.g. "{*: cloud-1}"')
     parser.add_argument("--identity-strategy", choices=list(STRATEGIES))
+    parser.add_argument(
+        "--token-cache-seconds",
+        type=float,
+        help="how long a validated token is trusted without asking its issuer (default 60)",
+    )
     parser.add_argument("--workers", type=int)
     parser.add_argument("--public-url")
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"])

@@ -105,3 +105,11 @@ def caller_from_token(issuer: str, body: Any) -> CallerIdentity:
         groups=_names(federation.get("groups"), "id", "token.user.OS-FEDERATION.groups"),
         access_rules=bool(app_credential.get("access_rules")),
     )
+
+
+def token_roles(body: Any) -> frozenset[str]:
+    """The role names of a Keystone token answer (a login's, where only they matter)."""
+    token = body.get("token") if isinstance(body, Mapping) else None
+    if not isinstance(token, Mapping):
+        raise ValueError("the answer has no token object")
+    return _names(token.get("roles"), "name", "token.roles")

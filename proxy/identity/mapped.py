@@ -11,11 +11,11 @@ from typing import NamedTuple
 
 import aiohttp
 
-from proxy.errors import UpstreamUnavailable, map_upstream_errors
+from proxy.errors import Unauthorized, UpstreamUnavailable, map_upstream_errors
 from proxy.identity.errors import MappingDenied
-from proxy.identity.strategies import Unauthorized, parse_expiry
 from proxy.identity.target_tokens import TargetTokens
-from proxy.identity.validations import ValidationCache, token_digest
+from proxy.identity.tokens import parse_expiry, token_key
+from proxy.identity.validations import ValidationCache
 from registry.caller import CallerIdentity, caller_from_token
 from registry.index import Registry
 from registry.mapping import Denial, RuleBook
@@ -61,10 +61,14 @@ class MappedIdentity:
         self._inflight: dict[tuple[str, str], asyncio.Task[CallerIdentity]] = {}
 
     async def acting(self, issuer: Cloud | None, target: Cloud, token: str | None) -> Acting:
-        if token is None or issuer is None or issuer.name == target.name:
-            # The caller's own Keystone judges its token; without a token the cloud refuses.
+        if token is None or issuer is None:
+            # Without a token the cloud refuses (or the client is logging in).
             return Acting(token, None, OWN_TOKEN)
         caller = await self.caller(issuer, token)
+        if issuer.name == target.name:
+            # Its own cloud judges the token: validated all the same, for the audit log and
+            # so that a revoked token meets one answer everywhere.
+            return Acting(token, caller, OWN_TOKEN)
         decision = self.book.decide(caller, issuer, target, self.registry.version)
         if isinstance(decision, Denial):
             self._on_denial(issuer.name, target.name)
@@ -77,7 +81,7 @@ class MappedIdentity:
         """The validated caller, from the cache or its issuer. Concurrent requests with one
         new token share one validation, run as a task of its own: a requester that goes
         away cancels only its own wait."""
-        digest = token_digest(token)
+        digest = token_key(token)
         known = self.validations.get(issuer.name, digest)
         if known is not None:
             return known

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from proxy.identity.errors import MappedLoginFailed, MappedLoginRefused, MappedRoleRefused
-from registry.caller import caller_from_token
+from proxy.identity.tokens import parse_expiry
+from registry.caller import token_roles
 from registry.mapping import IdentityMapping
 from registry.model import Cloud
 from registry.rules import TargetCredential
@@ -77,12 +78,6 @@ class TargetTokens:
             del self._kept[key]
 
 
-def _deadline(expires_at: str | None) -> float:
-    from proxy.identity import parse_expiry  # the package imports this module
-
-    return parse_expiry(expires_at)
-
-
 async def login_as(
     session: aiohttp.ClientSession,
     cloud: Cloud,
@@ -101,8 +96,8 @@ async def login_as(
         token = resp.headers.get("X-Subject-Token")
         try:
             document = await resp.json(content_type=None)
-            roles = caller_from_token(cloud.name, document).roles
-            expires = _deadline(document["token"].get("expires_at"))
+            roles = token_roles(document)
+            expires = parse_expiry(document["token"].get("expires_at"))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise MappedLoginFailed(f"the Keystone of cloud {cloud.name!r} sent no token") from exc
     if not token:

@@ -7,7 +7,6 @@ Keyed by the issuer too: a token one Keystone vouched for says nothing to anothe
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +16,6 @@ from registry.caller import CallerIdentity
 
 DEFAULT_TOKEN_CACHE_SECONDS = 60.0
 MAX_VALIDATIONS = 100_000
-
-
-def token_digest(token: str) -> str:
-    """Caches key tokens by digest: the token itself is never kept in clear."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,12 @@ from collections import Counter
 
 import pytest
 
+from proxy.errors import Unauthorized
 from proxy.identity.errors import MappedRoleRefused, MappingDenied
 from proxy.identity.mapped import OWN_TOKEN, MappedIdentity
 from proxy.identity.target_tokens import TargetLogin, TargetTokens
-from proxy.identity.validations import ValidationCache, token_digest
+from proxy.identity.tokens import token_key
+from proxy.identity.validations import ValidationCache
 from registry import Cloud, Registry
 from registry.caller import CallerIdentity
 from registry.mapping import RuleBook
@@ -72,8 +74,6 @@ class Fakes:
         self.checks[(issuer.name, token)] += 1
         await self.gate.wait()
         if token in self.revoked or issuer.name != "cloud-1":
-            from proxy.identity.strategies import Unauthorized
-
             raise Unauthorized("refused")
         return MEMBER, FAR_FUTURE
 
@@ -141,17 +141,23 @@ async def test_a_rule_maps_to_the_credentials_token_once_for_many_requests() -> 
     assert fakes.logins == Counter({("cloud-3", "reader"): 1})
 
 
-async def test_own_cloud_and_no_token_pass_unasked() -> None:
+async def test_own_cloud_keeps_the_token_but_validates_it_for_the_audit() -> None:
     fakes = Fakes()
     mapped = _mapped(fakes)
-    assert await mapped.acting(ISSUER, ISSUER, "tok") == ("tok", None, OWN_TOKEN)
-    assert await mapped.acting(ISSUER, TARGET, None) == (None, None, OWN_TOKEN)
+    assert await mapped.acting(ISSUER, ISSUER, "tok") == ("tok", MEMBER, OWN_TOKEN)
+    assert fakes.checks == Counter({("cloud-1", "tok"): 1}) and fakes.logins == Counter()
+    fakes.revoked.add("other")
+    with pytest.raises(Unauthorized):
+        await mapped.acting(ISSUER, ISSUER, "other")
+
+
+async def test_no_token_passes_unasked() -> None:
+    fakes = Fakes()
+    assert await _mapped(fakes).acting(ISSUER, TARGET, None) == (None, None, OWN_TOKEN)
     assert fakes.checks == Counter()
 
 
 async def test_a_validation_binds_to_its_issuer() -> None:
-    from proxy.identity.strategies import Unauthorized
-
     fakes = Fakes()
     mapped = _mapped(fakes, RULE)
     await mapped.acting(ISSUER, TARGET, "tok")
@@ -162,8 +168,6 @@ async def test_a_validation_binds_to_its_issuer() -> None:
 
 
 async def test_revocation_is_seen_once_the_bound_ends() -> None:
-    from proxy.identity.strategies import Unauthorized
-
     fakes = Fakes()
     mapped = _mapped(fakes, RULE, seconds=0)  # bound 0: every request asks the issuer
     await mapped.acting(ISSUER, TARGET, "tok")
@@ -204,7 +208,7 @@ async def test_forgetting_a_target_logs_in_again() -> None:
 
 
 def test_digests_never_hold_the_token() -> None:
-    assert "tok" not in token_digest("tok") and len(token_digest("tok")) == 64
+    assert "tok" not in token_key("tok") and len(token_key("tok")) == 64
 
 
 async def test_a_requester_gone_mid_validation_leaves_the_others_served() -> None:
