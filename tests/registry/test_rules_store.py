@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
@@ -111,10 +111,13 @@ async def test_postgres_store_round_trip(pg_prefix: str) -> None:
         await store.close()
 
 
-async def _changed(sync: RuleSync) -> None:
+async def _until(sync: RuleSync, holds: Callable[[], bool]) -> None:
+    """Wait for applied changes until `holds()`: the event may be left set by an earlier
+    change, so the state is what is checked, each change the wake-up."""
     async with asyncio.timeout(10):
-        await sync.applied.wait()
-    sync.applied.clear()
+        while not holds():
+            await sync.applied.wait()
+            sync.applied.clear()
 
 
 async def test_postgres_changes_reach_every_proxys_rule_book(pg_prefix: str) -> None:
@@ -127,18 +130,14 @@ async def test_postgres_changes_reach_every_proxys_rule_book(pg_prefix: str) -> 
         await sync.start()
         assert book.credential("cloud-3", "reader") == CREDENTIAL and len(book) == 0
         await writer.upsert_rule(RULE)
-        await _changed(sync)
-        assert book.rule("members-read") == RULE
+        await _until(sync, lambda: book.rule("members-read") == RULE)
         await writer.delete_credential("cloud-3", "reader")
-        await _changed(sync)
-        assert book.credential("cloud-3", "reader") is None
+        await _until(sync, lambda: book.credential("cloud-3", "reader") is None)
         for priority in range(1, 6):  # quick successive writes land in order
             await writer.upsert_rule(rule_from_data({**RULE.to_data(), "priority": priority}))
-        while (rule := book.rule("members-read")) is None or rule.priority != 5:
-            await _changed(sync)
+        await _until(sync, lambda: getattr(book.rule("members-read"), "priority", 0) == 5)
         await writer.delete_rule("members-read")
-        await _changed(sync)
-        assert book.rule("members-read") is None
+        await _until(sync, lambda: book.rule("members-read") is None)
     finally:
         await writer.close()
         await reader.close()
