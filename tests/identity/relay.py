@@ -20,9 +20,13 @@ class Relay:
         self.upstream = upstream.rstrip("/")
         self.seen: list[tuple[str, str]] = []
         """(method, path) of every request, in order."""
+        self.with_token: list[tuple[str, str]] = []
+        """Those that carried an X-Auth-Token."""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append((request.method, request.path))
+        if "X-Auth-Token" in request.headers:
+            self.with_token.append((request.method, request.path))
         headers = CIMultiDict(
             (k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP
         )
