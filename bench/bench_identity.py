@@ -20,10 +20,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.contenders import cpu_seconds, ensure_installed
-from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop, wait_up
+from bench.servers import (
+    Fleet,
+    add_fleet_rules,
+    auth_url,
+    issue_token,
+    start_proxy,
+    start_testbed,
+    stop,
+    wait_up,
+)
 from bench.wrk import run_wrk
 from proxy import ProxyConfig
 
@@ -31,35 +38,6 @@ RESULTS = Path(__file__).parent / "results"
 SCOPE = "{keystone: cloud-1; image: cloud-2}"
 PINNED = (os.cpu_count() or 1) >= 2
 STRATEGIES = ("passthrough", "validate-at-issuer")
-RULES = {
-    "target_credentials": [
-        {
-            "cloud": "cloud-2",
-            "name": "bench",
-            # The simulated Keystone takes any application credential with its password.
-            "application_credential_id": "bench-reader",
-            "application_credential_secret": "secret",
-        }
-    ],
-    "mapping_rules": [
-        {
-            "name": "cloud1-to-cloud2",
-            "match": {"issuer": "cloud-1", "roles": "member"},
-            "targets": "cloud-2",
-            "credential": "bench",
-            # Simulated tokens carry every role: the least-privilege check would refuse it.
-            "allow_admin": True,
-        }
-    ],
-}
-
-
-def _with_rules(clouds_yaml: str) -> str:
-    document = yaml.safe_load(Path(clouds_yaml).read_text())
-    document["openstackoid"] = RULES
-    path = Path(clouds_yaml).with_name("clouds-with-rules.yaml")
-    path.write_text(yaml.safe_dump(document))
-    return str(path)
 
 
 def _pin(pid: int | None, core: int) -> None:
@@ -90,7 +68,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     processes = [testbed]
     bases: dict[str, tuple[str, int]] = {}
     try:
-        with_rules = _with_rules(clouds_yaml)
+        with_rules = add_fleet_rules(clouds_yaml)
         for strategy in STRATEGIES:
             config = ProxyConfig(clouds_yaml=with_rules, identity_strategy=strategy)  # type: ignore[arg-type]
             proxy, base = await start_proxy(config)

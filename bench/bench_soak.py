@@ -32,7 +32,15 @@ import aiohttp
 from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, open_fds, rss_mb
-from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from bench.servers import (
+    Fleet,
+    add_fleet_rules,
+    auth_url,
+    issue_token,
+    start_proxy,
+    start_testbed,
+    stop,
+)
 from proxy import ProxyConfig
 from proxy.fanout import CLOUD_TAG
 from testbed.model import stable_id
@@ -196,7 +204,8 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
         processes.append(bed)
         # validate-at-issuer (the default): the caller's token is checked by cloud-1, and
         # every other cloud gets a token the proxy obtains with its credentials.
-        proxy, url = await start_proxy(ProxyConfig(clouds_yaml=clouds_yaml), quiet=True)
+        config = ProxyConfig(clouds_yaml=add_fleet_rules(clouds_yaml))
+        proxy, url = await start_proxy(config, quiet=True)
         processes.append(proxy)
         assert proxy.pid is not None
         token = await issue_token(auth_url(clouds_yaml))

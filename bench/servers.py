@@ -141,6 +141,39 @@ def stop(*processes: BaseProcess) -> None:
             process.kill()
 
 
+def add_fleet_rules(clouds_yaml: str) -> str:
+    """Mapping rules for the proxy in a simulated fleet's clouds.yaml (the default is deny):
+    a member of any cloud acts at every other as the `fleet` application credential
+    registered there. The simulated Keystone takes an application credential with its
+    users' password, and its tokens carry admin too, hence allow_admin."""
+    import yaml
+
+    path = Path(clouds_yaml)
+    document = yaml.safe_load(path.read_text())
+    document["openstackoid"] = {
+        "target_credentials": [
+            {
+                "cloud": name,
+                "name": "fleet",
+                "application_credential_id": f"fleet-{name}",
+                "application_credential_secret": "secret",
+            }
+            for name in document["clouds"]
+        ],
+        "mapping_rules": [
+            {
+                "name": "fleet-members",
+                "match": {"issuer": "*", "roles": "member"},
+                "targets": "*",
+                "credential": "fleet",
+                "allow_admin": True,
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(document))
+    return clouds_yaml
+
+
 def auth_url(clouds_yaml: str, cloud: str = "cloud-1") -> str:
     from registry import load_clouds_yaml
 
