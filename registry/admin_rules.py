@@ -103,7 +103,8 @@ def _caller(data: Any) -> CallerIdentity:
     caller = dict(data["caller"])
     try:
         caller["roles"] = frozenset(caller.get("roles", ()))
-        caller["groups"] = frozenset(caller.get("groups", ()))
+        if "groups" in caller:  # absent: unknown, as for a token that names none
+            caller["groups"] = frozenset(caller["groups"])
         return CallerIdentity(**caller)
     except TypeError as exc:
         raise InvalidRuleError(f"body/caller: {exc}") from None

@@ -27,8 +27,10 @@ class CallerIdentity:
     project_domain_name: str | None = None
     roles: frozenset[str] = frozenset()
     """Role names on the token's scope."""
-    groups: frozenset[str] = frozenset()
-    """Group ids, when Keystone says (federated tokens: user.OS-FEDERATION.groups)."""
+    groups: frozenset[str] | None = None
+    """Group ids; None while unknown. A federated token names them
+    (user.OS-FEDERATION.groups); for other users the proxy asks the issuer when a rule
+    needs them (GET /v3/users/{id}/groups, with the caller's own token)."""
     access_rules: bool = False
     """The token comes from an application credential limited to some API calls (access
     rules): only its own cloud can enforce them."""
@@ -102,7 +104,9 @@ def caller_from_token(issuer: str, body: Any) -> CallerIdentity:
         project_domain_id=_text(project_domain.get("id"), "token.project.domain.id") or None,
         project_domain_name=_text(project_domain.get("name"), "token.project.domain.name") or None,
         roles=_names(token.get("roles"), "name", "token.roles"),
-        groups=_names(federation.get("groups"), "id", "token.user.OS-FEDERATION.groups"),
+        groups=_names(federation.get("groups"), "id", "token.user.OS-FEDERATION.groups")
+        if federation
+        else None,
         access_rules=bool(app_credential.get("access_rules")),
     )
 
@@ -113,3 +117,10 @@ def token_roles(body: Any) -> frozenset[str]:
     if not isinstance(token, Mapping):
         raise ValueError("the answer has no token object")
     return _names(token.get("roles"), "name", "token.roles")
+
+
+def group_ids(body: Any) -> frozenset[str]:
+    """The group ids of Keystone's answer to GET /v3/users/{id}/groups."""
+    if not isinstance(body, Mapping):
+        raise ValueError("the answer is not an object")
+    return _names(body.get("groups"), "id", "groups")

@@ -80,6 +80,10 @@ def decide(
         )
         return Denial(caller, target.name, reason)
     for rule in rules:
+        if caller.groups is None and rule.uses_groups and rule.applies(issuer, target):
+            # Unknown groups can neither pass an allow rule nor escape a deny rule.
+            reason = f"mapping rule {rule.name!r} needs the caller's groups, which are unknown"
+            return Denial(caller, target.name, reason, rule.name)
         if not (rule.covers(target) and rule.matches(caller, issuer)):
             continue
         if rule.action == "deny":
@@ -112,6 +116,8 @@ class RuleBook:
         self._rules: dict[str, MappingRule] = {r.name: r for r in rules}
         self._credentials: dict[tuple[str, str], TargetCredential] = {c.key: c for c in credentials}
         self._ordered: tuple[MappingRule, ...] = ()
+        self.uses_groups = False
+        """Whether a rule matches on groups: callers' groups are then looked up."""
         self._decisions: dict[tuple[CallerIdentity, str, str], Decision] = {}
         self._epoch = 0
         self._max = max_decisions
@@ -162,6 +168,7 @@ class RuleBook:
 
     def _changed(self) -> None:
         self._ordered = tuple(sorted(self._rules.values(), key=lambda r: r.order))
+        self.uses_groups = any(rule.uses_groups for rule in self._ordered)
         self._decisions = {}
         self.version += 1
 

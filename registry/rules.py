@@ -49,7 +49,7 @@ ATTRIBUTES: Mapping[str, Callable[[CallerIdentity], frozenset[str]]] = {
     "project_name": lambda c: _pair(c.project_name),
     "project_domain": lambda c: _pair(c.project_domain_id, c.project_domain_name),
     "roles": lambda c: c.roles,
-    "groups": lambda c: c.groups,
+    "groups": lambda c: c.groups or frozenset(),
 }
 """What a rule can match on, and the caller's values for it (domains by id or name)."""
 
@@ -110,6 +110,14 @@ class MappingRule:
     @property
     def order(self) -> tuple[int, str]:
         return (self.priority, self.name)
+
+    @property
+    def uses_groups(self) -> bool:
+        return any(attr == "groups" for attr, _ in self.conditions)
+
+    def applies(self, issuer: Cloud, target: Cloud) -> bool:
+        """Whether the rule speaks of this issuer and target, whoever the caller."""
+        return self.covers(target) and any(selects(s, issuer) for s in self.issuers)
 
     def covers(self, target: Cloud) -> bool:
         return any(selects(s, target) for s in self.targets)

@@ -5,18 +5,20 @@ token. A denial raises before anything is sent to the target."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
+from urllib.parse import quote
 
 import aiohttp
 
-from proxy.errors import Unauthorized, UpstreamUnavailable, map_upstream_errors
+from proxy.errors import Forbidden, Unauthorized, UpstreamUnavailable, map_upstream_errors
 from proxy.identity.errors import MappingDenied
 from proxy.identity.target_tokens import TargetTokens
 from proxy.identity.tokens import parse_expiry, token_key
 from proxy.identity.validations import ValidationCache
-from registry.caller import CallerIdentity, caller_from_token
+from registry.caller import CallerIdentity, caller_from_token, group_ids
 from registry.index import Registry
 from registry.mapping import Denial, RuleBook
 from registry.model import Cloud
@@ -24,6 +26,8 @@ from registry.model import Cloud
 CheckFn = Callable[[Cloud, str], Awaitable[tuple[CallerIdentity, float]]]
 """Validate a token at its issuer: the caller and the token's monotonic expiry; raises
 Unauthorized when the issuer refuses it."""
+GroupsFn = Callable[[Cloud, str, str], Awaitable[frozenset[str]]]
+"""The group ids of a caller (issuer, the caller's token, user id), asked of the issuer."""
 DenialFn = Callable[[str, str], None]
 """Called with (issuer, target) for every denial (metrics)."""
 
@@ -51,6 +55,7 @@ class MappedIdentity:
         tokens: TargetTokens,
         check: CheckFn,
         on_denial: DenialFn,
+        groups: GroupsFn | None = None,
     ) -> None:
         self.book = book
         self.registry = registry
@@ -58,6 +63,7 @@ class MappedIdentity:
         self.tokens = tokens
         self._check = check
         self._on_denial = on_denial
+        self._groups = groups
         self._inflight: dict[tuple[str, str], asyncio.Task[CallerIdentity]] = {}
 
     async def acting(self, issuer: Cloud | None, target: Cloud, token: str | None) -> Acting:
@@ -65,6 +71,10 @@ class MappedIdentity:
             # Without a token the cloud refuses (or the client is logging in).
             return Acting(token, None, OWN_TOKEN)
         caller = await self.caller(issuer, token)
+        if caller.groups is None and self.book.uses_groups:
+            # Validated before a rule needed groups: ask again, groups included.
+            self.validations.forget(issuer.name, token_key(token))
+            caller = await self.caller(issuer, token)
         if issuer.name == target.name:
             # Its own cloud judges the token: validated all the same, for the audit log and
             # so that a revoked token meets one answer everywhere.
@@ -96,6 +106,9 @@ class MappedIdentity:
     async def _validate(self, issuer: Cloud, token: str, key: tuple[str, str]) -> CallerIdentity:
         try:
             caller, expires = await self._check(issuer, token)
+            if caller.groups is None and self.book.uses_groups and self._groups is not None:
+                groups = await self._groups(issuer, token, caller.user_id)
+                caller = dataclasses.replace(caller, groups=groups)
             self.validations.put(issuer.name, key[1], caller, expires)
             return caller
         finally:
@@ -137,4 +150,36 @@ async def check_at_issuer(
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise UpstreamUnavailable(
                     f"the Keystone of cloud {issuer.name!r} sent no token"
+                ) from exc
+
+
+async def groups_at_issuer(
+    session: aiohttp.ClientSession,
+    issuer: Cloud,
+    token: str,
+    user_id: str,
+    tls: ssl.SSLContext | bool,
+) -> frozenset[str]:
+    """GET /v3/users/{id}/groups at the issuer with the caller's own token (Keystone lets a
+    user list its own groups). No answer means no mapping: unknown groups would let a
+    caller slip past a rule that denies a group."""
+    url = f"{issuer.auth_url}/users/{quote(user_id, safe='')}/groups"
+    with map_upstream_errors(issuer.name):
+        async with session.get(
+            url, headers={"X-Auth-Token": token}, allow_redirects=False, ssl=tls
+        ) as resp:
+            if resp.status >= 500:
+                raise UpstreamUnavailable(
+                    f"the Keystone of cloud {issuer.name!r} failed ({resp.status})"
+                )
+            if resp.status != 200:
+                raise Forbidden(
+                    f"cloud {issuer.name!r} did not tell the caller's groups (status "
+                    f"{resp.status}), which the mapping rules need"
+                )
+            try:
+                return group_ids(await resp.json(content_type=None))
+            except ValueError as exc:
+                raise UpstreamUnavailable(
+                    f"the Keystone of cloud {issuer.name!r} sent no group list"
                 ) from exc

@@ -22,7 +22,7 @@ from proxy.errors import Forbidden, UpstreamUnavailable, map_upstream_errors
 from proxy.identity import audit
 from proxy.identity.errors import MappingDenied
 from proxy.identity.logins import Logins
-from proxy.identity.mapped import MappedIdentity, check_at_issuer
+from proxy.identity.mapped import MappedIdentity, check_at_issuer, groups_at_issuer
 from proxy.identity.target_tokens import TargetLogin, TargetTokens, login_as
 from proxy.identity.validations import DEFAULT_TOKEN_CACHE_SECONDS, ValidationCache
 from registry import Cloud, Registry
@@ -88,6 +88,9 @@ def _mapped(context: StrategyContext) -> MappedIdentity:
         with map_upstream_errors(cloud.name):
             return await login_as(session, cloud, credential, tls_for(cloud))
 
+    async def groups(issuer: Cloud, token: str, user_id: str) -> frozenset[str]:
+        return await groups_at_issuer(session, issuer, token, user_id, tls_for(issuer))
+
     return MappedIdentity(
         context.rules,
         context.registry,
@@ -95,6 +98,7 @@ def _mapped(context: StrategyContext) -> MappedIdentity:
         TargetTokens(login),
         check,
         context.on_denial,
+        groups,
     )
 
 

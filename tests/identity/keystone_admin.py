@@ -88,6 +88,13 @@ class KeystoneAdmin:
         role_id = await self.role_id(role)
         await self.call("PUT", f"/projects/{project_id}/users/{user_id}/roles/{role_id}", None, 204)
 
+    async def group(self, name: str, members: list[str]) -> str:
+        body = {"group": {"name": name, "domain_id": "default"}}
+        group_id = str((await self.call("POST", "/groups", body, 201))["group"]["id"])
+        for user_id in members:
+            await self.call("PUT", f"/groups/{group_id}/users/{user_id}", None, 204)
+        return group_id
+
     async def my_user_id(self) -> str:
         headers = {"X-Auth-Token": self.token, "X-Subject-Token": self.token}
         async with self.http.get(f"{self.auth_url}/auth/tokens", headers=headers) as resp:

@@ -50,6 +50,8 @@ class World:
     relay: Relay
     reader: AppCredential
     image_id: str
+    group_id: str
+    """A group of cloud-1 that `demo` belongs to."""
     http: aiohttp.ClientSession
 
     def rules(self, *rules: dict[str, Any]) -> RuleBook:
@@ -77,6 +79,7 @@ async def world() -> AsyncIterator[World]:
             project = await admin1.project("demo")
             user = await admin1.user("demo", DEMO_PASSWORD, project)
             await admin1.grant(project, user, "member")
+            group_id = await admin1.group("federated", [user])
             admin3 = await KeystoneAdmin.login(
                 http, three.auth_url, "admin", three.password, "admin"
             )
@@ -107,7 +110,8 @@ async def world() -> AsyncIterator[World]:
                     endpoints={"identity": f"{key_url}/identity/v3", "image": f"{image_url}/image"},
                     credentials=clouds["cloud-3"].credentials,
                 )
-                yield World(bed, Registry(clouds.values()), relay, reader, image_id, http)
+                registry = Registry(clouds.values())
+                yield World(bed, registry, relay, reader, image_id, group_id, http)
     finally:
         await bed.stop()
 
@@ -210,3 +214,25 @@ async def test_a_cloud1_token_with_a_cloud2_identity_is_always_refused(world: Wo
         for _ in range(3):
             async with world.http.get(images, headers=foreign) as resp:
                 assert resp.status == 401
+
+
+async def test_rules_on_groups_learn_them_from_the_issuer(world: World) -> None:
+    """Keystone names no groups in a local user's token: the proxy asks cloud-1 with the
+    caller's own token, and a deny rule on the group wins over the role rule."""
+    one = world.bed.clouds[0]
+    token = await issue(world.http, one.auth_url, "demo", DEMO_PASSWORD, "demo")
+    headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
+    by_group = {
+        **RULE,
+        "name": "group-reads",
+        "match": {"issuer": "cloud-1", "groups": world.group_id},
+    }
+    async with _proxy(world, world.rules(by_group)) as url:
+        async with world.http.get(f"{url}/image/v2/images", headers=headers) as resp:
+            assert resp.status == 200
+    deny = {"name": "not-this-group", "priority": 1, "targets": "cloud-3", "deny": True,
+            "match": {"issuer": "cloud-1", "groups": {"any_one_of": [world.group_id]}}}  # fmt: skip
+    async with _proxy(world, world.rules(RULE, deny)) as url:
+        async with world.http.get(f"{url}/image/v2/images", headers=headers) as resp:
+            assert resp.status == 403
+            assert "'not-this-group' denies it" in (await resp.json())["error"]["message"]

@@ -69,6 +69,12 @@ class Fakes:
         self.revoked: set[str] = set()
         self.gate = asyncio.Event()
         self.gate.set()
+        self.group_lookups = 0
+        self.groups: frozenset[str] = frozenset({"staff"})
+
+    async def lookup_groups(self, issuer: Cloud, token: str, user_id: str) -> frozenset[str]:
+        self.group_lookups += 1
+        return self.groups
 
     async def check(self, issuer: Cloud, token: str) -> tuple[CallerIdentity, float]:
         self.checks[(issuer.name, token)] += 1
@@ -104,6 +110,7 @@ def _mapped(fakes: Fakes, *rules: dict[str, object], seconds: float = 60) -> Map
         TargetTokens(fakes.login),
         fakes.check,
         lambda issuer, target: fakes.denials.append((issuer, target)),
+        fakes.lookup_groups,
     )
 
 
@@ -223,3 +230,24 @@ async def test_a_requester_gone_mid_validation_leaves_the_others_served() -> Non
     fakes.gate.set()
     assert (await second).token == "token-of-reader@cloud-3"
     assert first.cancelled() and fakes.checks[("cloud-1", "tok")] == 1
+
+
+async def test_groups_are_asked_only_when_a_rule_needs_them() -> None:
+    fakes = Fakes()
+    mapped = _mapped(fakes, RULE)
+    await mapped.acting(ISSUER, TARGET, "tok")
+    assert fakes.group_lookups == 0
+    staff_only = {
+        **RULE,
+        "name": "staff",
+        "priority": 1,
+        "match": {"issuer": "cloud-1", "groups": "staff"},
+    }
+    mapped.book.upsert_rule(rule_from_data(staff_only))
+    acting = await mapped.acting(ISSUER, TARGET, "tok")  # cached before: asked again
+    assert acting.caller is not None and acting.caller.groups == {"staff"}
+    await mapped.acting(ISSUER, TARGET, "tok")
+    assert fakes.group_lookups == 1 and fakes.checks[("cloud-1", "tok")] == 2
+    fakes.groups = frozenset({"contractors"})  # another caller, not staff
+    with pytest.raises(MappingDenied):
+        await _mapped(fakes, staff_only).acting(ISSUER, TARGET, "tok2")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from registry import Cloud, Credentials, Registry
-from registry.caller import CallerIdentity, caller_from_token
+from registry.caller import CallerIdentity, caller_from_token, group_ids
 from registry.errors import InvalidRuleError
 from registry.mapping import Denial, IdentityMapping, RuleBook, decide, problems
 from registry.rules import credential_from_data, rule_from_data
@@ -349,3 +349,28 @@ def test_a_token_bound_to_access_rules_stays_at_its_cloud() -> None:
     assert isinstance(_decide(_book(_rule()), caller, "cloud-1"), IdentityMapping)
     plain = {"token": {**body["token"], "application_credential": {"id": "ac"}}}
     assert not caller_from_token("cloud-1", plain).access_rules
+
+
+def test_unknown_groups_neither_pass_an_allow_rule_nor_escape_a_deny_rule() -> None:
+    deny = {"name": "no-contractors", "priority": 1,
+            "match": {"issuer": "cloud-1", "groups": "contractors"}, "targets": "*",
+            "deny": True}  # fmt: skip
+    book = _book(_rule(), deny)
+    unknown = _decide(book, MEMBER, "cloud-3")  # MEMBER.groups is None: never asked
+    assert isinstance(unknown, Denial) and "groups, which are unknown" in unknown.reason
+    assert isinstance(
+        _decide(book, vars_of(MEMBER, groups=frozenset()), "cloud-3"), IdentityMapping
+    )
+    contractor = vars_of(MEMBER, groups=frozenset({"contractors"}))
+    denial = _decide(book, contractor, "cloud-3")
+    assert isinstance(denial, Denial) and denial.rule == "no-contractors"
+    # A rule about other clouds needs no groups here.
+    assert isinstance(_decide(_book(_rule(), {**deny, "targets": "cloud-2"}), MEMBER, "cloud-3"),
+                      IdentityMapping)  # fmt: skip
+    assert book.uses_groups and not _book(_rule()).uses_groups
+
+
+def test_group_lists_parse() -> None:
+    assert group_ids({"groups": [{"id": "g1", "name": "a"}, {"id": "g2"}]}) == {"g1", "g2"}
+    with pytest.raises(ValueError):
+        group_ids({"groups": "g1"})
