@@ -24,7 +24,6 @@ from bench.contenders import cpu_seconds, ensure_installed
 from bench.servers import (
     Fleet,
     add_fleet_rules,
-    auth_url,
     issue_token,
     start_proxy,
     start_testbed,
@@ -77,7 +76,7 @@ async def measure(quick: bool) -> dict[str, Any]:
             _pin(proxy.pid, 1)
             bases[strategy] = (base, proxy.pid)
             await wait_up(f"{base}/healthz")
-        token = await issue_token(auth_url(clouds_yaml))
+        token = await issue_token(clouds_yaml)
         headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
         for base, _ in bases.values():  # warm-up: the validation and the mapped token kept
             await asyncio.to_thread(run_wrk, f"{base}/image/v2/images", headers, 1, 50)

@@ -32,15 +32,7 @@ import aiohttp
 from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, open_fds, rss_mb
-from bench.servers import (
-    Fleet,
-    add_fleet_rules,
-    auth_url,
-    issue_token,
-    start_proxy,
-    start_testbed,
-    stop,
-)
+from bench.servers import Fleet, add_fleet_rules, issue_token, start_proxy, start_testbed, stop
 from proxy import ProxyConfig
 from proxy.fanout import CLOUD_TAG
 from testbed.model import stable_id
@@ -203,12 +195,12 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
         bed, clouds_yaml = await start_testbed(fleet, Path(workdir.name))
         processes.append(bed)
         # validate-at-issuer (the default): the caller's token is checked by cloud-1, and
-        # every other cloud gets a token the proxy obtains with its credentials.
+        # every other cloud gets the token of the credential a mapping rule names.
         config = ProxyConfig(clouds_yaml=add_fleet_rules(clouds_yaml))
         proxy, url = await start_proxy(config, quiet=True)
         processes.append(proxy)
         assert proxy.pid is not None
-        token = await issue_token(auth_url(clouds_yaml))
+        token = await issue_token(clouds_yaml)
         with Progress() as progress:
             warm = progress.add_task("warm-up: every scope once", total=len(distinct))
             warm_up = await drive(url, token, distinct, CONCURRENCY, progress, warm)

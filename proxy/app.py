@@ -40,6 +40,7 @@ from registry import MemoryStore, Registry, RuleBook, SqliteStore, Store
 from registry.admin_api import make_admin_app
 from registry.admin_rules import RulesAdmin
 from registry.discovery import EndpointCatalog
+from registry.health import HealthSource, health_exposition, health_report
 from registry.postgres import PostgresStore
 from registry.rule_store import RuleStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
@@ -59,6 +60,9 @@ PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
 RULES = web.AppKey("rules", RuleBook)
 RULE_STORE = web.AppKey("rule_store", RuleStore)
+HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
+"""Components following a central store report here by name ("registry", "scope_memory");
+/healthz and /metrics read them."""
 SERVICE_TYPES = frozenset(
     {
         "identity",
@@ -229,12 +233,16 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
 
 async def healthz(request: web.Request) -> web.Response:
     breakers = request.app[BREAKERS]
-    body = {
-        "status": "ok",
+    report = health_report(request.app[HEALTH_SOURCES])
+    body: dict[str, Any] = {
+        "status": report.status,  # "degraded" still answers 200: the proxy serves
         "clouds": len(request.app[REGISTRY]),
         "open_circuits": breakers.open_circuits(),
         "remembered_scopes": len(request.app[MEMORY]),
+        "components": report.components,
     }
+    if report.reasons:
+        body["reason"] = "; ".join(report.reasons)
     return web.json_response(body)
 
 
@@ -259,7 +267,7 @@ async def explain_scope(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    data = exposition(request.app[METRICS])
+    data = exposition(request.app[METRICS]) + health_exposition(request.app[HEALTH_SOURCES])
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -284,17 +292,24 @@ async def metrics_flusher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def shared_registry(app: web.Application) -> AsyncIterator[None]:
-    """Load a fleet's PostgreSQL registry and apply every change NOTIFY'd by any proxy."""
-    from registry.sync import RegistrySync
+    """Follow a fleet's PostgreSQL registry through outages (registry/sync.py)."""
+    from registry.sync import RegistrySync, snapshot_for
 
     store = app[STORE]
     assert isinstance(store, PostgresStore)
-    await store.open()
+    sync = RegistrySync(app[REGISTRY], store, snapshot_for(store, app[CONFIG].registry_snapshot))
+    app[HEALTH_SOURCES]["registry"] = sync.health
     try:
-        await RegistrySync(app[REGISTRY], store).start()
+        await sync.start()
         yield
     finally:
+        await sync.close()
         await store.close()
+
+
+def rules_admin(app: web.Application) -> RulesAdmin:
+    """What the admin API's rule routes act on: the proxy's own rules and their store."""
+    return RulesAdmin(app[RULES], app[RULE_STORE], app[REGISTRY])
 
 
 async def rules_in_force(app: web.Application) -> AsyncIterator[None]:
@@ -328,6 +343,7 @@ def make_app(
     app[MEMORY] = ScopeMemory()
     app[HOOKS] = AnswerHooks(app[MEMORY])
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
+    app[HEALTH_SOURCES] = {}
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         raise_open_files_limit()
@@ -389,15 +405,15 @@ def make_app(
         app.cleanup_ctx.append(shared_registry)
     app[RULE_STORE] = rule_store_for(config)
     app.cleanup_ctx.append(rules_in_force)
-    if config.admin_token:
-        rules_admin = RulesAdmin(app[RULES], app[RULE_STORE], registry)
-        admin = make_admin_app(registry, app[STORE], config.admin_token, rules_admin)
-        app.add_subapp("/_openstackoid/admin", admin)
+    if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
+        if config.admin_token:
+            admin = make_admin_app(registry, app[STORE], config.admin_token, rules_admin(app))
+            app.add_subapp("/_openstackoid/admin", admin)
+        for path in ("/metrics", "/_openstackoid/metrics"):
+            app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     app.router.add_get("/_openstackoid/scope", explain_scope)
-    for path in ("/metrics", "/_openstackoid/metrics"):
-        app.router.add_get(path, metrics_view)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
     for service_type in sorted(SERVICE_TYPES):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 
 from proxy.identity import STRATEGIES
+from registry.snapshot import SNAPSHOT_NAME
 from scope_dsl import parse_scope
 
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough", "blanket-admin-UNSAFE"]
@@ -33,6 +34,10 @@ class ProxyConfig:
     registry_file: str | None = None
     registry_db: str | None = None
     registry_dsn: str | None = None
+    registry_snapshot: str | None = None
+    """File keeping the last registry loaded from registry_dsn, served when a proxy starts
+    cut off from it. Default: registry-snapshot.json beside the config file, else one per
+    store under $XDG_STATE_HOME/openstackoid."""
     connect_timeout: float = 5.0
     total_timeout: float = 120.0
     client_stall_timeout: float = 60.0
@@ -53,6 +58,13 @@ class ProxyConfig:
     max_replay_bytes: int = 1024 * 1024
     access_log: bool = False
     admin_token: str | None = None
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
+    """When set, /metrics and the admin API leave the main listener for admin_host:admin_port
+    (proxy/operator_app.py), where a firewall can keep them from the clouds' users."""
+    tls_cert: str | None = None
+    """PEM certificate chain of the listener; with tls_key, the proxy serves HTTPS."""
+    tls_key: str | None = None
     workers: int = 1
     event_loop: EventLoopName = "uvloop"
     """uvloop (libuv) cuts the event loop's and sockets' share of each request."""
@@ -69,6 +81,8 @@ class ProxyConfig:
                 f"unknown identity strategy {self.identity_strategy!r}: "
                 f"one of {', '.join(STRATEGIES)}"
             )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> ProxyConfig:
@@ -80,4 +94,7 @@ class ProxyConfig:
         if unknown:
             raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
         config = cls(**{k.replace("-", "_"): v for k, v in data.items()})
-        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        if path is not None and config.registry_dsn and not config.registry_snapshot:
+            config = replace(config, registry_snapshot=str(Path(path).parent / SNAPSHOT_NAME))
+        return config

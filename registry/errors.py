@@ -4,6 +4,7 @@ RegistryError
  +-- UnknownCloudError (LookupError)   no cloud by that name; names the closest ones
  +-- InvalidCloudError (ValueError)    a cloud definition that does not validate
  +-- InvalidRuleError (ValueError)     a mapping rule or target credential that does not validate
+ +-- StoreUnavailableError             the central store cannot be used (down, cut, refusing)
 """
 
 from __future__ import annotations
@@ -33,3 +34,8 @@ class InvalidCloudError(RegistryError, ValueError):
 class InvalidRuleError(RegistryError, ValueError):
     """A mapping rule or target credential (file, clouds.yaml, admin API body) is invalid.
     The message is one line: what is wrong and where."""
+
+
+class StoreUnavailableError(RegistryError):
+    """The registry's central store (PostgreSQL) cannot be used: down, cut off, stalled, or
+    refusing (a missing schema, a missing privilege)."""
