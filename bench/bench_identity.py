@@ -67,7 +67,7 @@ async def measure(quick: bool) -> dict[str, Any]:
     processes = [testbed]
     bases: dict[str, tuple[str, int]] = {}
     try:
-        with_rules = add_fleet_rules(clouds_yaml)
+        with_rules = await add_fleet_rules(clouds_yaml)
         for strategy in STRATEGIES:
             config = ProxyConfig(clouds_yaml=with_rules, identity_strategy=strategy)  # type: ignore[arg-type]
             proxy, base = await start_proxy(config)

@@ -196,7 +196,7 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
         processes.append(bed)
         # validate-at-issuer (the default): the caller's token is checked by cloud-1, and
         # every other cloud gets the token of the credential a mapping rule names.
-        config = ProxyConfig(clouds_yaml=add_fleet_rules(clouds_yaml))
+        config = ProxyConfig(clouds_yaml=await add_fleet_rules(clouds_yaml))
         proxy, url = await start_proxy(config, quiet=True)
         processes.append(proxy)
         assert proxy.pid is not None

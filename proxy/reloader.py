@@ -65,7 +65,7 @@ class Reloader:
         try:
             fresh = await load_rules(self.config, self.registry)
         except (OSError, RegistryError, yaml.YAMLError) as exc:
-            log.error("SIGHUP: mapping rules NOT reloaded, the previous ones stay: %s", exc)
+            log.error("mapping rules NOT reloaded, the previous ones stay: %s", exc)
             return
         names = {r.name for r in fresh.rules()}
         keys = {c.key for c in fresh.credentials()}
@@ -78,4 +78,4 @@ class Reloader:
         for credential in fresh.credentials():
             self.rules.upsert_credential(credential)
         self.sourced_rules, self.sourced_credentials = frozenset(names), frozenset(keys)
-        log.info("SIGHUP: %d mapping rules in force", len(self.rules))
+        log.info("mapping rules reloaded: %d in force", len(self.rules))

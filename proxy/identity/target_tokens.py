@@ -50,27 +50,28 @@ class TargetTokens:
     def __len__(self) -> int:
         return len(self._kept)
 
-    async def token(self, mapping: IdentityMapping, target: Cloud) -> str:
-        """The token to act at `target` as `mapping.credential` (which must be set)."""
+    async def token(self, mapping: IdentityMapping, target: Cloud) -> tuple[str, float]:
+        """The token to act at `target` as `mapping.credential` (which must be set), and
+        the time.monotonic() until which it is kept."""
         credential = mapping.credential
         assert credential is not None
         key = (mapping.rule, target.name, credential)
         kept = self._kept.get(key)
         if kept is not None and kept[1] > time.monotonic():
-            return kept[0]
+            return kept
         if len(self._locks) >= self._max:
             self._locks.clear()  # bounded; at worst two logins for one key race once
         async with self._locks.setdefault(key, asyncio.Lock()):
             kept = self._kept.get(key)
             if kept is not None and kept[1] > time.monotonic():
-                return kept[0]
+                return kept
             fresh = await self._login(target, credential)
             if ADMIN_ROLE in fresh.roles and not mapping.allow_admin:
                 raise MappedRoleRefused(mapping, target.name)
             if len(self._kept) >= self._max:
                 self._kept.clear()
-            self._kept[key] = (fresh.token, fresh.expires - MARGIN)
-            return fresh.token
+            kept = self._kept[key] = (fresh.token, fresh.expires - MARGIN)
+            return kept
 
     def forget(self, target: Cloud) -> None:
         """The target refused a kept token: the next call logs in again."""

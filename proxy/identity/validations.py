@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 from registry.caller import CallerIdentity
 
@@ -18,11 +19,22 @@ DEFAULT_TOKEN_CACHE_SECONDS = 60.0
 MAX_VALIDATIONS = 100_000
 
 
+MAX_TARGETS_PER_VALIDATION = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Validated:
     caller: CallerIdentity
     until: float
     """time.monotonic() past which the validation is asked again."""
+    acting: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Per target cloud, what the mapped identity path decided for this caller, with what
+    it depended on (proxy.identity.mapped keeps and checks it): dies with the entry."""
+
+    def remember(self, target: str, memo: Any) -> None:
+        if len(self.acting) >= MAX_TARGETS_PER_VALIDATION:
+            self.acting.clear()
+        self.acting[target] = memo
 
 
 class ValidationCache:
@@ -45,14 +57,18 @@ class ValidationCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, issuer: str, digest: str) -> CallerIdentity | None:
+    def entry(self, issuer: str, digest: str) -> Validated | None:
         entry = self._entries.get((issuer, digest))
         if entry is None:
             return None
         if entry.until <= self._clock():
             del self._entries[(issuer, digest)]
             return None
-        return entry.caller
+        return entry
+
+    def get(self, issuer: str, digest: str) -> CallerIdentity | None:
+        entry = self.entry(issuer, digest)
+        return entry.caller if entry is not None else None
 
     def put(self, issuer: str, digest: str, caller: CallerIdentity, expires: float) -> None:
         """Keep `caller` until `expires` (the token's own end, monotonic) or the cache's

@@ -22,23 +22,27 @@ from proxy.identity.rules_source import load_rules
 from proxy.registry_source import load_registry
 from registry import InvalidRuleError, Registry, RuleBook, load_clouds_yaml
 from registry.postgres import PostgresStore
-from testbed import admin_auth_body
+from testbed import Testbed, admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
 from tests.e2e.test_fleet_postgres import fleet_dsn  # noqa: F401 - a fixture
 from tests.federation import FederationFactory
+from tests.identity.keystone_admin import KeystoneAdmin
 
 ADMIN = {"X-Admin-Token": "let-me-in"}
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"
-CREDENTIAL = {
-    "application_credential_id": "fed-reader-id",
-    "application_credential_secret": "secret",
-}
 RULE = {
     "match": {"issuer": "cloud-1", "roles": "member"},
     "targets": "cloud-2",
     "credential": "reader",
-    "allow_admin": True,
 }
+
+
+async def _reader_of(bed: Testbed, session: aiohttp.ClientSession) -> dict[str, str]:
+    """An application credential limited to `reader`, created at cloud-2 by its admin."""
+    two = bed.cloud("cloud-2")
+    admin = await KeystoneAdmin.login(session, two.auth_url, "admin", two.password, "admin")
+    cred = await admin.application_credential("openstackoid-reader", ["reader"])
+    return {"application_credential_id": cred.id, "application_credential_secret": cred.secret}
 
 
 async def _status(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> int:
@@ -57,7 +61,8 @@ async def test_rules_put_through_the_admin_api_are_in_force_at_once(
     fed = await make_federation(rules=RuleBook(), admin_token="let-me-in")
     headers = await fed.scoped(SCOPE)
     assert await _status(fed.session, fed.url, headers) == 403
-    assert await _put(fed.session, fed.url, "/target-credentials/cloud-2/reader", CREDENTIAL) == 201
+    credential = await _reader_of(fed.bed, fed.session)
+    assert await _put(fed.session, fed.url, "/target-credentials/cloud-2/reader", credential) == 201
     assert await _put(fed.session, fed.url, "/mapping-rules/members", RULE) == 201
     assert await _status(fed.session, fed.url, headers) == 200
     async with fed.session.delete(
@@ -82,15 +87,17 @@ async def test_a_proxy_starts_with_the_rules_of_its_clouds_yaml(
 ) -> None:
     bed = await make_testbed(clouds=2)
     plain = bed.write_clouds_yaml(tmp_path / "plain.yaml")
-    config = ProxyConfig(
-        clouds_yaml=str(_clouds_yaml_with_rules(plain, tmp_path / "c.yaml", CREDENTIAL))
-    )
+    async with aiohttp.ClientSession() as s:
+        credential = await _reader_of(bed, s)
+    with_rules = _clouds_yaml_with_rules(plain, tmp_path / "c.yaml", credential)
+    config = ProxyConfig(clouds_yaml=str(with_rules))
     registry = await load_registry(config)
     rules = await load_rules(config, registry)
     assert [r.name for r in rules.rules()] == ["members"]
+    login = admin_auth_body(bed.cloud("cloud-1"))
     async with running_proxy(config, registry, rules=rules) as url, aiohttp.ClientSession() as s:
         async with s.post(
-            f"{url}/identity/v3/auth/tokens", json=admin_auth_body(), headers={"X-Scope": SCOPE}
+            f"{url}/identity/v3/auth/tokens", json=login, headers={"X-Scope": SCOPE}
         ) as resp:
             token = resp.headers["X-Subject-Token"]
         assert await _status(s, url, {"X-Auth-Token": token, "X-Scope": SCOPE}) == 200
@@ -154,12 +161,14 @@ async def test_a_rule_put_through_one_proxy_is_applied_by_the_other(
         proxy_a = await stack.enter_async_context(running_proxy(config, Registry()))
         proxy_b = await stack.enter_async_context(running_proxy(config, Registry()))
         session = await stack.enter_async_context(aiohttp.ClientSession())
+        login = admin_auth_body(bed.cloud("cloud-1"))
         async with session.post(
-            f"{proxy_b}/identity/v3/auth/tokens", json=admin_auth_body(), headers={"X-Scope": SCOPE}
+            f"{proxy_b}/identity/v3/auth/tokens", json=login, headers={"X-Scope": SCOPE}
         ) as resp:
             headers = {"X-Auth-Token": resp.headers["X-Subject-Token"], "X-Scope": SCOPE}
         assert await _status(session, proxy_b, headers) == 403
-        assert await _put(session, proxy_a, "/target-credentials/cloud-2/reader", CREDENTIAL) == 201
+        credential = await _reader_of(bed, session)
+        assert await _put(session, proxy_a, "/target-credentials/cloud-2/reader", credential) == 201
         assert await _put(session, proxy_a, "/mapping-rules/members", RULE) == 201
 
         async def allowed_by_b() -> bool:
