@@ -8,7 +8,9 @@ transaction, so listeners only hear committed changes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -24,7 +26,9 @@ from registry.rule_store import (
     rule_row,
 )
 from registry.rules import MappingRule, TargetCredential
+from registry.sync import Backoff
 
+log = logging.getLogger("openstackoid.registry")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,30}$")
 
 
@@ -40,6 +44,8 @@ class PostgresRuleStore:
         self._listener: asyncpg.Connection | None = None
 
     async def open(self) -> PostgresRuleStore:
+        if self._pool is not None:
+            return self
         self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
         async with self._pool.acquire() as conn:
             await conn.execute(
@@ -117,10 +123,15 @@ class PostgresRuleStore:
             f"credential delete {cloud}/{name}",
         )
 
-    async def watch(self, callback: RuleChangeCallback) -> None:
-        """Call `callback(kind, operation, key)` for every committed change, from any process."""
+    async def watch(
+        self, callback: RuleChangeCallback, on_lost: Callable[[], None] | None = None
+    ) -> None:
+        """Call `callback(kind, operation, key)` for every committed change, from any process;
+        `on_lost()` when the listening connection ends."""
         if self._listener is None:
             self._listener = await asyncpg.connect(self.dsn)
+            if on_lost is not None:
+                self._listener.add_termination_listener(lambda _conn: on_lost())
 
         def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
             kind, operation, key = payload.split(" ", 2)
@@ -128,18 +139,24 @@ class PostgresRuleStore:
 
         await self._listener.add_listener(self.channel, on_notify)
 
+    async def ping(self) -> None:
+        """A round trip on the listening connection: a cut link shows here."""
+        if self._listener is None:
+            raise RegistryError("not listening")
+        await self._listener.execute("SELECT 1")
+
     async def drop(self) -> None:
         """Remove the tables (tests)."""
         await self.pool.execute(f"DROP TABLE IF EXISTS {self.rules_table}")
         await self.pool.execute(f"DROP TABLE IF EXISTS {self.credentials_table}")
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        listener, self._listener = self._listener, None
+        pool, self._pool = self._pool, None
+        if listener is not None:
+            listener.terminate()  # no goodbye: the link may be cut
+        if pool is not None:
+            pool.terminate()
 
 
 class RuleSync:
@@ -156,10 +173,11 @@ class RuleSync:
         self.applied = asyncio.Event()
         """Set after each applied change (tests observe propagation by it)."""
 
-    async def start(self) -> None:
-        loaded = await self.store.load()
+    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
+        await self.store.open()
+        await self.store.watch(self._on_change, on_lost)  # LISTEN first, then load:
+        loaded = await self.store.load()  # nothing committed meanwhile is missed
         self.book.replace(loaded.rules, loaded.credentials)
-        await self.store.watch(self._on_change)
 
     def _on_change(self, kind: str, operation: str, key: str) -> None:
         task = asyncio.get_running_loop().create_task(self._apply(kind, key))
@@ -185,3 +203,78 @@ class RuleSync:
                 self.book.remove_credential(cloud, name)
             else:
                 self.book.upsert_credential(credential)
+
+
+class RuleFollower:
+    """Follows a fleet's rules through outages: the first attempt is bounded (a proxy starts
+    whether or not PostgreSQL answers), then one task reconnects with backoff, pings the
+    listening connection when quiet, and reloads in full after each reconnection. Until the
+    store answers, the rules in force are those already loaded: none at a cold start, so
+    every cross-cloud call is refused (fail closed)."""
+
+    def __init__(
+        self,
+        book: RuleBook,
+        store: PostgresRuleStore,
+        *,
+        heartbeat: float = 5.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.sync = RuleSync(book, store)
+        self.store = store
+        self.heartbeat = heartbeat
+        self.backoff = backoff or Backoff()
+        self.connected = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self._connect()
+        except Exception as exc:  # noqa: BLE001 - any failure means: not connected yet
+            log.warning(
+                "mapping rules: their store %s does not answer (%s): cross-cloud calls are "
+                "refused until it does; retrying with backoff",
+                self.store.rules_table,
+                exc.__class__.__name__,
+            )
+            await self.store.close()
+        self._task = asyncio.get_running_loop().create_task(self._follow(), name="rule-sync")
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        async with asyncio.timeout(self.heartbeat):
+            await self.sync.start(self._lost.set)
+        self.connected.set()
+
+    async def _follow(self) -> None:
+        delays = self.backoff.delays()
+        while True:
+            try:
+                if not self.connected.is_set():
+                    await self._connect()
+                    log.info("mapping rules: their store answers again; rules reloaded")
+                    delays = self.backoff.delays()
+                while True:
+                    try:
+                        async with asyncio.timeout(self.heartbeat):
+                            await self._lost.wait()
+                        break  # the listening connection ended
+                    except TimeoutError:
+                        async with asyncio.timeout(self.heartbeat):
+                            await self.store.ping()
+            except Exception as exc:  # noqa: BLE001 - a lost store is retried, whatever broke
+                log.debug("mapping rules: store lost: %r", exc)
+            self.connected.clear()
+            await self.store.close()
+            await asyncio.sleep(next(delays))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.store.close()

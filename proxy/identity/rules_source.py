@@ -12,7 +12,7 @@ from registry import Registry, RuleBook, load_rules_file
 from registry.errors import InvalidRuleError
 from registry.mapping import problems
 from registry.rule_store import MemoryRuleStore, RuleStore, SqliteRuleStore
-from registry.rule_store_postgres import PostgresRuleStore, RuleSync
+from registry.rule_store_postgres import PostgresRuleStore, RuleFollower
 from registry.rules import MappingRule, TargetCredential
 
 log = logging.getLogger("openstackoid.proxy")
@@ -53,10 +53,12 @@ def rule_store_for(config: ProxyConfig) -> RuleStore:
 async def shared_rules(book: RuleBook, store: RuleStore) -> AsyncIterator[None]:
     """A fleet's rules: loaded from PostgreSQL, every NOTIFY'd change applied; other
     stores are closed at the end."""
-    if isinstance(store, PostgresRuleStore):
-        await store.open()
-        await RuleSync(book, store).start()
+    follower = RuleFollower(book, store) if isinstance(store, PostgresRuleStore) else None
+    if follower is not None:
+        await follower.start()
     try:
         yield
     finally:
+        if follower is not None:
+            await follower.close()
         await store.close()

@@ -18,8 +18,10 @@ from registry import Cloud, SqliteStore
 from registry.errors import InvalidRuleError
 from registry.mapping import RuleBook
 from registry.rule_store import MemoryRuleStore, RuleStore, SqliteRuleStore
-from registry.rule_store_postgres import PostgresRuleStore, RuleSync
+from registry.rule_store_postgres import PostgresRuleStore, RuleFollower, RuleSync
 from registry.rules import credential_from_data, rule_from_data
+from registry.sync import Backoff
+from tests.faultline import Faultline
 
 DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 RULE = rule_from_data(
@@ -148,3 +150,37 @@ def test_invalid_prefix_is_refused() -> None:
 
     with pytest.raises(RegistryError, match="invalid table prefix"):
         PostgresRuleStore(DSN, "x; DROP TABLE y")
+
+
+async def test_the_follower_starts_cut_off_then_converges_and_survives_a_cut(
+    pg_prefix: str,
+) -> None:
+    """A proxy starts whether or not PostgreSQL answers (no rules: fail closed), loads the
+    rules once the link is back, and reconnects and reloads after a cut."""
+    host, port = "127.0.0.1", 5432
+    line = await Faultline.open(host, port)
+    cut_dsn = DSN.replace(f"{host}:{port}", f"127.0.0.1:{line.port}")
+    writer = await PostgresRuleStore(DSN, pg_prefix).open()
+    book = RuleBook()
+    follower = RuleFollower(
+        book, PostgresRuleStore(cut_dsn, pg_prefix), heartbeat=0.5, backoff=Backoff(0.05, 0.2)
+    )
+    try:
+        line.cut()
+        async with asyncio.timeout(5):  # bounded: the proxy starts anyway
+            await follower.start()
+        assert not follower.connected.is_set() and len(book) == 0
+        await writer.upsert_rule(RULE)
+        line.restore()
+        async with asyncio.timeout(10):
+            await follower.connected.wait()
+        assert book.rule("members-read") == RULE
+        line.cut()  # the listening connection dies; a change made meanwhile is not lost
+        await writer.delete_rule("members-read")
+        line.restore()
+        async with asyncio.timeout(10):
+            while book.rule("members-read") is not None:
+                await asyncio.sleep(0.05)
+    finally:
+        await follower.close()
+        await writer.close()
