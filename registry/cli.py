@@ -21,7 +21,13 @@ from registry.errors import RegistryError
 from registry.model import Cloud
 from registry.postgres import PostgresStore
 from registry.registry_file import load_registry_file, validate_cloud
-from registry.rules_cli import list_rules, open_rule_store, read_rules, store_rules
+from registry.rules_cli import (
+    grant_command,
+    list_rules,
+    open_rule_store,
+    read_rules,
+    store_rules,
+)
 from registry.store import SqliteStore, Store
 from registry.yaml_io import load_yaml
 
@@ -97,6 +103,14 @@ async def _import(store: Store, args: argparse.Namespace) -> int:
             await rule_store.close()
         console.print(f"imported {count} mapping rules and target credentials")
     return 0
+
+
+async def _grant(store: Store, args: argparse.Namespace) -> int:
+    rule_store = await open_rule_store(args, DEFAULT_DB)
+    try:
+        return await grant_command(rule_store, await store.load_all(), args)
+    finally:
+        await rule_store.close()
 
 
 async def _rules(store: Store, args: argparse.Namespace) -> int:
@@ -227,3 +241,22 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(func=_runner(_import))
     rules = command("rules", "list identity mapping rules and target credentials (no secrets)")
     rules.set_defaults(func=_runner(_rules))
+    grant = command(
+        "grant",
+        "a mapping rule and, at each cloud it targets, an application credential limited to "
+        "--role, created by the cloud's registered account",
+    )
+    grant.add_argument("name", help="the rule's name (and its credentials')")
+    grant.add_argument(
+        "--issuer", action="append", help="clouds whose callers it maps, repeatable (default: *)"
+    )
+    grant.add_argument(
+        "--match-role", action="append", required=True, help="a role the caller holds (required)"
+    )
+    grant.add_argument(
+        "--target", action="append", required=True, help="cloud or selector, repeatable (required)"
+    )
+    grant.add_argument(
+        "--role", action="append", required=True, help="a role of the credential (never admin)"
+    )
+    grant.set_defaults(func=_runner(_grant))

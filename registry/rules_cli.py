@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from registry.errors import InvalidRuleError
+from registry.grant import grant, grant_rule
 from registry.index import Registry
 from registry.mapping import RuleBook, problems
 from registry.model import Cloud
@@ -71,4 +72,19 @@ async def list_rules(store: RuleStore) -> int:
     console.print(table)
     for credential in loaded.credentials:
         console.print(f"credential {credential.identity}")
+    return 0
+
+
+async def grant_command(store: RuleStore, clouds: list[Cloud], args: argparse.Namespace) -> int:
+    """Create the rule's target credentials at every cloud it covers, then store them and
+    the rule (nothing is stored if a cloud refuses)."""
+    rule = grant_rule(args.name, args.issuer or ["*"], args.match_role, args.target)
+    credentials = await grant(rule, clouds, args.role)
+    for credential in credentials:
+        await store.upsert_credential(credential)
+    await store.upsert_rule(rule)
+    console.print(
+        f"rule {rule.name!r}: {len(credentials)} application credentials with roles "
+        f"{', '.join(args.role)} registered"
+    )
     return 0
