@@ -257,6 +257,9 @@ def register(subparsers: Any) -> None:
         "--target", action="append", required=True, help="cloud or selector, repeatable (required)"
     )
     grant.add_argument(
-        "--role", action="append", required=True, help="a role of the credential (never admin)"
+        "--role",
+        action="append",
+        required=True,
+        help="a role of the credential, repeatable, never admin (required)",
     )
     grant.set_defaults(func=_runner(_grant))
