@@ -18,15 +18,14 @@ from aiohttp import web
 from proxy.app import (
     BREAKERS,
     CONFIG,
+    HEALTH_SOURCES,
     MEMORY,
     METRICS,
     REGISTRY,
-    STORE,
+    admin_app,
     healthz,
     metrics_view,
-    rules_admin,
 )
-from registry.admin_api import make_admin_app
 
 ADMIN_PREFIX = "/_openstackoid/admin"
 
@@ -39,14 +38,13 @@ def make_operator_app(proxy_app: web.Application) -> web.Application:
     app[METRICS] = proxy_app[METRICS]
     app[BREAKERS] = proxy_app[BREAKERS]
     app[MEMORY] = proxy_app[MEMORY]
+    app[HEALTH_SOURCES] = proxy_app[HEALTH_SOURCES]
     for path in ("/metrics", "/_openstackoid/metrics"):
         app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
-    token = proxy_app[CONFIG].admin_token
-    if token:
-        admin = make_admin_app(proxy_app[REGISTRY], proxy_app[STORE], token, rules_admin(proxy_app))
-        app.add_subapp(ADMIN_PREFIX, admin)
+    if proxy_app[CONFIG].admin_token:
+        app.add_subapp(ADMIN_PREFIX, admin_app(proxy_app))  # clouds, named scopes, rules
     return app
 
 

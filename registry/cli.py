@@ -28,6 +28,7 @@ from registry.rules_cli import (
     read_rules,
     store_rules,
 )
+from registry.scopes_cli import register_scope_commands
 from registry.store import SqliteStore, Store
 from registry.yaml_io import load_yaml
 
@@ -263,3 +264,4 @@ def register(subparsers: Any) -> None:
         help="a role of the credential, repeatable, never admin (required)",
     )
     grant.set_defaults(func=_runner(_grant))
+    register_scope_commands(commands, DEFAULT_DB)

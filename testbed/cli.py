@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 from rich.console import Console
 
@@ -100,6 +101,24 @@ def _control_url(args: argparse.Namespace) -> str:
         ) from None
 
 
+def _client_yaml(args: argparse.Namespace) -> int:
+    """The user's clouds.yaml: one cloud, the proxy, logging in as `--login`'s admin with the
+    password the testbed wrote for that cloud."""
+    try:
+        fleet = yaml.safe_load(args.fleet.read_text()) or {}
+        entry = fleet["clouds"][args.login]
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.fleet}: {exc.strerror}") from None
+    except (KeyError, TypeError, yaml.YAMLError):
+        raise CommandError(f"{args.fleet} has no cloud {args.login!r}") from None
+    auth = {**entry["auth"], "auth_url": f"{args.proxy.rstrip('/')}/identity/v3"}
+    cloud = {"auth": auth, "region_name": entry.get("region_name", "RegionOne")}
+    cloud["identity_api_version"] = 3
+    args.out.write_text(yaml.safe_dump({"clouds": {"openstackoid": cloud}}, sort_keys=False))
+    print(f"wrote {args.out}: cloud 'openstackoid' logs in at {args.login} through the proxy")
+    return 0
+
+
 def _fault(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {}
     for key in ("latency", "error_rate", "slow_body"):
@@ -166,6 +185,20 @@ def register(subparsers: Any) -> None:
     )
     up.add_argument("--real", action="store_true", help="real Keystone and Glance from PyPI")
     up.set_defaults(func=lambda args: asyncio.run(_up(args)))
+    client = commands.add_parser(
+        "client-yaml",
+        help="write the user's clouds.yaml: the proxy, logging in as one testbed cloud's admin",
+        formatter_class=HelpFormatter,
+    )
+    client.add_argument(
+        "--fleet", type=Path, required=True, help="the clouds.yaml `up` wrote (required)"
+    )
+    client.add_argument("--login", default="cloud-1", help="the cloud whose admin logs in")
+    client.add_argument(
+        "--proxy", required=True, help="the proxy's URL, e.g. http://HOST:PORT (required)"
+    )
+    client.add_argument("--out", type=Path, default=Path("clouds.yaml"), help="where to write it")
+    client.set_defaults(func=_client_yaml)
     fault = commands.add_parser(
         "fault", help="change a running testbed cloud's faults", formatter_class=HelpFormatter
     )

@@ -27,7 +27,7 @@ from proxy.identity.target_tokens import TargetLogin, TargetTokens, login_as
 from proxy.identity.validations import DEFAULT_TOKEN_CACHE_SECONDS, ValidationCache
 from registry import Cloud, Registry
 from registry.caller import CallerIdentity
-from registry.keystone import LoginFailed, LoginRefused, NoCredentials
+from registry.errors import LoginFailed, LoginRefused, NoCredentials
 from registry.mapping import RuleBook
 from registry.rules import TargetCredential
 from registry.tls import tls_for
