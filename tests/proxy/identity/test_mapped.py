@@ -1,5 +1,5 @@
-"""The mapped identity core: validations per (issuer, token) within their bound, default
-deny before any login, one validation and one login shared by concurrent requests."""
+"""The mapped identity core: validate, decide, act. Default deny before any login, one
+validation and one login shared by concurrent requests, groups asked only when needed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from proxy.errors import Unauthorized
 from proxy.identity.errors import MappedRoleRefused, MappingDenied
 from proxy.identity.mapped import OWN_TOKEN, MappedIdentity
 from proxy.identity.target_tokens import TargetLogin, TargetTokens
-from proxy.identity.tokens import token_key
 from proxy.identity.validations import ValidationCache
 from registry import Cloud, Registry
 from registry.caller import CallerIdentity
@@ -22,40 +21,6 @@ from registry.rules import TargetCredential, credential_from_data, rule_from_dat
 CLOUDS = [Cloud(f"cloud-{i}", f"http://127.0.0.1:{i}/identity/v3") for i in (1, 2, 3)]
 MEMBER = CallerIdentity("cloud-1", "u-1", "demo", roles=frozenset({"member"}))
 FAR_FUTURE = 1e12
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_validations_end_at_the_bound_or_the_tokens_expiry() -> None:
-    clock = Clock()
-    cache = ValidationCache(seconds=60, clock=clock)
-    cache.put("cloud-1", "d", MEMBER, expires=FAR_FUTURE)
-    cache.put("cloud-1", "short", MEMBER, expires=clock.now + 5)
-    assert cache.get("cloud-1", "d") == MEMBER
-    assert cache.get("cloud-2", "d") is None  # another issuer vouched for nothing
-    clock.now += 5
-    assert cache.get("cloud-1", "short") is None
-    clock.now += 54.9
-    assert cache.get("cloud-1", "d") == MEMBER
-    clock.now += 0.1
-    assert cache.get("cloud-1", "d") is None and len(cache) == 0
-
-
-def test_a_zero_bound_keeps_nothing_and_size_is_bounded() -> None:
-    assert len(_filled(ValidationCache(seconds=0), 10)) == 0
-    assert len(_filled(ValidationCache(seconds=60, max_entries=100), 1000)) <= 100
-
-
-def _filled(cache: ValidationCache, count: int) -> ValidationCache:
-    for i in range(count):
-        cache.put("cloud-1", str(i), MEMBER, expires=FAR_FUTURE)
-    return cache
 
 
 class Fakes:
@@ -212,10 +177,6 @@ async def test_forgetting_a_target_logs_in_again() -> None:
     mapped.forget(TARGET)
     await mapped.acting(ISSUER, TARGET, "tok")
     assert fakes.logins[("cloud-3", "reader")] == 2
-
-
-def test_digests_never_hold_the_token() -> None:
-    assert "tok" not in token_key("tok") and len(token_key("tok")) == 64
 
 
 async def test_a_requester_gone_mid_validation_leaves_the_others_served() -> None:
