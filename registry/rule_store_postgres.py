@@ -42,11 +42,17 @@ class PostgresRuleStore:
         self.channel = f"{prefix}_rule_changes"
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
+        self._listener_busy = asyncio.Lock()
+        """One operation at a time on the LISTEN connection (asyncpg's rule)."""
 
     async def open(self) -> PostgresRuleStore:
         if self._pool is not None:
             return self
-        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=2)
+        # No idle pooled connection: a proxy reads through its LISTEN connection; the pool
+        # serves the admin API's rare writes and lets go of them when idle.
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=0, max_size=2, max_inactive_connection_lifetime=10.0
+        )
         async with self._pool.acquire() as conn:
             await conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.rules_table} ("
@@ -65,9 +71,18 @@ class PostgresRuleStore:
             raise RegistryError("PostgresRuleStore is not open: call `await store.open()` first")
         return self._pool
 
+    async def _fetch(self, query: str, *args: str) -> list[Any]:
+        """Reads go through the LISTEN connection when there is one (a following proxy
+        holds one connection, not two), else through the pool."""
+        if self._listener is not None:
+            async with self._listener_busy:
+                rows: list[Any] = await self._listener.fetch(query, *args)
+                return rows
+        return list(await self.pool.fetch(query, *args))
+
     async def load(self) -> RuleSet:
-        rules = await self.pool.fetch(f"SELECT data FROM {self.rules_table} ORDER BY id")
-        creds = await self.pool.fetch(f"SELECT data FROM {self.credentials_table} ORDER BY id")
+        rules = await self._fetch(f"SELECT data FROM {self.rules_table} ORDER BY id")
+        creds = await self._fetch(f"SELECT data FROM {self.credentials_table} ORDER BY id")
         return RuleSet(
             tuple(load_rule_row(row["data"], f"table {self.rules_table}") for row in rules),
             tuple(
@@ -76,16 +91,17 @@ class PostgresRuleStore:
         )
 
     async def get_rule(self, name: str) -> MappingRule | None:
-        row = await self.pool.fetchrow(f"SELECT data FROM {self.rules_table} WHERE name = $1", name)
-        return load_rule_row(row["data"], f"table {self.rules_table}") if row else None
+        rows = await self._fetch(f"SELECT data FROM {self.rules_table} WHERE name = $1", name)
+        return load_rule_row(rows[0]["data"], f"table {self.rules_table}") if rows else None
 
     async def get_credential(self, cloud: str, name: str) -> TargetCredential | None:
-        row = await self.pool.fetchrow(
+        rows = await self._fetch(
             f"SELECT data FROM {self.credentials_table} WHERE cloud = $1 AND name = $2",
             cloud,
             name,
         )
-        return load_credential_row(row["data"], f"table {self.credentials_table}") if row else None
+        table = f"table {self.credentials_table}"
+        return load_credential_row(rows[0]["data"], table) if rows else None
 
     async def _write(self, sql: str, args: tuple[str, ...], payload: str) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -143,7 +159,8 @@ class PostgresRuleStore:
         """A round trip on the listening connection: a cut link shows here."""
         if self._listener is None:
             raise RegistryError("not listening")
-        await self._listener.execute("SELECT 1")
+        async with self._listener_busy:
+            await self._listener.execute("SELECT 1")
 
     async def drop(self) -> None:
         """Remove the tables (tests)."""
