@@ -32,7 +32,7 @@ import aiohttp
 from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, open_fds, rss_mb
-from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
+from bench.servers import Fleet, add_fleet_rules, issue_token, start_proxy, start_testbed, stop
 from proxy import ProxyConfig
 from proxy.fanout import CLOUD_TAG
 from testbed.model import stable_id
@@ -195,8 +195,9 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
         bed, clouds_yaml = await start_testbed(fleet, Path(workdir.name))
         processes.append(bed)
         # validate-at-issuer (the default): the caller's token is checked by cloud-1, and
-        # every other cloud gets a token the proxy obtains with its credentials.
-        proxy, url = await start_proxy(ProxyConfig(clouds_yaml=clouds_yaml), quiet=True)
+        # every other cloud gets the token of the credential a mapping rule names.
+        config = ProxyConfig(clouds_yaml=await add_fleet_rules(clouds_yaml))
+        proxy, url = await start_proxy(config, quiet=True)
         processes.append(proxy)
         assert proxy.pid is not None
         token = await issue_token(clouds_yaml)

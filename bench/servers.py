@@ -242,6 +242,78 @@ def stop(*processes: BaseProcess) -> None:
             process.kill()
 
 
+async def _fleet_credential(
+    session: aiohttp.ClientSession, auth: Mapping[str, Any]
+) -> dict[str, str]:
+    """An application credential of the cloud's admin limited to member and reader, made
+    through Keystone's API as an operator would."""
+    url = auth["auth_url"]
+    login = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": auth["username"],
+                        "password": auth["password"],
+                        "domain": {"name": "Default"},
+                    }
+                },
+            },
+            "scope": {"project": {"name": auth["project_name"], "domain": {"name": "Default"}}},
+        }
+    }
+    async with session.post(f"{url}/auth/tokens", json=login) as resp:
+        token = resp.headers["X-Subject-Token"]
+        user_id = (await resp.json())["token"]["user"]["id"]
+    body = {
+        "application_credential": {
+            "name": "openstackoid-fleet",
+            "roles": [{"name": "member"}, {"name": "reader"}],
+        }
+    }
+    async with session.post(
+        f"{url}/users/{user_id}/application_credentials",
+        json=body,
+        headers={"X-Auth-Token": token},
+    ) as resp:
+        created = (await resp.json())["application_credential"]
+    return {
+        "application_credential_id": created["id"],
+        "application_credential_secret": created["secret"],
+    }
+
+
+async def add_fleet_rules(clouds_yaml: str, concurrency: int = 50) -> str:
+    """Mapping rules for the proxy in a simulated fleet's clouds.yaml (the default is deny):
+    a member of any cloud acts at every other as the `fleet` application credential (member
+    and reader) registered there, created at each cloud beforehand."""
+    path = Path(clouds_yaml)
+    document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    limit = asyncio.Semaphore(concurrency)
+
+    async def credential(session: aiohttp.ClientSession, name: str) -> dict[str, str]:
+        async with limit:
+            made = await _fleet_credential(session, document["clouds"][name]["auth"])
+        return {"cloud": name, "name": "fleet", **made}
+
+    async with aiohttp.ClientSession() as session:
+        credentials = await asyncio.gather(*(credential(session, n) for n in document["clouds"]))
+    document["openstackoid"] = {
+        "target_credentials": list(credentials),
+        "mapping_rules": [
+            {
+                "name": "fleet-members",
+                "match": {"issuer": "*", "roles": "member"},
+                "targets": "*",
+                "credential": "fleet",
+            }
+        ],
+    }
+    path.write_text(yaml.dump(document, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)))
+    return clouds_yaml
+
+
 def auth_url(clouds_yaml: str, cloud: str = "cloud-1") -> str:
     from registry import load_clouds_yaml
 

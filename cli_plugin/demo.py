@@ -21,7 +21,7 @@ import yaml
 from rich.console import Console
 
 from proxy import ProxyConfig, running_proxy
-from registry import Registry, load_clouds_yaml
+from registry import Registry, RuleBook, TargetCredential, load_clouds_yaml, rule_from_data
 from testbed import Faults, Testbed
 from testbed.cli_runner import run_openstack
 from testbed.clouds_yaml import CloudLike
@@ -75,6 +75,27 @@ def check(condition: bool, message: str) -> None:
         raise SystemExit(f"check failed: {message}")
 
 
+DENIED_CLOUD = "cloud-4"
+"""No rule lets anyone of another cloud act there: the demo's refused call."""
+
+
+def demo_rules(registry: Registry) -> RuleBook:
+    """The demo operator's mapping rules (docs/identity.md): admins of any cloud act as the
+    `demo-admin` credential registered at each cloud, except at DENIED_CLOUD."""
+    rules = [
+        {"name": "keep-out", "priority": 10, "match": {"issuer": "*"}, "targets": DENIED_CLOUD,
+         "deny": True},
+        {"name": "admins-everywhere", "match": {"issuer": "*", "roles": "admin"}, "targets": "*",
+         "credential": "demo-admin", "allow_admin": True},
+    ]  # fmt: skip
+    credentials = [
+        TargetCredential(cloud.name, "demo-admin", cloud.credentials)
+        for cloud in registry
+        if cloud.credentials is not None
+    ]
+    return RuleBook([rule_from_data(r) for r in rules], credentials)
+
+
 async def demo(clouds: int, workdir: Path) -> None:
     started = time.monotonic()
     image_cloud = f"cloud-{min(999, clouds)}"
@@ -84,7 +105,7 @@ async def demo(clouds: int, workdir: Path) -> None:
         registry = Registry(load_clouds_yaml(bed.write_clouds_yaml(workdir / "fleet.yaml")))
         console.print(f"{clouds} clouds up in {time.monotonic() - started:.1f} s")
         config = ProxyConfig(default_scope="{*: cloud-1}")
-        async with running_proxy(config, registry) as proxy_url:
+        async with running_proxy(config, registry, rules=demo_rules(registry)) as proxy_url:
             console.print(f"proxy at {proxy_url} (default scope {config.default_scope})")
             bed.image_service_url = f"{proxy_url}/image"  # Nova reaches Glance via the proxy
             clouds_yaml = client_clouds_yaml(
@@ -148,6 +169,27 @@ async def scenario(bed: Testbed, clouds_yaml: Path, image_cloud: str) -> None:
     check(
         [i["ID"] for i in images] == [bed.cloud("cloud-3").image_id],
         "cloud-3 answered for the failed cloud-2",
+    )
+    await denied_step(bed, clouds_yaml)
+
+
+async def denied_step(bed: Testbed, clouds_yaml: Path) -> None:
+    """Identity across clouds: no mapping rule lets cloud-1's admin act at DENIED_CLOUD."""
+    scope = f"{{keystone: cloud-1; glance: {DENIED_CLOUD}}}"
+    args = ("image", "list", "--scope", scope)
+    console.rule(f"Denied: no mapping rule lets cloud-1's users act at {DENIED_CLOUD}")
+    console.print(f"$ openstack {shlex.join(args)}", style="bold")
+    before = len(bed.requests(DENIED_CLOUD))
+    code, _, err = await run_openstack(
+        *args, clouds_yaml=clouds_yaml, env={"OS_CLOUD": "openstackoid"}
+    )
+    console.print(err.strip(), style="yellow")
+    check(code != 0 and "403" in err, "the proxy refused with 403, naming issuer, user and cloud")
+    # Only the client's anonymous version discovery (GET /image, public) got through.
+    seen = bed.requests(DENIED_CLOUD)[before:]
+    check(
+        not any(r.has_token or r.path != "/image" for r in seen),
+        f"{DENIED_CLOUD} received no API call and no token",
     )
 
 

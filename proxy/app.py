@@ -25,29 +25,34 @@ from proxy.config import ProxyConfig
 from proxy.errors import NotFound, ProxyError, ScopeInvalid, error_response
 from proxy.executor import Executor, Limits
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
-from proxy.identity import Logins, make_strategy
+from proxy.identity import Logins, StrategyContext, audit, make_strategy
+from proxy.identity.rules_source import rule_store_for, shared_rules
 from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
 from proxy.named_scope_source import named_scope_store, serve_named_scopes
 from proxy.relay import Relay
-from proxy.replay import read_replayable
 from proxy.request import ProxyRequest
 from proxy.request_ids import new_request_id
+from proxy.rewrite_endpoints import catalog_resource, is_catalog_resource
 from proxy.rewrites import AnswerHooks
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
 from proxy.services import SERVICES
+from proxy.streamed_failover import StreamedBody, held_or_streamed, members, relay_first
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
 from proxy.url_scope import PREFIX as SCOPED_PREFIX
 from proxy.url_scope import ScopedPath, UrlScopes, split_scoped_path
-from registry import MemoryStore, Registry, SqliteStore, Store
+from proxy.versions import VersionDocuments, is_discovery
+from registry import MemoryStore, Registry, RuleBook, SqliteStore, Store
 from registry.admin_api import make_admin_app
+from registry.admin_rules import RulesAdmin
 from registry.admin_scopes import ScopesAdmin, mount_scopes
 from registry.discovery import EndpointCatalog
 from registry.health import HealthSource, health_exposition, health_report
 from registry.named_scope_store import NamedScopeStore
 from registry.named_scopes import NamedScopes
 from registry.postgres import PostgresStore
+from registry.rule_store import RuleStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
 log = logging.getLogger("openstackoid.proxy")
@@ -63,6 +68,9 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+VERSIONS = web.AppKey("versions", VersionDocuments)
+RULES = web.AppKey("rules", RuleBook)
+RULE_STORE = web.AppKey("rule_store", RuleStore)
 URL_SCOPES = web.AppKey("url_scopes", UrlScopes)
 NAMED_SCOPE_STORE = web.AppKey("named_scope_store", NamedScopeStore)
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
@@ -153,6 +161,7 @@ async def serve_service(
     app = request.app
     metrics = app[METRICS]
     plan: Any = None
+    record = audit.open_record() if app[CONFIG].access_log else None
     try:
         if service_type not in SERVICES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
@@ -192,7 +201,7 @@ async def serve_service(
             # write each, 1.5 s of CPU per GiB uploaded against 0.64.
             body: Body = request.content.iter_any() if request.body_exists else None
         elif request.body_exists:
-            body = await read_replayable(request, config.max_replay_bytes)
+            body = await held_or_streamed(request, config.max_replay_bytes, plan)
         else:
             body = None
         call = ProxyRequest._make(
@@ -210,9 +219,18 @@ async def serve_service(
             )
         )
         executor = app[EXECUTOR]
-        if single is not None:
+        if single is not None and is_catalog_resource(call):
+            found = await catalog_resource(executor, call, single)
+            response: web.StreamResponse = web.Response(
+                status=found.status, headers=found.headers, body=found.body
+            )
+        elif single is not None:
             upstream = await executor.relay_one(call, single)
             response = await app[RELAY].answer(request, call, single.name, upstream)
+        elif isinstance(body, StreamedBody):
+            clouds = members(plan)
+            assert clouds is not None  # a body is streamed only to a `|` of clouds
+            response = await relay_first(app[RELAY], executor.send, request, call, clouds)
         else:
             result = await executor.execute(call, plan)
             answer = app[HOOKS].token_answer(call, result.headers, result.body)
@@ -221,13 +239,22 @@ async def serve_service(
         if exc.status >= 500:
             log.warning("%s %s %s: %s", request_id, request.method, request.path, exc.message)
         response = error_response(exc, request_id)
+    tail = scoped.api_path if scoped is not None else request.path[len(service_type) + 1 :]
+    if is_discovery(request.method, tail) and service_type in SERVICES:
+        # keystoneauth would hide an error here behind "no supported versions"
+        prefix = _public_url(request, app[CONFIG])
+        if scoped is not None:
+            prefix += SCOPED_PREFIX + scoped.segment
+        prefix += f"/{service_type}"
+        response = await app[VERSIONS].settle(response, service_type, tail, prefix)
     if not response.prepared:
         response.headers.setdefault(REQUEST_ID, request_id)
         response.headers["X-Openstackoid-Request-Id"] = request_id
     metrics.count_request(service_type, response.status)
-    if request.app[CONFIG].access_log:
+    if record is not None:
         # One JSON line per request. The path only: query strings and headers may carry
-        # secrets, and tokens never appear here.
+        # secrets, and tokens never appear here: the caller by ids, the identity used at
+        # each cloud by credential name and id.
         access_log.info(
             json.dumps(
                 {
@@ -241,6 +268,7 @@ async def serve_service(
                     "cloud_request_id": response.headers.get(REQUEST_ID)
                     if response.headers.get(REQUEST_ID) != request_id
                     else None,
+                    **record.fields(),
                 }
             )
         )
@@ -323,6 +351,17 @@ async def shared_registry(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+def rules_admin(app: web.Application) -> RulesAdmin:
+    """What the admin API's rule routes act on: the proxy's own rules and their store."""
+    return RulesAdmin(app[RULES], app[RULE_STORE], app[REGISTRY])
+
+
+async def rules_in_force(app: web.Application) -> AsyncIterator[None]:
+    """The mapping rules' store open while serving (a fleet's rules followed by NOTIFY)."""
+    async with shared_rules(app[RULES], app[RULE_STORE]):
+        yield
+
+
 async def named_scopes(app: web.Application) -> AsyncIterator[None]:
     async for _ in serve_named_scopes(
         app[URL_SCOPES].named, app[NAMED_SCOPE_STORE], app[HEALTH_SOURCES]
@@ -331,10 +370,11 @@ async def named_scopes(app: web.Application) -> AsyncIterator[None]:
 
 
 def admin_app(proxy_app: web.Application) -> web.Application:
-    """The admin API (clouds, named scopes) on the proxy app's registry and stores."""
+    """The admin API (clouds, named scopes, mapping rules) on the proxy app's stores."""
     config = proxy_app[CONFIG]
     assert config.admin_token
-    admin = make_admin_app(proxy_app[REGISTRY], proxy_app[STORE], config.admin_token)
+    rules = rules_admin(proxy_app)
+    admin = make_admin_app(proxy_app[REGISTRY], proxy_app[STORE], config.admin_token, rules)
     named = ScopesAdmin(proxy_app[URL_SCOPES].named, proxy_app[NAMED_SCOPE_STORE])
     mount_scopes(admin, named)
     return admin
@@ -349,10 +389,15 @@ def _store(config: ProxyConfig) -> Store:
     return MemoryStore()
 
 
-def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
+def make_app(
+    config: ProxyConfig, registry: Registry, rules: RuleBook | None = None
+) -> web.Application:
+    """`rules`: the mapping rules read at start (proxy.identity.rules_source.load_rules);
+    a PostgreSQL registry brings its own."""
     app = web.Application(client_max_size=1024**4)
     app[CONFIG] = config
     app[REGISTRY] = registry
+    app[RULES] = rules if rules is not None else RuleBook()
     app[PLANNER] = RoutePlanner(
         registry, parse_scope(config.default_scope) if config.default_scope else None
     )
@@ -386,9 +431,16 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
                 body_timeout=config.client_stall_timeout,
             )
             logins = Logins(session)
+            context = StrategyContext(
+                logins,
+                app[RULES],
+                registry,
+                config.token_cache_seconds,
+                app[METRICS].count_denial,
+            )
             client = CloudClient(
                 pool,
-                make_strategy(config.identity_strategy, logins),
+                make_strategy(config.identity_strategy, context),
                 app[BREAKERS],
                 app[METRICS],
                 EndpointCatalog(catalog_of=logins.catalog),
@@ -398,6 +450,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
             app[EXECUTOR] = Executor(
                 client.send, limits, app[HOOKS].links, app[METRICS].fanout_width.observe
             )
+            app[VERSIONS] = VersionDocuments(registry, client.send, config.total_timeout)
             app[RELAY] = Relay(
                 app[HOOKS].whole,
                 app[METRICS],
@@ -415,6 +468,8 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
+    app[RULE_STORE] = rule_store_for(config)
+    app.cleanup_ctx.append(rules_in_force)
     app[NAMED_SCOPE_STORE] = named_scope_store(config)
     app.cleanup_ctx.append(named_scopes)
     if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
@@ -439,10 +494,14 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
 
 @asynccontextmanager
 async def running_proxy(
-    config: ProxyConfig, registry: Registry, host: str = "127.0.0.1", port: int = 0
+    config: ProxyConfig,
+    registry: Registry,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    rules: RuleBook | None = None,
 ) -> AsyncIterator[str]:
     """Serve the proxy on a real socket; yields its base URL."""
-    runner = web.AppRunner(make_app(config, registry), access_log=None)
+    runner = web.AppRunner(make_app(config, registry, rules), access_log=None)
     await runner.setup()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -28,12 +28,13 @@ from proxy.app import make_app
 from proxy.config import EventLoopName, ProxyConfig
 from proxy.default_scope_check import unknown_default_clouds
 from proxy.identity import STRATEGIES
+from proxy.identity.rules_source import load_rules
 from proxy.listeners import PortInUse, listen
 from proxy.metrics import MULTIPROC_ENV
 from proxy.operator_app import operator_listener
 from proxy.registry_source import load_registry
 from proxy.reloader import Reloader
-from registry import Registry, RegistryError
+from registry import Registry, RegistryError, RuleBook
 from scope_dsl import ScopeSyntaxError
 
 log = logging.getLogger("openstackoid.proxy")
@@ -97,8 +98,9 @@ def ssl_context(config: ProxyConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def _load_checked(config: ProxyConfig) -> Registry:
-    """The configured registry, refused when it cannot serve the default scope."""
+async def _load_checked(config: ProxyConfig) -> tuple[Registry, RuleBook]:
+    """The configured registry and mapping rules, refused when the registry cannot serve
+    the default scope or a rule does not validate."""
     if config.registry_db and not os.path.exists(config.registry_db):
         raise CommandError(
             f"no registry at {config.registry_db}: create it with `openstackoid registry "
@@ -106,6 +108,7 @@ async def _load_checked(config: ProxyConfig) -> Registry:
         )
     try:
         registry = await load_registry(config)
+        rules = await load_rules(config, registry)
     except (OSError, RegistryError, yaml.YAMLError) as exc:
         raise CommandError(f"cannot load the registry: {describe_error(exc)}") from None
     problems = unknown_default_clouds(config, registry)
@@ -119,26 +122,33 @@ async def _load_checked(config: ProxyConfig) -> Registry:
             "NO CLOUDS: the registry is empty, every request will fail until clouds are "
             "added (--clouds-yaml, --registry-db, the admin API, then SIGHUP)"
         )
-    return registry
+    return registry, rules
 
 
-def _serve(config: ProxyConfig, listeners: Listeners, registry: Registry | None = None) -> None:
+def _serve(
+    config: ProxyConfig,
+    listeners: Listeners,
+    registry: Registry | None = None,
+    rules: RuleBook | None = None,
+) -> None:
     configure_logging()  # no-op where already configured (a single process)
     loop = new_event_loop(config.event_loop)
     asyncio.set_event_loop(loop)
-    if registry is None:  # a spawned worker loads its own
+    if registry is None or rules is None:  # a spawned worker loads its own
         registry = loop.run_until_complete(load_registry(config))
-    app = make_app(config, registry)
+        rules = loop.run_until_complete(load_rules(config, registry))
+    app = make_app(config, registry, rules)
     tls = ssl_context(config)
     if listeners.operator is not None:
         app.cleanup_ctx.append(operator_listener(listeners.operator, tls))
-    loop.add_signal_handler(signal.SIGHUP, Reloader(config, registry).request)
+    loop.add_signal_handler(signal.SIGHUP, Reloader(config, registry, rules).request)
     # The registry lives as long as the process: out of the cyclic GC's sight, its thousands
     # of objects stop being traversed at every full collection (and the load's garbage goes).
     gc.collect()
     gc.freeze()
     scheme = "https" if tls else "http"
     log.info("serving %d clouds on %s://%s:%d", len(registry), scheme, *_address(listeners.main))
+    log.info("identity: %s, %d mapping rules", config.identity_strategy, len(rules))
     if listeners.operator is not None:
         log.info(
             "operator listener (/metrics, admin API) on %s://%s:%d",
@@ -167,7 +177,7 @@ def serve(config: ProxyConfig) -> int:
     # action); spawned workers inherit the ignoring until their loop handles it.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     ssl_context(config)  # unusable certificate files fail now, not in every worker
-    registry = asyncio.run(_load_checked(config))
+    registry, rules = asyncio.run(_load_checked(config))
     all_listeners = _bind_all(config)
     if not config.public_url:
         log.warning(
@@ -175,9 +185,9 @@ def serve(config: ProxyConfig) -> int:
             "sent; set it to the URL clients reach the proxy at"
         )
     if config.workers <= 1:
-        _serve(config, all_listeners[0], registry)
+        _serve(config, all_listeners[0], registry, rules)
         return 0
-    del registry  # each worker loads its own (a Cloud's mappings do not pickle)
+    del registry, rules  # each worker loads its own (a Cloud's mappings do not pickle)
     # Each worker accepts on its own SO_REUSEPORT socket of the port (proxy/listeners.py).
     # Metrics: prometheus_client's multiprocess mode, one file per worker in a directory
     # the parent owns; /metrics in any worker sums them all. Workers are spawned, not
@@ -220,7 +230,12 @@ _OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any], str], ...] = (
     (
         ("--identity-strategy",),
         {"choices": list(STRATEGIES)},
-        "how identity crosses clouds",
+        "how identity crosses clouds (docs/identity.md)",
+    ),
+    (
+        ("--token-cache-seconds",),
+        {"type": float},
+        "how long a validated token is trusted without asking its issuer: the revocation bound",
     ),
     (("--workers",), {"type": int}, "processes sharing the port"),
     (("--event-loop",), {"choices": ["uvloop", "asyncio"]}, "asyncio event loop"),

@@ -12,7 +12,7 @@ from proxy.identity import STRATEGIES
 from registry.snapshot import SNAPSHOT_NAME
 from scope_dsl import parse_scope
 
-IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
+IdentityStrategyName = Literal["validate-at-issuer", "passthrough", "blanket-admin-UNSAFE"]
 """For type checkers; the names themselves come from proxy.identity.STRATEGIES (a test
 keeps the two equal)."""
 EventLoopName = Literal["uvloop", "asyncio"]
@@ -27,6 +27,9 @@ class ProxyConfig:
     default_scope: str | None = None
     """Scope used when a request has none, e.g. "{*: cloud-1}"."""
     identity_strategy: IdentityStrategyName = "validate-at-issuer"
+    token_cache_seconds: float = 60.0
+    """How long a token validated by its issuer is taken as valid without asking again: the
+    bound within which a revoked token is refused everywhere (docs/identity.md)."""
     clouds_yaml: str | None = None
     registry_file: str | None = None
     registry_db: str | None = None
@@ -71,6 +74,8 @@ class ProxyConfig:
             parse_scope(self.default_scope)  # a bad default fails at start, not per request
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ValueError(f"unknown event loop {self.event_loop!r}: uvloop or asyncio")
+        if self.token_cache_seconds < 0:
+            raise ValueError("token_cache_seconds cannot be negative")
         if self.identity_strategy not in STRATEGIES:
             raise ValueError(
                 f"unknown identity strategy {self.identity_strategy!r}: "

@@ -17,6 +17,7 @@ from proxy.errors import ProxyError, UpstreamUnavailable
 from proxy.fanout import MAX_PAGES, collected, merge
 from proxy.listing import PARTIAL_FAILURE, json_object, list_key, next_href, refusal
 from proxy.paged import paged, parse_limit
+from proxy.raw_markers import HandedOut
 from proxy.request import ProxyRequest
 from proxy.routing import AllNode, AnyNode, CloudNode, Node, fans_out
 from proxy.services import Links
@@ -51,11 +52,14 @@ class Executor:
         limits: Limits,
         finish: Finish = unchanged,
         observe_width: Callable[[int], None] = _ignore,
+        handed_out: HandedOut | None = None,
     ) -> None:
         self.send = send
         self.limits = limits
         self.finish = finish
         self.observe_width = observe_width
+        self.handed_out = handed_out or HandedOut()
+        """The last item of each page served: clients page on by its id (raw_markers.py)."""
 
     def relay_one(self, request: ProxyRequest, cloud: Cloud) -> Awaitable[UpstreamResponse]:
         """One cloud: its answer as it streams in (the hot path: send's own coroutine, no

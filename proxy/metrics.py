@@ -26,6 +26,7 @@ class ProxyMetrics:
     _upstream: dict[tuple[str, str, int | None], int] = field(default_factory=dict, repr=False)
     """Counts not yet folded in, by labels. A prometheus `inc()` takes a lock (~1.2 µs, more
     in a worker's mmap); counting here costs ~0.15 µs, and flush() adds each sum once."""
+    _denials: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -38,6 +39,12 @@ class ProxyMetrics:
             "openstackoid_upstream_requests",
             "Requests sent to clouds",
             ["cloud", "service", "status_class"],
+            registry=self.registry,
+        )
+        self.identity_denials = Counter(
+            "openstackoid_identity_denials",
+            "Requests refused because no mapping rule let the caller act at the target",
+            ["issuer", "target"],
             registry=self.registry,
         )
         self.upstream_latency = Histogram(
@@ -69,6 +76,11 @@ class ProxyMetrics:
         key = (cloud, service, status)
         self._upstream[key] = self._upstream.get(key, 0) + 1
 
+    def count_denial(self, issuer: str, target: str) -> None:
+        """A caller validated by `issuer` that no rule let act at `target`."""
+        key = (issuer, target)
+        self._denials[key] = self._denials.get(key, 0) + 1
+
     def flush(self) -> None:
         """Fold the counts kept since the last flush into the prometheus counters."""
         requests, self._requests = self._requests, {}
@@ -78,6 +90,9 @@ class ProxyMetrics:
         for (cloud, service, answered), count in upstream.items():
             outcome = "error" if answered is None else status_class(answered)
             self._child(self.upstream, cloud, service, outcome).inc(count)
+        denials, self._denials = self._denials, {}
+        for (issuer, target), count in denials.items():
+            self._child(self.identity_denials, issuer, target).inc(count)
 
     def observe_upstream(self, service: str, seconds: float) -> None:
         self._child(self.upstream_latency, service).observe(seconds)

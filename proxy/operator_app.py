@@ -44,7 +44,7 @@ def make_operator_app(proxy_app: web.Application) -> web.Application:
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     if proxy_app[CONFIG].admin_token:
-        app.add_subapp(ADMIN_PREFIX, admin_app(proxy_app))  # clouds and named scopes
+        app.add_subapp(ADMIN_PREFIX, admin_app(proxy_app))  # clouds, named scopes, rules
     return app
 
 

@@ -29,6 +29,7 @@ from proxy.listing import (
 )
 from proxy.pagination import (
     DONE,
+    PREFIX,
     Branches,
     Failed,
     Fetched,
@@ -49,6 +50,9 @@ from registry import Cloud
 
 if TYPE_CHECKING:
     from proxy.executor import Executor
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 def parse_limit(text: str) -> int:
@@ -87,7 +91,19 @@ async def paged(executor: Executor, request: ProxyRequest, node: Node, limit: in
     """One page of at most `limit` items, linked to the next by a composite marker."""
     params = request.params
     marker = params.get("marker")
-    position = decode_marker(marker) if marker else None
+    position: Position = None
+    if marker and not marker.startswith(PREFIX):
+        resumed = executor.handed_out.recall(request, marker)
+        if resumed is None:
+            raise BadRequest(
+                f"marker {marker[:200]!r} was not issued by openstackoid, nor is it the last "
+                "item of a page it served for this listing: follow the listing's next link"
+            )
+        if resumed.position == DONE:  # the listing ended there: as a cloud, an empty page
+            return made(200, CIMultiDict(_JSON), json.dumps({resumed.list_key: []}).encode())
+        position = resumed.position
+    elif marker:
+        position = decode_marker(marker)
     refusals: list[Buffered] = []
     get_page = _get_page(executor, request, params, refusals)
     result = await step(node, position, limit, get_page, executor.limits.concurrency)
@@ -107,7 +123,20 @@ async def paged(executor: Executor, request: ProxyRequest, node: Node, limit: in
         )
     if result.template is None:
         raise BadRequest(f"marker {marker!r} leaves nothing to list")
+    _remember_last(executor, request, result.template, taken, after)
     return _answer(request, params, result.template, taken, after)
+
+
+def _remember_last(
+    executor: Executor, request: ProxyRequest, template: Page, page: Taken, after: Position
+) -> None:
+    """The page's last item id, for a client that pages on by it (raw_markers.py)."""
+    key = list_key(template.document)
+    if not page.items or key is None:
+        return
+    last = page.items[-1][1]
+    if isinstance(last, dict) and isinstance(last.get("id"), str | int):
+        executor.handed_out.remember(request, str(last["id"]), after, key)
 
 
 def _get_page(
@@ -158,7 +187,7 @@ def _answer(
     if after != DONE and page.limit:  # limit=0 links no next page, as Glance does
         link = next_link(request.path, params, after)
         link_next(document, key, request.service.links, link, request.proxy_prefix)
-    headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
+    headers: CIMultiDict[str] = CIMultiDict(_JSON)
     if page.failures:
         headers[PARTIAL_FAILURE] = "; ".join(page.failures)[:4000]
     return made(200, headers, json.dumps(document).encode())

@@ -84,5 +84,6 @@ class ProxyRequest(NamedTuple):
                 self.token,
                 self.body,
                 url,
+                False,  # expect_continue: streamed_failover asks for it
             )
         )

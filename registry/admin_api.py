@@ -4,6 +4,7 @@
     GET    /clouds/{name}
     PUT    /clouds/{name}       JSON cloud definition (registry-schema.json), upsert
     DELETE /clouds/{name}
+    /mapping-rules, /target-credentials  identity mapping (registry/admin_rules.py)
 Every call needs `X-Admin-Token`. Credentials are accepted but never returned.
 A write is made in the store first, then in this proxy's memory: while the store does not
 answer, writes are refused with 503 and nothing changes anywhere.
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from openstack_errors import openstack_error
+from registry.admin_rules import RulesAdmin, mount_rules
 from registry.errors import InvalidCloudError, StoreUnavailableError, UnknownCloudError
 from registry.index import Registry
 from registry.model import Cloud
@@ -127,7 +129,9 @@ async def delete_cloud(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def make_admin_app(registry: Registry, store: Store, admin_token: str) -> web.Application:
+def make_admin_app(
+    registry: Registry, store: Store, admin_token: str, rules: RulesAdmin | None = None
+) -> web.Application:
     if not admin_token:
         raise ValueError("the admin API needs a non-empty admin token")
     app = web.Application(middlewares=[require_admin_token])
@@ -138,4 +142,6 @@ def make_admin_app(registry: Registry, store: Store, admin_token: str) -> web.Ap
     app.router.add_get("/clouds/{name}", show_cloud)
     app.router.add_put("/clouds/{name}", put_cloud)
     app.router.add_delete("/clouds/{name}", delete_cloud)
+    if rules is not None:
+        mount_rules(app, rules)  # /mapping-rules, /target-credentials (registry/admin_rules.py)
     return app

@@ -21,6 +21,13 @@ from registry.errors import RegistryError
 from registry.model import Cloud
 from registry.postgres import PostgresStore
 from registry.registry_file import load_registry_file, validate_cloud
+from registry.rules_cli import (
+    grant_command,
+    list_rules,
+    open_rule_store,
+    read_rules,
+    store_rules,
+)
 from registry.scopes_cli import register_scope_commands
 from registry.store import SqliteStore, Store
 from registry.yaml_io import load_yaml
@@ -80,6 +87,8 @@ def _one_line(exc: Exception) -> str:
 
 async def _import(store: Store, args: argparse.Namespace) -> int:
     clouds: list[Cloud] = args.clouds
+    known = {c.name: c for c in await store.load_all()} | {c.name: c for c in clouds}
+    rules = read_rules(Path(args.file), list(known.values()))
     with Progress(console=console) as progress:
         task = progress.add_task(f"importing {len(clouds)} clouds", total=len(clouds))
         for start in range(0, len(clouds), BATCH):
@@ -87,7 +96,30 @@ async def _import(store: Store, args: argparse.Namespace) -> int:
             await store.upsert_many(batch)
             progress.advance(task, len(batch))
     console.print(f"imported {len(clouds)} clouds")
+    if rules.rules or rules.credentials:
+        rule_store = await open_rule_store(args, DEFAULT_DB)
+        try:
+            count = await store_rules(rule_store, rules)
+        finally:
+            await rule_store.close()
+        console.print(f"imported {count} mapping rules and target credentials")
     return 0
+
+
+async def _grant(store: Store, args: argparse.Namespace) -> int:
+    rule_store = await open_rule_store(args, DEFAULT_DB)
+    try:
+        return await grant_command(rule_store, await store.load_all(), args)
+    finally:
+        await rule_store.close()
+
+
+async def _rules(store: Store, args: argparse.Namespace) -> int:
+    rule_store = await open_rule_store(args, DEFAULT_DB)
+    try:
+        return await list_rules(rule_store)
+    finally:
+        await rule_store.close()
 
 
 async def _add(store: Store, args: argparse.Namespace) -> int:
@@ -208,4 +240,28 @@ def register(subparsers: Any) -> None:
     imp = command("import", "import a clouds.yaml or a registry file (creates the registry)")
     imp.add_argument("file", help="clouds.yaml or registry YAML file")
     imp.set_defaults(func=_runner(_import))
+    rules = command("rules", "list identity mapping rules and target credentials (no secrets)")
+    rules.set_defaults(func=_runner(_rules))
+    grant = command(
+        "grant",
+        "a mapping rule and, at each cloud it targets, an application credential limited to "
+        "--role, created by the cloud's registered account",
+    )
+    grant.add_argument("name", help="the rule's name (and its credentials')")
+    grant.add_argument(
+        "--issuer", action="append", help="clouds whose callers it maps, repeatable (default: *)"
+    )
+    grant.add_argument(
+        "--match-role", action="append", required=True, help="a role the caller holds (required)"
+    )
+    grant.add_argument(
+        "--target", action="append", required=True, help="cloud or selector, repeatable (required)"
+    )
+    grant.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        help="a role of the credential, repeatable, never admin (required)",
+    )
+    grant.set_defaults(func=_runner(_grant))
     register_scope_commands(commands, DEFAULT_DB)

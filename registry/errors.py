@@ -3,6 +3,7 @@
 RegistryError
  +-- UnknownCloudError (LookupError)   no cloud by that name; names the closest ones
  +-- InvalidCloudError (ValueError)    a cloud definition that does not validate
+ +-- InvalidRuleError (ValueError)     a mapping rule or target credential that does not validate
  +-- NoCredentials                     a login to a cloud without credentials
  +-- LoginRefused                      a cloud's Keystone refused the credentials (.status)
  +-- LoginFailed                       a cloud's Keystone failed (5xx) or sent no token
@@ -31,6 +32,11 @@ class UnknownCloudError(RegistryError, LookupError):
 
 class InvalidCloudError(RegistryError, ValueError):
     """A cloud definition (clouds.yaml entry, registry file, admin API body) is invalid."""
+
+
+class InvalidRuleError(RegistryError, ValueError):
+    """A mapping rule or target credential (file, clouds.yaml, admin API body) is invalid.
+    The message is one line: what is wrong and where."""
 
 
 class StoreUnavailableError(RegistryError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from testbed import compute, identity, identity_admin, image, network
+from testbed import compute, identity, identity_admin, identity_catalog, image, network
 from testbed.directory import DirectoryError
 from testbed.model import Caller, CloudState, RecordedRequest
 from testbed.nova_calls import NovaCalls
@@ -220,7 +220,7 @@ def make_app(fleet: Fleet) -> web.Application:
         web.delete("/identity/v3/auth/tokens", _with_tokens(identity.validate_token)),
         *(
             web.route(method, f"/identity/v3{path}", _keystone(handler))
-            for method, path, handler in identity_admin.ROUTES
+            for method, path, handler in identity_admin.ROUTES + identity_catalog.ROUTES
         ),
         web.get("/image", c(image.versions)),
         web.get("/image/", c(image.versions)),

@@ -9,11 +9,38 @@ import aiohttp
 import pytest_asyncio
 
 from proxy import ProxyConfig, running_proxy
-from registry import Registry, load_clouds_yaml
+from registry import Cloud, Registry, RuleBook, TargetCredential, load_clouds_yaml, rule_from_data
 from scope_dsl import parse_scope
 from scope_dsl.ast import CloudRef
 from testbed import SimCloudInfo, Testbed, admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
+
+FLEET_ADMIN = "fleet-admin"
+FLEET_ADMINS_RULE = rule_from_data(
+    {
+        "name": "fleet-admins",
+        "description": "the fixture's operator lets an admin of any cloud act as admin anywhere",
+        "match": {"issuer": "*", "roles": "admin"},
+        "targets": "*",
+        "credential": FLEET_ADMIN,
+        "allow_admin": True,
+    }
+)
+
+
+def grant_fleet_admin(rules: RuleBook, cloud: Cloud) -> None:
+    """Register the cloud's admin account as its `fleet-admin` target credential."""
+    if cloud.credentials is not None:
+        rules.upsert_credential(TargetCredential(cloud.name, FLEET_ADMIN, cloud.credentials))
+
+
+def fleet_admins(registry: Registry) -> RuleBook:
+    """Mapping rules for tests about routing, not identity: admins act as admins everywhere
+    (explicitly: the default is deny)."""
+    rules = RuleBook([FLEET_ADMINS_RULE])
+    for cloud in registry:
+        grant_fleet_admin(rules, cloud)
+    return rules
 
 
 @dataclass
@@ -22,6 +49,7 @@ class Federation:
     url: str
     registry: Registry
     session: aiohttp.ClientSession
+    rules: RuleBook
 
     def issuer(self, scope: str) -> SimCloudInfo:
         """The testbed cloud whose Keystone `scope` names; cloud-1 for any other (a test's
@@ -71,16 +99,22 @@ async def make_federation(
     contexts: list[Any] = []
     sessions: list[aiohttp.ClientSession] = []
 
-    async def factory(clouds: int = 3, shared_identity: bool = False, **config: Any) -> Federation:
+    async def factory(
+        clouds: int = 3,
+        shared_identity: bool = False,
+        rules: RuleBook | None = None,
+        **config: Any,
+    ) -> Federation:
         bed = await make_testbed(clouds=clouds, shared_identity=shared_identity)
         registry = Registry(load_clouds_yaml(bed.write_clouds_yaml(tmp_path / "clouds.yaml")))
-        context = running_proxy(ProxyConfig(**config), registry)
+        rules = fleet_admins(registry) if rules is None else rules
+        context = running_proxy(ProxyConfig(**config), registry, rules=rules)
         url = await context.__aenter__()
         contexts.append(context)
         bed.image_service_url = f"{url}/image"  # Nova asks Glance through the proxy
         session = aiohttp.ClientSession()
         sessions.append(session)
-        return Federation(bed, url, registry, session)
+        return Federation(bed, url, registry, session, rules)
 
     yield factory
     for session in sessions:

@@ -3,8 +3,10 @@
 from proxy.identity.logins import Logins
 from proxy.identity.strategies import (
     STRATEGIES,
+    BlanketAdminUnsafe,
     IdentityStrategy,
     Passthrough,
+    StrategyContext,
     ValidateAtIssuer,
     make_strategy,
 )
@@ -12,9 +14,11 @@ from proxy.identity.tokens import parse_expiry, token_key
 
 __all__ = [
     "STRATEGIES",
+    "BlanketAdminUnsafe",
     "IdentityStrategy",
     "Logins",
     "Passthrough",
+    "StrategyContext",
     "ValidateAtIssuer",
     "make_strategy",
     "parse_expiry",

@@ -2,21 +2,53 @@
 
 STRATEGIES is the one list of them: the config's validation and the CLI's choices come
 from it, so a strategy is added by writing its class and naming it there.
+
+- validate-at-issuer (default): the caller's token is validated by its issuer; the
+  operator's mapping rules say who it may be at another cloud (docs/identity.md). Default
+  deny.
+- passthrough: the clouds share one Keystone; the caller's token goes everywhere.
+- blanket-admin-UNSAFE: every validated caller becomes the account each cloud is
+  registered with (usually an admin). The old behaviour, kept for trusted labs only.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-import aiohttp
-from cachetools import TLRUCache
-
-from proxy.errors import Forbidden, Unauthorized, UpstreamUnavailable, map_upstream_errors
+from proxy.errors import Forbidden, UpstreamUnavailable, map_upstream_errors
+from proxy.identity import audit
+from proxy.identity.errors import MappingDenied
 from proxy.identity.logins import Logins
-from proxy.identity.tokens import parse_expiry, token_key
-from registry import Cloud
+from proxy.identity.mapped import MappedIdentity, check_at_issuer, groups_at_issuer
+from proxy.identity.target_tokens import TargetLogin, TargetTokens, login_as
+from proxy.identity.validations import DEFAULT_TOKEN_CACHE_SECONDS, ValidationCache
+from registry import Cloud, Registry
+from registry.caller import CallerIdentity
 from registry.errors import LoginFailed, LoginRefused, NoCredentials
+from registry.mapping import RuleBook
+from registry.rules import TargetCredential
 from registry.tls import tls_for
+
+log = logging.getLogger("openstackoid.proxy")
+
+
+def _no_count(issuer: str, target: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """What a strategy may use; each takes what it needs."""
+
+    logins: Logins
+    rules: RuleBook = field(default_factory=RuleBook)
+    registry: Registry = field(default_factory=Registry)
+    token_cache_seconds: float = DEFAULT_TOKEN_CACHE_SECONDS
+    on_denial: Callable[[str, str], None] = _no_count
+    """Called with (issuer, target) for each request a mapping refused (metrics)."""
 
 
 class IdentityStrategy(Protocol):
@@ -36,8 +68,8 @@ class Passthrough:
 
     name: ClassVar[str] = "passthrough"
 
-    def __init__(self, logins: Logins) -> None:
-        del logins  # nothing to log in to
+    def __init__(self, context: StrategyContext) -> None:
+        del context  # nothing to validate, nothing to log in to
 
     async def token_for(self, issuer: Cloud | None, target: Cloud, token: str | None) -> str | None:
         return token
@@ -46,52 +78,75 @@ class Passthrough:
         return None
 
 
-def _until(_key: str, value: tuple[str, float], _now: float) -> float:
-    return value[1]
+def _mapped(context: StrategyContext) -> MappedIdentity:
+    session = context.logins.session
+
+    async def check(issuer: Cloud, token: str) -> tuple[CallerIdentity, float]:
+        return await check_at_issuer(session, issuer, token, tls_for(issuer))
+
+    async def login(cloud: Cloud, credential: TargetCredential) -> TargetLogin:
+        with map_upstream_errors(cloud.name):
+            return await login_as(session, cloud, credential, tls_for(cloud))
+
+    async def groups(issuer: Cloud, token: str, user_id: str) -> frozenset[str]:
+        return await groups_at_issuer(session, issuer, token, user_id, tls_for(issuer))
+
+    return MappedIdentity(
+        context.rules,
+        context.registry,
+        ValidationCache(context.token_cache_seconds),
+        TargetTokens(login),
+        check,
+        context.on_denial,
+        groups,
+    )
 
 
 class ValidateAtIssuer:
-    """The caller's token is checked by the Keystone that issued it; other clouds get a token
-    the proxy obtains with that cloud's registered credentials."""
+    """The caller's token is validated by the Keystone that issued it (kept at most
+    `token_cache_seconds` per issuer and token); another cloud receives the token of the
+    target credential a mapping rule names, or nothing: a 403 when no rule allows it."""
 
     name: ClassVar[str] = "validate-at-issuer"
 
-    def __init__(self, logins: Logins, max_tokens: int = 100_000) -> None:
-        self.logins = logins
-        # token digest -> (issuer, deadline)
-        self._validated: TLRUCache[str, tuple[str, float]] = TLRUCache(max_tokens, _until)
+    def __init__(self, context: StrategyContext) -> None:
+        self.mapped = _mapped(context)
+
+    async def token_for(self, issuer: Cloud | None, target: Cloud, token: str | None) -> str | None:
+        try:
+            acting = await self.mapped.acting(issuer, target, token)
+        except MappingDenied as exc:
+            audit.note(exc.denial.caller, target.name, f"denied ({exc.denial.rule or 'no rule'})")
+            raise
+        audit.note(acting.caller, target.name, acting.identity)
+        return acting.token
+
+    def forget(self, target: Cloud) -> None:
+        self.mapped.forget(target)
+
+
+class BlanketAdminUnsafe:
+    """UNSAFE: every validated caller acts at every other cloud as the account that cloud
+    is registered with (usually an admin): a reader of one cloud may delete another's
+    images. Only for a lab where every user is trusted with every cloud."""
+
+    name: ClassVar[str] = "blanket-admin-UNSAFE"
+
+    def __init__(self, context: StrategyContext) -> None:
+        log.warning(
+            "identity strategy %s: every caller validated anywhere acts as each cloud's "
+            "registered account (usually an admin); use validate-at-issuer with mapping "
+            "rules outside a trusted lab",
+            self.name,
+        )
+        self.logins = context.logins
+        self.mapped = _mapped(context)
 
     async def token_for(self, issuer: Cloud | None, target: Cloud, token: str | None) -> str | None:
         if token is None or issuer is None or issuer.name == target.name:
             return token
-        # The cached cases first, without a coroutine each: nearly every request.
-        key = token_key(token)
-        if key not in self._validated:
-            await self._validate(issuer, token, key)
-        login = self.logins.kept(target)
-        return login.token if login is not None else await self._service_token(target)
-
-    def forget(self, target: Cloud) -> None:
-        self.logins.forget(target)
-
-    async def _validate(self, issuer: Cloud, token: str, key: str) -> None:
-        headers = {"X-Auth-Token": token, "X-Subject-Token": token}
-        url = f"{issuer.auth_url}/auth/tokens"
-        session = self.logins.session
-        with map_upstream_errors(issuer.name):
-            # No redirects: the caller's token goes to its issuer and nowhere else.
-            async with session.get(
-                url, headers=headers, allow_redirects=False, ssl=tls_for(issuer)
-            ) as resp:
-                deadline = await _validated_until(resp, issuer)
-        if deadline is None:
-            raise Unauthorized(
-                f"The token was not accepted by its issuer {issuer.name!r} "
-                f"(status {resp.status}); authenticate again."
-            )
-        self._validated[key] = (issuer.name, deadline)
-
-    async def _service_token(self, target: Cloud) -> str:
+        caller = await self.mapped.caller(issuer, token)
+        audit.note(caller, target.name, f"{target.name}'s registered account ({self.name})")
         try:
             with map_upstream_errors(target.name):
                 return (await self.logins.of(target)).token
@@ -102,30 +157,20 @@ class ValidateAtIssuer:
         except LoginFailed as exc:
             raise UpstreamUnavailable(str(exc)) from exc
 
-
-async def _validated_until(resp: aiohttp.ClientResponse, issuer: Cloud) -> float | None:
-    """When a validated token expires (a time.monotonic() deadline), None for a refusal.
-    A 5xx or a malformed body is the issuer's failure (502), not a refusal of the token."""
-    if resp.status >= 500:
-        raise UpstreamUnavailable(f"the Keystone of cloud {issuer.name!r} failed ({resp.status})")
-    if resp.status != 200:
-        return None
-    try:
-        body = await resp.json(content_type=None)
-        return parse_expiry(body.get("token", {}).get("expires_at"))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise UpstreamUnavailable(f"the Keystone of cloud {issuer.name!r} sent no token") from exc
+    def forget(self, target: Cloud) -> None:
+        self.logins.forget(target)
 
 
-STRATEGIES: dict[str, type[Passthrough | ValidateAtIssuer]] = {
-    cls.name: cls for cls in (ValidateAtIssuer, Passthrough)
+StrategyClass = type[ValidateAtIssuer] | type[Passthrough] | type[BlanketAdminUnsafe]
+STRATEGIES: dict[str, StrategyClass] = {
+    cls.name: cls for cls in (ValidateAtIssuer, Passthrough, BlanketAdminUnsafe)
 }
 """Every identity strategy by its configured name; the first is the default."""
 
 
-def make_strategy(name: str, logins: Logins) -> IdentityStrategy:
+def make_strategy(name: str, context: StrategyContext) -> IdentityStrategy:
     try:
-        return STRATEGIES[name](logins)
+        return STRATEGIES[name](context)
     except KeyError:
         raise ValueError(
             f"unknown identity strategy {name!r}: one of {', '.join(STRATEGIES)}"

@@ -52,6 +52,14 @@ class UpstreamRequest(NamedTuple):
     body: Body
     url: str | None = None
     """A link of the cloud's own (its next page) to follow instead of path and query."""
+    expect_continue: bool = False
+    """Send a streamed body only once the cloud said 100 Continue (or was silent for
+    EXPECT_CONTINUE_WAIT): a final answer first leaves the body unread, for another cloud."""
+
+
+EXPECT_CONTINUE_WAIT = 1.0
+"""Seconds a streamed body waits for 100 Continue before it goes anyway (RFC 9110 lets a
+client proceed: a cloud may not support Expect)."""
 
 
 Send = Callable[[UpstreamRequest], Awaitable[UpstreamResponse]]
@@ -104,7 +112,12 @@ class CloudClient:
             try:
                 with map_upstream_errors(cloud.name):
                     response = await self.pool.request(
-                        request.method, url, headers, body, tls_for(cloud)
+                        request.method,
+                        url,
+                        headers,
+                        body,
+                        tls_for(cloud),
+                        EXPECT_CONTINUE_WAIT if request.expect_continue else 0.0,
                     )
             except RequestBodyIncomplete:
                 raise  # the client's doing (gone, or a broken body): no failure of the cloud

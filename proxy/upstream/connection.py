@@ -228,6 +228,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._on_release: Callable[[UpstreamConnection, bool], None] | None = None
+        self._continue: asyncio.Future[None] | None = None
+        """Set while a request sent with `Expect: 100-continue` waits to send its body."""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -299,6 +301,9 @@ class UpstreamConnection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if 100 <= status < 200:
             self._informational = True  # e.g. 100 Continue: the real answer follows
+            waiter = self._continue
+            if status == 100 and waiter is not None and not waiter.done():
+                waiter.set_result(None)
             return
         headers = CIMultiDict(self._header_list)
         response = UpstreamResponse(self, status, headers, self._on_release)
@@ -345,8 +350,12 @@ class UpstreamConnection(asyncio.Protocol):
         timeout: float,
         body_timeout: float,
         on_release: Callable[[UpstreamConnection, bool], None],
+        expect_continue: float = 0.0,
     ) -> UpstreamResponse:
-        """Write the request and wait for the response head."""
+        """Write the request and wait for the response head. With `expect_continue` (the
+        head says `Expect: 100-continue`), a streamed body waits that many seconds for the
+        cloud's 100 Continue; a final answer first means the body is never read from the
+        client (and the connection is not reused: the cloud may still wait for it)."""
         if self.closed:
             # Lost between connecting and this call (a cloud going down resets connections
             # its kernel had accepted): nothing would ever answer, and the request would
@@ -365,12 +374,27 @@ class UpstreamConnection(asyncio.Protocol):
             transport.write(head + body if body else head)
         else:
             transport.write(head)
+            if expect_continue and await self._answered_first(head_waiter, expect_continue):
+                response = await head_waiter
+                self.keep_alive = False
+                return response
             await self._upload(body, chunked, timeout, body_timeout)
         timer = loop.call_later(timeout, self._time_out)
         try:
             return await head_waiter
         finally:
             timer.cancel()
+
+    async def _answered_first(self, head: asyncio.Future[UpstreamResponse], wait: float) -> bool:
+        """Whether the cloud gave its final answer (or failed) before a 100 Continue came or
+        `wait` passed (a cloud that ignores Expect gets the body after it)."""
+        self._continue = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait((self._continue, head), timeout=wait, return_when="FIRST_COMPLETED")
+        finally:
+            self._continue.cancel()
+            self._continue = None
+        return head.done()
 
     async def _upload(
         self, body: AsyncIterator[bytes], chunked: bool, timeout: float, body_timeout: float

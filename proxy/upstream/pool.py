@@ -108,8 +108,10 @@ class UpstreamPool:
         headers: CIMultiDict[str],
         body: Body = None,
         tls: ssl.SSLContext | bool = True,
+        expect_continue: float = 0.0,
     ) -> UpstreamResponse:
-        """Send one request; the response must be released (or used with `async with`)."""
+        """Send one request; the response must be released (or used with `async with`).
+        `expect_continue`: seconds a streamed body waits for the cloud's 100 Continue."""
         origin, target = split_url(url)
         context = _context(tls) if origin.scheme == "https" else None
         key = (origin, id(context))
@@ -120,6 +122,11 @@ class UpstreamPool:
             headers["Content-Length"] = str(len(body))
         elif chunked:
             headers["Transfer-Encoding"] = "chunked"
+        streamed = body is not None and not isinstance(body, bytes)
+        if expect_continue and streamed:
+            headers["Expect"] = "100-continue"
+        else:
+            expect_continue = 0.0
         head = encode_head(method, target, origin.netloc, headers)
         slot = self._slots.get(key)
         if slot is None:
@@ -150,6 +157,7 @@ class UpstreamPool:
                         timeout=self.timeout,
                         body_timeout=self.body_timeout,
                         on_release=release,
+                        expect_continue=expect_continue,
                     )
                 except StaleConnection:
                     if not (reused and replayable):

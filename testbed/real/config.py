@@ -147,7 +147,4 @@ project_name = {PROJECT_NAME}
 user_domain_name = {DOMAIN_NAME}
 project_domain_name = {DOMAIN_NAME}
 region_name = {REGION}
-
-[oslo_policy]
-enforce_new_defaults = false
 """

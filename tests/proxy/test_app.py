@@ -143,7 +143,10 @@ async def test_missing_scope_is_explained(federation: Federation) -> None:
 
 async def test_outage_of_a_single_cloud_is_a_502(federation: Federation) -> None:
     await federation.bed.set_faults("cloud-2", Faults(outage=True))
-    status, body, _ = await _get(federation, "/identity/v3", **{"X-Scope": "{keystone: cloud-2}"})
+    # Not a discovery path: those get a healthy cloud's version document (test_discovery_errors)
+    status, body, _ = await _get(
+        federation, "/identity/v3/projects", **{"X-Scope": "{keystone: cloud-2}"}
+    )
     assert status == 502 and "cloud-2" in body["error"]["message"]
 
 
@@ -151,9 +154,9 @@ async def test_circuit_opens_after_repeated_failures(make_federation: Federation
     fed = await make_federation(circuit_failures=2, circuit_cooldown=60)
     await fed.bed.set_faults("cloud-2", Faults(outage=True))
     for _ in range(2):
-        status, _, _ = await _get(fed, "/identity/v3", **{"X-Scope": "{keystone: cloud-2}"})
+        status, _, _ = await _get(fed, "/identity/v3/users", **{"X-Scope": "{keystone: cloud-2}"})
         assert status == 502
-    status, body, _ = await _get(fed, "/identity/v3", **{"X-Scope": "{keystone: cloud-2}"})
+    status, body, _ = await _get(fed, "/identity/v3/users", **{"X-Scope": "{keystone: cloud-2}"})
     assert status == 503 and "circuit" in body["error"]["message"]
     status, health, _ = await _get(fed, "/healthz")
     assert health["open_circuits"] == ["cloud-2"]

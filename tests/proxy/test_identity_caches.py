@@ -1,6 +1,6 @@
-"""The identity strategy's caches against simulated Keystones over HTTP: the service token's
-deadline and its margin, the validation cache's expiry, and forget() then a fresh token
-after a cloud's 401."""
+"""The identity strategy's caches against simulated Keystones over HTTP: the mapped
+credential token's deadline and its margin, the validation cache's expiry, and forget()
+then a fresh token after a cloud's 401."""
 
 import asyncio
 from pathlib import Path
@@ -9,11 +9,12 @@ import aiohttp
 import pytest
 
 from proxy.errors import Unauthorized
-from proxy.identity.logins import MARGIN, Logins
-from proxy.identity.strategies import ValidateAtIssuer
-from registry import Cloud, load_clouds_yaml
+from proxy.identity.logins import Logins
+from proxy.identity.strategies import StrategyContext, ValidateAtIssuer
+from proxy.identity.target_tokens import MARGIN
+from registry import Cloud, Registry, load_clouds_yaml
 from testbed import Testbed, admin_auth_body
-from tests.federation import Federation
+from tests.federation import Federation, fleet_admins
 
 
 def _clouds(bed: Testbed, tmp_path: Path) -> dict[str, Cloud]:
@@ -25,6 +26,12 @@ async def _user_token(session: aiohttp.ClientSession, bed: Testbed, name: str) -
     async with session.post(f"{cloud.auth_url}/auth/tokens", json=admin_auth_body(cloud)) as r:
         assert r.status == 201
         return r.headers["X-Subject-Token"]
+
+
+def _strategy(session: aiohttp.ClientSession, clouds: dict[str, Cloud]) -> ValidateAtIssuer:
+    """validate-at-issuer with the fixture's admins-everywhere mapping rules."""
+    registry = Registry(clouds.values())
+    return ValidateAtIssuer(StrategyContext(Logins(session), fleet_admins(registry), registry))
 
 
 def _logins(bed: Testbed, name: str) -> int:
@@ -42,7 +49,7 @@ def _validations(bed: Testbed, name: str) -> int:
 async def test_a_service_token_is_reused_until_its_margin(testbed: Testbed, tmp_path: Path) -> None:
     clouds = _clouds(testbed, tmp_path)
     async with aiohttp.ClientSession() as session:
-        strategy = ValidateAtIssuer(Logins(session))
+        strategy = _strategy(session, clouds)
         user = await _user_token(session, testbed, "cloud-1")
         testbed.clear_requests()
         first = await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)
@@ -71,7 +78,7 @@ async def test_a_validation_is_kept_until_the_token_expires(
     clouds = _clouds(testbed, tmp_path)
     testbed.set_token_lifetime("cloud-1", 1.0)
     async with aiohttp.ClientSession() as session:
-        strategy = ValidateAtIssuer(Logins(session))
+        strategy = _strategy(session, clouds)
         user = await _user_token(session, testbed, "cloud-1")
         testbed.clear_requests()
         await strategy.token_for(clouds["cloud-1"], clouds["cloud-2"], user)

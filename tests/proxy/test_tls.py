@@ -18,6 +18,7 @@ async def _https_keystone(ca: trustme.CA) -> tuple[web.AppRunner, int]:
 
     app = web.Application()
     app.router.add_get("/identity/v3", version)
+    app.router.add_get("/identity/v3/projects", version)  # not discovery: no stand-in
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     runner = web.AppRunner(app)
@@ -46,7 +47,7 @@ async def test_cloud_ca_is_used_and_unknown_cas_are_refused(tmp_path: Path) -> N
             statuses = {}
             for name in ("trusted", "untrusted", "unverified"):
                 headers = {"X-Scope": f"{{keystone: {name}}}"}
-                async with s.get(f"{url}/identity/v3", headers=headers) as resp:
+                async with s.get(f"{url}/identity/v3/projects", headers=headers) as resp:
                     statuses[name] = resp.status
                     if resp.status == 502:
                         assert "untrusted" in (await resp.json())["error"]["message"]

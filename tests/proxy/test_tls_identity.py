@@ -17,6 +17,7 @@ import trustme
 from proxy import ProxyConfig, running_proxy
 from registry import Cloud, Credentials, Registry
 from testbed import Testbed, admin_auth_body
+from tests.federation import fleet_admins
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"
 
@@ -82,17 +83,21 @@ async def test_the_whole_identity_path_uses_the_clouds_tls(
     bed, cafile = https_bed
     settings = {"cacert": str(cafile)} if tls == "cacert" else {"verify": False}
     registry = _registry(bed, **settings)
-    async with running_proxy(ProxyConfig(), registry) as url, aiohttp.ClientSession() as s:
-        # Login at cloud-1 (pool), validation at cloud-1, login at cloud-2 for its service
-        # token and its catalog, the listing at cloud-2 (pool).
+    rules = fleet_admins(registry)
+    async with (
+        running_proxy(ProxyConfig(), registry, rules=rules) as url,
+        aiohttp.ClientSession() as s,
+    ):
+        # Login at cloud-1 (pool), validation at cloud-1, the proxy's login at cloud-2 for
+        # its catalog, the mapped credential's login at cloud-2, the listing (pool).
         status, text = await _cross_cloud_listing(url, s, bed)
         assert status == 200, text
         assert bed.cloud("cloud-2").image_id in text
-        assert _logins(bed, "cloud-2") == 1  # one login: service token and endpoints
+        assert _logins(bed, "cloud-2") == 2  # the catalog's and the mapped credential's
         _revoke_every_token_of(bed, "cloud-2")
         status, text = await _cross_cloud_listing(url, s, bed)
         assert status == 200, text  # a 401, a fresh login over TLS, the retry
-        assert _logins(bed, "cloud-2") == 2
+        assert _logins(bed, "cloud-2") == 3
 
 
 async def test_a_private_ca_the_cloud_does_not_name_is_refused(

@@ -13,7 +13,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from registry import Cloud, Credentials
-from tests.federation import Federation
+from tests.federation import Federation, grant_fleet_admin
 
 SERVICE_TOKEN = "outside-service-token"
 
@@ -111,4 +111,5 @@ def register(federation: Federation, name: str, outside: Outside) -> Cloud:
         credentials=Credentials("admin", "rogue-cloud-password", "admin"),
     )
     federation.registry.upsert(cloud)
+    grant_fleet_admin(federation.rules, cloud)
     return cloud

@@ -5,7 +5,7 @@ import dataclasses
 
 from registry import Credentials
 from testbed import Caller
-from tests.federation import Federation
+from tests.federation import Federation, grant_fleet_admin
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2 & cloud-3}"
 
@@ -31,6 +31,7 @@ async def test_another_cloud_s_password_is_refused(federation: Federation) -> No
     two = bed.cloud("cloud-2")
     wrong = Credentials(two.username, two.password, two.project_name)  # cloud-2's, for cloud-3
     registry.upsert(dataclasses.replace(registry.get("cloud-3"), credentials=wrong))
+    grant_fleet_admin(federation.rules, registry.get("cloud-3"))  # the mapped credential too
     headers = await federation.scoped("{keystone: cloud-1; glance: cloud-3}")
     bed.clear_requests()
     async with federation.session.get(f"{federation.url}/image/v2/images", headers=headers) as r:

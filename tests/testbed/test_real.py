@@ -20,6 +20,7 @@ from registry import Registry, load_clouds_yaml
 from testbed.cli_runner import run_openstack
 from testbed.real import RealCloudInfo, RealTestbed, RealTestbedError, RealVenvMissing
 from testbed.real.config import CloudDirs, glance_conf, keystone_conf
+from tests.federation import fleet_admins
 
 real = pytest.mark.real
 module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -239,7 +240,8 @@ async def test_proxy_routes_keystone_and_glance_to_different_real_clouds(
 ) -> None:
     """The user authenticates at cloud-1's Keystone and uploads to cloud-2's Glance."""
     registry = Registry(load_clouds_yaml(clouds_yaml))
-    async with running_proxy(ProxyConfig(), registry) as url:
+    rules = fleet_admins(registry)  # explicitly: cloud-1's admin acts as cloud-2's admin
+    async with running_proxy(ProxyConfig(), registry, rules=rules) as url:
         user_yaml = client_clouds_yaml(url, tmp_path / "user.yaml")
         data = tmp_path / "via-proxy.raw"
         data.write_bytes(b"\x5a" * 100_000)

@@ -1,0 +1,72 @@
+"""The proxy's own error reaches the real CLI for every service, not keystoneauth's
+"does not have any supported versions": version discovery is answered whatever the scope."""
+
+from pathlib import Path
+
+import pytest
+
+from cli_plugin.demo import client_clouds_yaml
+from testbed import Faults
+from testbed.cli_runner import run_openstack
+from tests.federation import Federation, FederationFactory
+
+pytestmark = pytest.mark.e2e
+
+COMMANDS = {"glance": ("image", "list"), "nova": ("server", "list"), "neutron": ("network", "list")}
+
+
+async def _fails(clouds_yaml: Path, service: str, expr: str) -> str:
+    code, _, err = await run_openstack(
+        "--os-cloud",
+        "openstackoid",
+        *COMMANDS[service],
+        "--scope",
+        f"{{keystone: cloud-1; {service}: {expr}}}",
+        clouds_yaml=clouds_yaml,
+    )
+    assert code == 1, err
+    assert "supported versions" not in err and "Failed to contact" not in err, err
+    return err
+
+
+def _client(fed: Federation, tmp_path: Path) -> Path:
+    return client_clouds_yaml(fed.url, tmp_path / "client.yaml", fed.bed.cloud("cloud-1"))
+
+
+@pytest.mark.parametrize("service", sorted(COMMANDS))
+async def test_an_unknown_cloud_is_named_with_a_suggestion(
+    make_federation: FederationFactory, tmp_path: Path, service: str
+) -> None:
+    fed = await make_federation(clouds=3)
+    err = await _fails(_client(fed, tmp_path), service, "clod-2")
+    assert "Unknown cloud 'clod-2'. Did you mean 'cloud-2'" in err
+
+
+async def test_selectors_matching_nothing_are_named(
+    make_federation: FederationFactory, tmp_path: Path
+) -> None:
+    fed = await make_federation(clouds=3)
+    clouds_yaml = _client(fed, tmp_path)
+    for selector in ("@nogroup", "region=mars"):
+        err = await _fails(clouds_yaml, "glance", selector)
+        assert f"selector {selector} matches no registered cloud" in err
+
+
+@pytest.mark.parametrize("service", sorted(COMMANDS))
+async def test_a_cloud_down_then_its_open_circuit_are_named(
+    make_federation: FederationFactory, tmp_path: Path, service: str
+) -> None:
+    fed = await make_federation(clouds=3, circuit_failures=1, circuit_cooldown=600.0)
+    clouds_yaml = _client(fed, tmp_path)
+    await fed.bed.set_faults("cloud-2", Faults(outage=True))
+    err = await _fails(clouds_yaml, service, "cloud-2")
+    # Image and compute discovery (no token) already opened the circuit (one failure).
+    assert "cloud 'cloud-2' is unreachable" in err or "cloud 'cloud-2' is failing" in err
+    # Neutron is not discovered, and its call failed logging in to cloud-2: open the
+    # circuit with a call that needs no login.
+    service_type = {"glance": "image", "nova": "compute", "neutron": "network"}[service]
+    scope = {"X-Scope": f"{{{service}: cloud-2}}"}
+    async with fed.session.get(f"{fed.url}/{service_type}/v2/x", headers=scope) as resp:
+        assert resp.status in (502, 503)
+    err = await _fails(clouds_yaml, service, "cloud-2")
+    assert "cloud 'cloud-2' is failing; its circuit is open" in err
