@@ -29,7 +29,8 @@ from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
 from proxy.replay import read_replayable
 from proxy.request_ids import new_request_id
 from proxy.routing import RoutePlanner, describe, route
-from proxy.scope_memory import ScopeMemory
+from proxy.scope_memory import ScopeMemory, SharedScopes
+from proxy.scope_memory_redis import RedisScopeMemory
 from proxy.upstream.pool import UpstreamPool
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
@@ -43,7 +44,7 @@ CONFIG = web.AppKey("config", ProxyConfig)
 REGISTRY = web.AppKey("registry", Registry)
 FORWARDER = web.AppKey("forwarder", Forwarder)
 METRICS = web.AppKey("metrics", ProxyMetrics)
-MEMORY = web.AppKey("memory", ScopeMemory)
+MEMORY = web.AppKey("memory", SharedScopes)
 BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
@@ -79,16 +80,16 @@ def _public_url(request: web.Request, config: ProxyConfig) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
+async def _scope_of(request: web.Request) -> tuple[Scope | None, str | None]:
     """X-Scope, else the scope remembered for the token, else the configured default."""
     text = request.headers.get(SCOPE_HEADER)
     token = request.headers.get("X-Auth-Token")
     memory = request.app[MEMORY]
     if text:
-        if token:
-            memory.note(token, text)
+        if token and (stored := memory.note(token, text)) is not None:
+            await stored  # a changed scope is shared before the cloud may call back
     elif token:
-        text = memory.recall(token)
+        text = await memory.recall(token)
     if not text:
         return None, None
     try:
@@ -126,7 +127,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
     try:
         if service_type not in SERVICE_TYPES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
-        scope, scope_text = _scope_of(request)
+        scope, scope_text = await _scope_of(request)
         raw, _, query = request.raw_path.partition("?")
         path = _api_path(request, service_type, raw)
         decision = request.app[PLANNER].decide(
@@ -190,6 +191,7 @@ async def healthz(request: web.Request) -> web.Response:
         "clouds": len(request.app[REGISTRY]),
         "open_circuits": breakers.open_circuits(),
         "remembered_scopes": len(request.app[MEMORY]),
+        "scope_memory": request.app[MEMORY].health(),
     }
     return web.json_response(body)
 
@@ -198,7 +200,7 @@ async def explain_scope(request: web.Request) -> web.Response:
     """GET /_openstackoid/scope with X-Scope: which clouds serve each scoped service."""
     request_id = new_request_id()
     try:
-        scope, _ = _scope_of(request)
+        scope, _ = await _scope_of(request)
         default = request.app[CONFIG].default_scope
         default_scope = parse_scope(default) if default else None
         services = {e.service_type for e in (scope or default_scope or Scope(())).entries}
@@ -251,6 +253,17 @@ async def shared_registry(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def shared_scope_memory(app: web.Application) -> AsyncIterator[None]:
+    """Follow the fleet's scope memory in Redis for as long as the app serves."""
+    memory = app[MEMORY]
+    assert isinstance(memory, RedisScopeMemory)
+    await memory.start()
+    try:
+        yield
+    finally:
+        await memory.close()
+
+
 def _store(config: ProxyConfig) -> Store:
     """Where admin API changes persist."""
     if config.registry_dsn:
@@ -268,7 +281,11 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         registry, parse_scope(config.default_scope) if config.default_scope else None
     )
     app[METRICS] = ProxyMetrics()
-    app[MEMORY] = ScopeMemory()
+    if config.scope_memory and config.scope_memory != "local":
+        app[MEMORY] = RedisScopeMemory(config.scope_memory)
+        app.cleanup_ctx.append(shared_scope_memory)
+    else:
+        app[MEMORY] = ScopeMemory()
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:

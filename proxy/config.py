@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ from scope_dsl import parse_scope
 
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
 EventLoopName = Literal["uvloop", "asyncio"]
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class ProxyConfig:
     access_log: bool = False
     admin_token: str | None = None
     workers: int = 1
+    scope_memory: str | None = None
+    """Where the scope each token was last sent with is kept: None, one process's memory;
+    `redis://HOST:PORT/DB[?key_prefix=...]`, shared by every worker and proxy of a fleet;
+    `local` to keep one memory per worker knowingly (scope-less requests, e.g. Nova's call
+    to Glance, then fall back to the default scope on a worker that never saw the token)."""
     event_loop: EventLoopName = "uvloop"
     """uvloop (libuv) cuts the event loop's and sockets' share of each request."""
 
@@ -58,6 +64,20 @@ class ProxyConfig:
             raise ValueError(f"unknown event loop {self.event_loop!r}: uvloop or asyncio")
         if self.identity_strategy not in ("validate-at-issuer", "passthrough"):
             raise ValueError(f"unknown identity strategy {self.identity_strategy!r}")
+        self._check_scope_memory()
+
+    def _check_scope_memory(self) -> None:
+        memory = self.scope_memory
+        if memory is not None and memory != "local" and not memory.startswith(REDIS_SCHEMES):
+            raise ValueError(f"unknown scope_memory {memory!r}: redis://HOST:PORT/DB, or local")
+        if self.workers > 1 and memory is None:
+            raise ValueError(
+                f"--workers {self.workers} needs a scope memory the workers share: "
+                "--scope-memory redis://HOST:PORT/DB (scope_memory in proxy.yaml). Without "
+                "it a request with a token but no X-Scope (Nova asking Glance for the user) "
+                "reaching another worker falls back to the default scope; "
+                "--scope-memory local accepts that"
+            )
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> ProxyConfig:
@@ -68,5 +88,8 @@ class ProxyConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
-        config = cls(**{k.replace("-", "_"): v for k, v in data.items()})
-        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        # Checked once, merged: `workers: 2` in the file and --scope-memory on the command
+        # line are valid together.
+        merged = {k.replace("-", "_"): v for k, v in data.items()}
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**merged)

@@ -31,7 +31,7 @@ from proxy.metrics import ProxyMetrics
 from proxy.rewrite_catalog import rewrite_catalog
 from proxy.rewrite_links import rewrite_body, rewrite_headers
 from proxy.routing import IDENTITY, RouteDecision, upstream_url, within
-from proxy.scope_memory import ScopeMemory
+from proxy.scope_memory import SharedScopes
 from proxy.service_root import service_root
 from proxy.upstream.connection import RequestBodyFailed, UpstreamResponse
 from proxy.upstream.pool import Body, UpstreamPool
@@ -92,7 +92,7 @@ class Forwarder:
         strategy: IdentityStrategy,
         breakers: CircuitBreakers,
         metrics: ProxyMetrics,
-        memory: ScopeMemory,
+        memory: SharedScopes,
     ) -> None:
         self.session = session  # discovery and token calls
         self.pool = pool  # the hot path: every call to a cloud's API

@@ -7,6 +7,8 @@ user's token but not the X-Scope header; the proxy recovers the scope from the t
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from cachetools import TLRUCache
 
@@ -30,7 +32,30 @@ def _until(_key: str, value: _Remembered, _now: float) -> float:
     return value.deadline
 
 
+class SharedScopes(Protocol):
+    """What the handler asks of a scope memory, in one process or shared by a fleet."""
+
+    def note(self, token: str, scope: str) -> Awaitable[None] | None:
+        """The token came with this scope. An awaitable when the change must be stored
+        before the request goes on (a cloud may call back through another process)."""
+        ...
+
+    def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
+        """A token was issued under this scope; kept until `deadline` (monotonic)."""
+        ...
+
+    async def recall(self, token: str) -> str | None:
+        """The scope the token was last sent with, None if unknown."""
+        ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    def __len__(self) -> int: ...
+
+
 class ScopeMemory:
+    """The scope memory of one process (the default: one proxy, one worker)."""
+
     def __init__(self, max_tokens: int = 100_000) -> None:
         self._scopes: TLRUCache[str, _Remembered] = TLRUCache(max_tokens, _until)
         self._noted: dict[int, tuple[str, _Remembered]] = {}
@@ -48,7 +73,7 @@ class ScopeMemory:
         entry = self._scopes[key] = _Remembered(scope, deadline)
         self._front(token, key, entry)
 
-    def note(self, token: str, scope: str) -> None:
+    def note(self, token: str, scope: str) -> None:  # never anything to wait for
         """The token was sent with this scope: remember it if it is new for the token."""
         noted = self._noted.get(hash(token))
         if noted is not None and noted[1].scope == scope and noted[0] in self._scopes:
@@ -69,9 +94,12 @@ class ScopeMemory:
             self._noted.clear()
         self._noted[hash(token)] = (key, entry)
 
-    def recall(self, token: str) -> str | None:
+    async def recall(self, token: str) -> str | None:
         found = self._scopes.get(token_key(token))
         return found.scope if found else None
+
+    def health(self) -> dict[str, Any]:
+        return {"backend": "local", "state": "live"}
 
     def __len__(self) -> int:
         return len(self._scopes)
