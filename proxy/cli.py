@@ -57,11 +57,28 @@ def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
             host=config.host,
             port=config.port,
             access_log=None,
-            reuse_port=True,
+            # Only this proxy's own workers share the port (serve() checked it was free):
+            # one proxy alone binds it exclusively, so a second one fails to start.
+            reuse_port=config.workers > 1,
             shutdown_timeout=30,
             print=None,
             loop=loop,
         )
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raise OSError(EADDRINUSE) if any process serves host:port. The workers bind with
+    SO_REUSEPORT, which would let them join another proxy's port silently: a bind without
+    it first fails if the port is taken, by anyone. (Another proxy starting in the instant
+    between this check and the workers' binds could still join; nothing else can.)"""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"port {port} on {host} is already served by another process"
+            ) from exc
 
 
 def serve(config: ProxyConfig) -> int:
@@ -73,6 +90,7 @@ def serve(config: ProxyConfig) -> int:
     if config.workers <= 1:
         _serve(config, None)
         return 0
+    ensure_port_free(config.host, config.port)
     # reuse_port: each worker binds the same port and the kernel spreads connections.
     # Metrics: prometheus_client's multiprocess mode, one file per worker in a directory
     # the parent owns; /metrics in any worker sums them all. Workers are spawned, not
@@ -114,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         "public_url": args.public_url,
         "event_loop": args.event_loop,
         "access_log": args.access_log,
+        "scope_memory": args.scope_memory,
     }
     return serve(ProxyConfig.load(args.config, **overrides))
 
@@ -129,6 +148,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--default-scope", help='e.g. "{*: cloud-1}"')
     parser.add_argument("--identity-strategy", choices=["validate-at-issuer", "passthrough"])
     parser.add_argument("--workers", type=int)
+    parser.add_argument(
+        "--scope-memory",
+        help="redis://HOST:PORT/DB[?key_prefix=P]: token scopes shared by a fleet's "
+        "processes (needed with --workers > 1), or local",
+    )
     parser.add_argument("--public-url")
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"])
     parser.add_argument(

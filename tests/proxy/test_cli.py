@@ -66,7 +66,14 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
     """With --workers 2 the kernel spreads connections over both; /metrics in either worker
     counts every request the proxy answered."""
     process, base = await _start_proxy(
-        testbed, tmp_path, "--default-scope", "{*: cloud-1}", "--workers", "2"
+        testbed,
+        tmp_path,
+        "--default-scope",
+        "{*: cloud-1}",
+        "--workers",
+        "2",
+        "--scope-memory",
+        "local",
     )
     sent = 40
     try:
@@ -105,6 +112,8 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
         "{*: cloud-1}",
         "--workers",
         "2",
+        "--scope-memory",
+        "local",
         "--access-log",
         stderr=asyncio.subprocess.PIPE,
     )
