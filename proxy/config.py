@@ -8,9 +8,12 @@ from typing import Any, Literal
 
 import yaml
 
+from proxy.identity import STRATEGIES
 from scope_dsl import parse_scope
 
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
+"""For type checkers; the names themselves come from proxy.identity.STRATEGIES (a test
+keeps the two equal)."""
 EventLoopName = Literal["uvloop", "asyncio"]
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -62,8 +65,11 @@ class ProxyConfig:
             parse_scope(self.default_scope)  # a bad default fails at start, not per request
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ValueError(f"unknown event loop {self.event_loop!r}: uvloop or asyncio")
-        if self.identity_strategy not in ("validate-at-issuer", "passthrough"):
-            raise ValueError(f"unknown identity strategy {self.identity_strategy!r}")
+        if self.identity_strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown identity strategy {self.identity_strategy!r}: "
+                f"one of {', '.join(STRATEGIES)}"
+            )
         self._check_scope_memory()
 
     def _check_scope_memory(self) -> None:

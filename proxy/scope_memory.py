@@ -17,6 +17,33 @@ from proxy.identity import token_key
 DEFAULT_TTL = 3600.0
 
 
+class ScopeStore(Protocol):
+    """Where token -> scope lives: the in-process ScopeMemory, or one shared by a fleet
+    (proxy/scope_memory_redis.py). IO happens only when the scope is new for the token as
+    far as this process knows (`note` then hands back the write to await), and in `recall`,
+    which the handler awaits only for a request without X-Scope."""
+
+    def note(self, token: str, scope: str) -> Awaitable[None] | None:
+        """The token came with this (valid) scope. An awaitable when the change must be
+        stored before the request goes on: the cloud may call back through another process
+        (Nova asking Glance), which must find it."""
+        ...
+
+    def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
+        """The token was issued for this scope; keep it until `deadline` (monotonic)."""
+        ...
+
+    async def recall(self, token: str) -> str | None:
+        """The scope last seen with the token, if any."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """For /healthz: the backend and whether it answers."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
 class _Remembered:
     """A token's scope, changed in place when the token comes with another one: the TLRU
     keeps the entry until its deadline, which does not move."""
@@ -30,27 +57,6 @@ class _Remembered:
 
 def _until(_key: str, value: _Remembered, _now: float) -> float:
     return value.deadline
-
-
-class SharedScopes(Protocol):
-    """What the handler asks of a scope memory, in one process or shared by a fleet."""
-
-    def note(self, token: str, scope: str) -> Awaitable[None] | None:
-        """The token came with this scope. An awaitable when the change must be stored
-        before the request goes on (a cloud may call back through another process)."""
-        ...
-
-    def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
-        """A token was issued under this scope; kept until `deadline` (monotonic)."""
-        ...
-
-    async def recall(self, token: str) -> str | None:
-        """The scope the token was last sent with, None if unknown."""
-        ...
-
-    def health(self) -> dict[str, Any]: ...
-
-    def __len__(self) -> int: ...
 
 
 class ScopeMemory:

@@ -196,6 +196,16 @@ async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
         return False
 
 
+async def _both_workers_answer(url: str) -> bool:
+    """Workers start one after the other; new connections spread over those listening."""
+    seen = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+        for _ in range(20):
+            async with s.get(f"{url}/identity/v3") as resp:
+                seen.add(resp.headers["X-Openstackoid-Request-Id"][:-12])
+    return len(seen) == 2
+
+
 @pytest_asyncio.fixture
 async def fleet(
     make_testbed: TestbedFactory, tmp_path: Path, fleet_dsn: str, scope_memory_url: str
@@ -217,6 +227,7 @@ async def fleet(
         session = await stack.enter_async_context(aiohttp.ClientSession())
         for url in fleet.proxies:
             await _until(lambda url=url: _answers(session, url))  # type: ignore[misc]
+            await _until(lambda url=url: _both_workers_answer(url))  # type: ignore[misc]
         await fleet.start_haproxy()
         await _until(lambda: _answers(session, fleet.url))
         yield fleet, bed

@@ -36,6 +36,23 @@ async def redis_url() -> AsyncIterator[str]:
     await client.aclose()
 
 
+def _worker_of(resp: aiohttp.ClientResponse) -> str:
+    """A request id's prefix is its worker's (proxy/request_ids.py)."""
+    return resp.headers["X-Openstackoid-Request-Id"][:-12]
+
+
+async def _both_workers_up(session: aiohttp.ClientSession, base: str) -> None:
+    """Workers start one after the other: new connections until both have answered."""
+    seen: set[str] = set()
+    for _ in range(500):
+        async with session.get(f"{base}/identity/v3") as resp:
+            seen.add(_worker_of(resp))
+        if len(seen) == 2:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the second worker never answered")
+
+
 async def _stop(process: asyncio.subprocess.Process) -> None:
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
@@ -85,6 +102,7 @@ async def test_a_scope_less_request_finds_the_scope_on_any_worker(
         connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time
         async with aiohttp.ClientSession(connector=connector) as session:
             await _health(session, base)
+            await _both_workers_up(session, base)
             scope = "{keystone: cloud-1; glance: cloud-3}"
             async with session.post(
                 f"{base}/identity/v3/auth/tokens",
@@ -103,8 +121,7 @@ async def test_a_scope_less_request_finds_the_scope_on_any_worker(
                     f"{base}/image/v2/images", headers={"X-Auth-Token": token}
                 ) as resp:
                     assert resp.status == 200, await resp.text()
-                    # A request id's prefix is its worker's (proxy/request_ids.py).
-                    workers.add(resp.headers["X-Openstackoid-Request-Id"][:-12])
+                    workers.add(_worker_of(resp))
             assert len(workers) == 2  # both workers answered
         scope_less = [
             r for r in testbed.requests("cloud-3") if r.path == "/image/v2/images" and not r.scope
