@@ -328,7 +328,9 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     )
     app[METRICS] = ProxyMetrics()
     if config.scope_memory and config.scope_memory != "local":
-        app[MEMORY] = RedisScopeMemory(config.scope_memory)
+        app[MEMORY] = RedisScopeMemory(
+            config.scope_memory, on_fallback=app[METRICS].scope_fallbacks.inc
+        )
         app.cleanup_ctx.append(shared_scope_memory)
     else:
         app[MEMORY] = ScopeMemory()

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -106,6 +106,7 @@ class RedisScopeMemory:
         timeout: float = 1.0,
         ping_every: float = 1.0,
         max_tokens: int = 100_000,
+        on_fallback: Callable[[], None] | None = None,
     ) -> None:
         redis_url, prefix = split_url(url)
         self._client: aioredis.Redis = aioredis.Redis.from_url(
@@ -145,6 +146,8 @@ class RedisScopeMemory:
         self._live = False
         self._down_since: float | None = time.time()
         self._fallbacks = 0
+        self._on_fallback = on_fallback
+        """Counts each fallback where every worker's counts are summed (/metrics)."""
         self._unlogged = 0
         self._last_warning = 0.0
         self._supervisor: asyncio.Task[None] | None = None
@@ -319,6 +322,8 @@ class RedisScopeMemory:
 
     def _fell_back(self) -> None:
         self._fallbacks += 1
+        if self._on_fallback is not None:
+            self._on_fallback()
         self._unlogged += 1
         now = time.monotonic()
         if now - self._last_warning >= WARN_EVERY:

@@ -101,7 +101,9 @@ class RedisFaultline:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        self.cut()
+        self.cut()  # every relayed connection reset: the pumps end by themselves
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -17,6 +18,7 @@ import redis.asyncio as aioredis
 from proxy.identity import token_key
 from proxy.scope_memory_redis import RedisScopeMemory
 from tests.faultline_redis import RedisFaultline
+from tests.federation import FederationFactory
 
 REDIS = "redis://127.0.0.1:6379/0"
 S1 = "{keystone: cloud-1; glance: cloud-3}"
@@ -44,7 +46,7 @@ async def prefix() -> AsyncIterator[str]:
 async def make_memory(prefix: str) -> AsyncIterator[MemoryFactory]:
     started: list[RedisScopeMemory] = []
 
-    async def factory(url: str = REDIS, **kwargs: float) -> RedisScopeMemory:
+    async def factory(url: str = REDIS, **kwargs: Any) -> RedisScopeMemory:
         memory = RedisScopeMemory(f"{url}?key_prefix={prefix}", **kwargs)
         await memory.start()
         started.append(memory)
@@ -175,7 +177,10 @@ async def test_redis_cut_then_back(
 ) -> None:
     line = await RedisFaultline.open("127.0.0.1", 6379)
     try:
-        memory = await make_memory(line.url, timeout=0.3, ping_every=0.2)
+        counted: list[int] = []
+        memory = await make_memory(
+            line.url, timeout=0.3, ping_every=0.2, on_fallback=lambda: counted.append(1)
+        )
         assert memory.state().live
         assert await _note(memory, "token-1", S1)
         line.cut()
@@ -187,7 +192,7 @@ async def test_redis_cut_then_back(
             # Requests carrying X-Scope: nothing to wait for.
             assert memory.note("token-2", S2) is None
         state = memory.state()
-        assert state.fallbacks == 50 and state.down_since is not None
+        assert state.fallbacks == 50 == len(counted) and state.down_since is not None
         assert state.to_dict()["state"] == "down"
         warnings = [r for r in caplog.records if "used the default scope" in r.getMessage()]
         assert len(warnings) == 1
@@ -213,6 +218,55 @@ async def test_redis_stalled_costs_at_most_the_timeout(make_memory: MemoryFactor
         await _eventually(lambda: memory.state().live)
         assert await _note(memory, "token-1", S1)
         assert await memory.recall("token-1") == S1
+    finally:
+        await line.close()
+
+
+async def test_a_proxy_whose_redis_is_cut_serves_on(
+    make_federation: FederationFactory, prefix: str
+) -> None:
+    """Through the proxy: X-Scope requests go on; a scope-less one gets the default scope,
+    is counted in /metrics, and /healthz says since when; all comes back with Redis."""
+    line = await RedisFaultline.open("127.0.0.1", 6379)
+    try:
+        fed = await make_federation(
+            clouds=3,
+            default_scope="{*: cloud-1}",
+            scope_memory=f"{line.url}?key_prefix={prefix}",
+        )
+        session, bed = fed.session, fed.bed
+
+        async def health() -> dict[str, Any]:
+            async with session.get(f"{fed.url}/healthz") as resp:
+                body: dict[str, Any] = (await resp.json())["scope_memory"]
+                return body
+
+        async def served_by(headers: dict[str, str]) -> str:
+            bed.clear_requests()
+            async with session.get(f"{fed.url}/image/v2/images", headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+            return next(
+                c.name
+                for c in bed.clouds
+                if any(r.path.startswith("/image") for r in bed.requests(c.name))
+            )
+
+        headers = await fed.scoped(S1)
+        scope_less = {"X-Auth-Token": headers["X-Auth-Token"]}
+        assert await served_by(headers) == "cloud-3"
+        assert await served_by(scope_less) == "cloud-3"
+        line.cut()
+        while (await health())["state"] != "down":
+            await asyncio.sleep(0.05)
+        assert await served_by(headers) == "cloud-3"
+        assert await served_by(scope_less) == "cloud-1"  # the default scope
+        assert (await health())["fallbacks"] == 1
+        async with session.get(f"{fed.url}/metrics") as resp:
+            assert "openstackoid_scope_memory_fallbacks_total 1.0" in await resp.text()
+        line.restore()
+        while (await health())["state"] != "live":
+            await asyncio.sleep(0.05)
+        assert await served_by(scope_less) == "cloud-3"
     finally:
         await line.close()
 
