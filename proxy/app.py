@@ -39,6 +39,7 @@ from proxy.upstream.pool import Body, UpstreamPool
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
 from registry.discovery import EndpointCatalog
+from registry.health import HealthSource, health_exposition, health_report
 from registry.postgres import PostgresStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
@@ -55,6 +56,9 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
+"""Components following a central store report here by name ("registry", "scope_memory");
+/healthz and /metrics read them."""
 SERVICE_TYPES = frozenset(
     {
         "identity",
@@ -230,13 +234,16 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
 
 async def healthz(request: web.Request) -> web.Response:
     breakers = request.app[BREAKERS]
-    body = {
-        "status": "ok",
+    report = health_report(request.app[HEALTH_SOURCES])
+    body: dict[str, Any] = {
+        "status": report.status,  # "degraded" still answers 200: the proxy serves
         "clouds": len(request.app[REGISTRY]),
         "open_circuits": breakers.open_circuits(),
         "remembered_scopes": len(request.app[MEMORY]),
-        "scope_memory": request.app[MEMORY].health(),
+        "components": report.components,
     }
+    if report.reasons:
+        body["reason"] = "; ".join(report.reasons)
     return web.json_response(body)
 
 
@@ -261,7 +268,7 @@ async def explain_scope(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    data = exposition(request.app[METRICS])
+    data = exposition(request.app[METRICS]) + health_exposition(request.app[HEALTH_SOURCES])
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -286,16 +293,18 @@ async def metrics_flusher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def shared_registry(app: web.Application) -> AsyncIterator[None]:
-    """Load a fleet's PostgreSQL registry and apply every change NOTIFY'd by any proxy."""
-    from registry.sync import RegistrySync
+    """Follow a fleet's PostgreSQL registry through outages (registry/sync.py)."""
+    from registry.sync import RegistrySync, snapshot_for
 
     store = app[STORE]
     assert isinstance(store, PostgresStore)
-    await store.open()
+    sync = RegistrySync(app[REGISTRY], store, snapshot_for(store, app[CONFIG].registry_snapshot))
+    app[HEALTH_SOURCES]["registry"] = sync.health
     try:
-        await RegistrySync(app[REGISTRY], store).start()
+        await sync.start()
         yield
     finally:
+        await sync.close()
         await store.close()
 
 
@@ -327,10 +336,11 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         registry, parse_scope(config.default_scope) if config.default_scope else None
     )
     app[METRICS] = ProxyMetrics()
+    app[HEALTH_SOURCES] = {}
     if config.scope_memory and config.scope_memory != "local":
-        app[MEMORY] = RedisScopeMemory(
-            config.scope_memory, on_fallback=app[METRICS].scope_fallbacks.inc
-        )
+        shared = RedisScopeMemory(config.scope_memory, on_fallback=app[METRICS].scope_fallbacks.inc)
+        app[MEMORY] = shared
+        app[HEALTH_SOURCES]["scope_memory"] = shared.component_health
         app.cleanup_ctx.append(shared_scope_memory)
     else:
         app[MEMORY] = ScopeMemory()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
 from proxy.identity import STRATEGIES
+from registry.snapshot import SNAPSHOT_NAME
 from scope_dsl import parse_scope
 
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
@@ -31,6 +32,10 @@ class ProxyConfig:
     registry_file: str | None = None
     registry_db: str | None = None
     registry_dsn: str | None = None
+    registry_snapshot: str | None = None
+    """File keeping the last registry loaded from registry_dsn, served when a proxy starts
+    cut off from it. Default: registry-snapshot.json beside the config file, else one per
+    store under $XDG_STATE_HOME/openstackoid."""
     connect_timeout: float = 5.0
     total_timeout: float = 120.0
     client_stall_timeout: float = 60.0
@@ -98,4 +103,7 @@ class ProxyConfig:
         # line are valid together.
         merged = {k.replace("-", "_"): v for k, v in data.items()}
         merged.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**merged)
+        config = cls(**merged)
+        if path is not None and config.registry_dsn and not config.registry_snapshot:
+            config = replace(config, registry_snapshot=str(Path(path).parent / SNAPSHOT_NAME))
+        return config

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import Protocol
 
 from cachetools import TLRUCache
 
@@ -35,10 +35,6 @@ class ScopeStore(Protocol):
 
     async def recall(self, token: str) -> str | None:
         """The scope last seen with the token, if any."""
-        ...
-
-    def health(self) -> dict[str, Any]:
-        """For /healthz: the backend and whether it answers."""
         ...
 
     def __len__(self) -> int: ...
@@ -103,9 +99,6 @@ class ScopeMemory:
     async def recall(self, token: str) -> str | None:
         found = self._scopes.get(token_key(token))
         return found.scope if found else None
-
-    def health(self) -> dict[str, Any]:
-        return {"backend": "local", "state": "live"}
 
     def __len__(self) -> int:
         return len(self._scopes)

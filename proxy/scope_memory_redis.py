@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -33,6 +32,7 @@ from redis.exceptions import RedisError
 
 from proxy.identity import token_key
 from proxy.scope_memory import DEFAULT_TTL
+from registry.health import ComponentHealth, State
 
 log = logging.getLogger("openstackoid.scope_memory")
 
@@ -61,23 +61,14 @@ return redis.call('PTTL', KEYS[1])
 
 @dataclass(frozen=True)
 class MemoryState:
-    """For /healthz: whether the shared memory answers, since when it does not."""
+    """Whether the shared memory answers, since when it does not."""
 
     live: bool
     down_since: float | None
-    """time.time() of the first failure, None while live."""
+    """time.time() of the first failure (or of the start), None while live."""
     fallbacks: int
     """Scope-less requests that fell back to the default scope because Redis was down."""
     front: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "backend": "redis",
-            "state": "live" if self.live else "down",
-            "down_since": self.down_since,
-            "fallbacks": self.fallbacks,
-            "front_entries": self.front,
-        }
 
 
 class _Known:
@@ -144,6 +135,9 @@ class RedisScopeMemory:
         """Bumped at each loss or recovery of the subscription: answers from an older epoch
         are not cached (invalidations may have been missed)."""
         self._live = False
+        self._live_since = time.time()
+        self._last_contact: float | None = None
+        """time.time() Redis last answered; None: never."""
         self._down_since: float | None = time.time()
         self._fallbacks = 0
         self._on_fallback = on_fallback
@@ -232,8 +226,17 @@ class RedisScopeMemory:
     def state(self) -> MemoryState:
         return MemoryState(self._live, self._down_since, self._fallbacks, len(self._front))
 
-    def health(self) -> dict[str, Any]:
-        return self.state().to_dict()
+    def component_health(self) -> ComponentHealth:
+        """For /healthz and /metrics (registry.health): live, stale once Redis was lost,
+        waiting until it first answered."""
+        if self._live:
+            return ComponentHealth("live", self._live_since, time.time())
+        reason = (
+            f"Redis unreachable: scope-less requests use the default scope "
+            f"({self._fallbacks} so far in this process)"
+        )
+        state: State = "stale" if self._last_contact is not None else "waiting"
+        return ComponentHealth(state, self._down_since or time.time(), self._last_contact, reason)
 
     def __len__(self) -> int:
         return len(self._front)
@@ -301,6 +304,7 @@ class RedisScopeMemory:
 
     def _failed(self, exc: BaseException) -> None:
         if self._live:
+            self._last_contact = time.time()
             log.warning("scope memory: Redis unreachable (%s); reconnecting", type(exc).__name__)
             self._live = False
             self._down_since = time.time()
@@ -313,6 +317,7 @@ class RedisScopeMemory:
         if self._down_since is not None and self._fallbacks:
             log.warning("scope memory: Redis answers again")
         self._live = True
+        self._live_since = self._last_contact = time.time()
         self._down_since = None
         self._subscribed.set()
 

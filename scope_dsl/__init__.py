@@ -20,6 +20,7 @@ from scope_dsl.ast import (
 from scope_dsl.errors import ScopeError, ScopeSyntaxError
 from scope_dsl.parser import MAX_SCOPE_LENGTH, parse_scope
 from scope_dsl.services import official_service_type
+from scope_dsl.url_form import brace_free, parse_url_segment, to_url_segment
 
 canonical_service_type = official_service_type
 
@@ -39,6 +40,9 @@ __all__ = [
     "ScopeSyntaxError",
     "Selector",
     "canonical_service_type",
+    "brace_free",
     "official_service_type",
     "parse_scope",
+    "parse_url_segment",
+    "to_url_segment",
 ]

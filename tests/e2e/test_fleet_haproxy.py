@@ -191,7 +191,9 @@ async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with session.get(f"{url}/healthz") as resp:
             body = await resp.json()
-            return bool(resp.status == 200 and body["scope_memory"]["state"] == "live")
+            return bool(
+                resp.status == 200 and body["components"]["scope_memory"]["state"] == "live"
+            )
     except (aiohttp.ClientError, ValueError, KeyError):
         return False
 

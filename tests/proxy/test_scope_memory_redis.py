@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from proxy.identity import token_key
 from proxy.scope_memory_redis import RedisScopeMemory
-from tests.faultline_redis import RedisFaultline
+from tests.faultline import Faultline
 from tests.federation import FederationFactory
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -55,6 +55,15 @@ async def make_memory(prefix: str) -> AsyncIterator[MemoryFactory]:
     yield factory
     for memory in started:
         await memory.close()
+
+
+async def _relay() -> Faultline:
+    """A TCP relay to the shared Redis the test can cut, stall and restore."""
+    return await Faultline.open("127.0.0.1", 6379)
+
+
+def _url(line: Faultline) -> str:
+    return f"redis://127.0.0.1:{line.port}/0"
 
 
 async def _eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -116,9 +125,9 @@ async def test_processes_writing_the_same_scope_do_not_evict_each_other(
 async def test_the_steady_path_makes_no_round_trip(make_memory: MemoryFactory) -> None:
     """With the link to Redis stalled, any round trip would hang: the same scope again
     for a known token returns at once, and a known token is recalled from the front."""
-    line = await RedisFaultline.open("127.0.0.1", 6379)
+    line = await _relay()
     try:
-        memory = await make_memory(line.url, timeout=5.0)
+        memory = await make_memory(_url(line), timeout=5.0)
         assert await _note(memory, "token-1", S1)
         line.stall()
         async with asyncio.timeout(1):
@@ -175,11 +184,11 @@ async def test_prefixes_keep_fleets_apart(make_memory: MemoryFactory) -> None:
 async def test_redis_cut_then_back(
     make_memory: MemoryFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    line = await RedisFaultline.open("127.0.0.1", 6379)
+    line = await _relay()
     try:
         counted: list[int] = []
         memory = await make_memory(
-            line.url, timeout=0.3, ping_every=0.2, on_fallback=lambda: counted.append(1)
+            _url(line), timeout=0.3, ping_every=0.2, on_fallback=lambda: counted.append(1)
         )
         assert memory.state().live
         assert await _note(memory, "token-1", S1)
@@ -193,12 +202,13 @@ async def test_redis_cut_then_back(
             assert memory.note("token-2", S2) is None
         state = memory.state()
         assert state.fallbacks == 50 == len(counted) and state.down_since is not None
-        assert state.to_dict()["state"] == "down"
+        health = memory.component_health()
+        assert health.state == "stale" and health.reason and "default scope" in health.reason
         warnings = [r for r in caplog.records if "used the default scope" in r.getMessage()]
         assert len(warnings) == 1
         line.restore()
         await _eventually(lambda: memory.state().live)
-        assert memory.state().to_dict()["state"] == "live"
+        assert memory.component_health().state == "live"
         assert await memory.recall("token-1") == S1
         assert await _note(memory, "token-2", S2)
     finally:
@@ -206,9 +216,9 @@ async def test_redis_cut_then_back(
 
 
 async def test_redis_stalled_costs_at_most_the_timeout(make_memory: MemoryFactory) -> None:
-    line = await RedisFaultline.open("127.0.0.1", 6379)
+    line = await _relay()
     try:
-        memory = await make_memory(line.url, timeout=0.3, ping_every=0.2)
+        memory = await make_memory(_url(line), timeout=0.3, ping_every=0.2)
         line.stall()
         async with asyncio.timeout(3):  # 0.3 s bound per call, with room for a busy machine
             assert await memory.recall("token-1") is None
@@ -227,18 +237,18 @@ async def test_a_proxy_whose_redis_is_cut_serves_on(
 ) -> None:
     """Through the proxy: X-Scope requests go on; a scope-less one gets the default scope,
     is counted in /metrics, and /healthz says since when; all comes back with Redis."""
-    line = await RedisFaultline.open("127.0.0.1", 6379)
+    line = await _relay()
     try:
         fed = await make_federation(
             clouds=3,
             default_scope="{*: cloud-1}",
-            scope_memory=f"{line.url}?key_prefix={prefix}",
+            scope_memory=f"{_url(line)}?key_prefix={prefix}",
         )
         session, bed = fed.session, fed.bed
 
         async def health() -> dict[str, Any]:
             async with session.get(f"{fed.url}/healthz") as resp:
-                body: dict[str, Any] = (await resp.json())["scope_memory"]
+                body: dict[str, Any] = (await resp.json())["components"]["scope_memory"]
                 return body
 
         async def served_by(headers: dict[str, str]) -> str:
@@ -256,11 +266,10 @@ async def test_a_proxy_whose_redis_is_cut_serves_on(
         assert await served_by(headers) == "cloud-3"
         assert await served_by(scope_less) == "cloud-3"
         line.cut()
-        while (await health())["state"] != "down":
+        while (await health())["state"] != "stale":
             await asyncio.sleep(0.05)
         assert await served_by(headers) == "cloud-3"
         assert await served_by(scope_less) == "cloud-1"  # the default scope
-        assert (await health())["fallbacks"] == 1
         async with session.get(f"{fed.url}/metrics") as resp:
             assert "openstackoid_scope_memory_fallbacks_total 1.0" in await resp.text()
         line.restore()
@@ -277,6 +286,7 @@ async def test_redis_absent_at_start_is_no_crash(prefix: str) -> None:
         await memory.start(wait=0.5)
         try:
             assert not memory.state().live
+            assert memory.component_health().state == "waiting"
             assert memory.note("token-1", S1) is None
             assert await memory.recall("token-1") is None
         finally:
