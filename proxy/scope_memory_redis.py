@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from proxy.identity import token_key
 from proxy.scope_memory import DEFAULT_TTL
@@ -144,6 +144,8 @@ class RedisScopeMemory:
         """Counts each fallback where every worker's counts are summed (/metrics)."""
         self._unlogged = 0
         self._last_warning = 0.0
+        self._refusals = 0
+        self._last_refusal_warning = 0.0
         self._supervisor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._subscribed = asyncio.Event()
@@ -213,6 +215,9 @@ class RedisScopeMemory:
                     pipe.get(self._key(digest))
                     pipe.pttl(self._key(digest))
                     scope, ttl = await pipe.execute()
+        except ResponseError as exc:
+            self._refused(exc)
+            return None
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             self._fell_back()
@@ -260,6 +265,9 @@ class RedisScopeMemory:
                         f"{self._origin} {digest}",
                     ],
                 )
+        except ResponseError as exc:
+            self._refused(exc)  # Redis answers (full, say): the link is fine
+            return
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return
@@ -310,6 +318,18 @@ class RedisScopeMemory:
             self._down_since = time.time()
             self._epoch += 1
             self._forget_all()
+
+    def _refused(self, exc: ResponseError) -> None:
+        """A call Redis answered with an error (maxmemory reached under `noeviction`, a
+        key of another type): that token keeps no shared scope; nothing else changes."""
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._last_refusal_warning >= WARN_EVERY:
+            log.warning(
+                "scope memory: Redis refused %d call(s) (%s)", self._refusals, str(exc)[:200]
+            )
+            self._last_refusal_warning = now
+            self._refusals = 0
 
     def _recovered(self) -> None:
         self._forget_all()  # invalidations may have been missed while away

@@ -170,6 +170,26 @@ async def test_entries_expire_with_the_token_and_keys_are_digests(
         await client.aclose()
 
 
+async def test_a_write_redis_refuses_costs_that_token_only(
+    make_memory: MemoryFactory, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis answering an error (here a key of another type; in production maxmemory under
+    noeviction) is no lost link: the memory stays live for every other token."""
+    client = aioredis.Redis.from_url(REDIS)
+    try:
+        await client.hset(f"{prefix}scope:{token_key('token-x')}", "not", "a string")
+        memory = await make_memory()
+        with caplog.at_level(logging.WARNING, "openstackoid.scope_memory"):
+            assert await _note(memory, "token-x", S1)
+            assert await memory.recall("token-x") is None
+        assert memory.state().live
+        assert any("refused" in r.getMessage() for r in caplog.records)
+        assert await _note(memory, "token-1", S1)
+        assert await memory.recall("token-1") == S1
+    finally:
+        await client.aclose()
+
+
 async def test_prefixes_keep_fleets_apart(make_memory: MemoryFactory) -> None:
     memory = await make_memory()
     assert await _note(memory, "token-1", S1)
