@@ -162,7 +162,7 @@ async def measure(quick: bool) -> dict[str, Any]:
         for daemon in daemons:  # nginx works in a child forked before the pin
             for child in Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split():
                 _pin(int(child), 1)
-        token = await issue_token(keystone)
+        token = await issue_token(clouds_yaml)
         headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         c1: dict[str, WrkResult] = {}

@@ -398,14 +398,15 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
-    if config.admin_token:
-        admin = make_admin_app(registry, app[STORE], config.admin_token)
-        app.add_subapp("/_openstackoid/admin", admin)
+    if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
+        if config.admin_token:
+            admin = make_admin_app(registry, app[STORE], config.admin_token)
+            app.add_subapp("/_openstackoid/admin", admin)
+        for path in ("/metrics", "/_openstackoid/metrics"):
+            app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     app.router.add_get("/_openstackoid/scope", explain_scope)
-    for path in ("/metrics", "/_openstackoid/metrics"):
-        app.router.add_get(path, metrics_view)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
     for service_type in sorted(SERVICE_TYPES):

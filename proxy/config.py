@@ -56,6 +56,13 @@ class ProxyConfig:
     max_replay_bytes: int = 1024 * 1024
     access_log: bool = False
     admin_token: str | None = None
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
+    """When set, /metrics and the admin API leave the main listener for admin_host:admin_port
+    (proxy/operator_app.py), where a firewall can keep them from the clouds' users."""
+    tls_cert: str | None = None
+    """PEM certificate chain of the listener; with tls_key, the proxy serves HTTPS."""
+    tls_key: str | None = None
     workers: int = 1
     scope_memory: str | None = None
     """Where the scope each token was last sent with is kept: None, one process's memory;
@@ -75,6 +82,8 @@ class ProxyConfig:
                 f"unknown identity strategy {self.identity_strategy!r}: "
                 f"one of {', '.join(STRATEGIES)}"
             )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
         self._check_scope_memory()
 
     def _check_scope_memory(self) -> None:
