@@ -34,6 +34,7 @@ from proxy.rewrites import AnswerHooks
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
 from proxy.scope_memory_redis import RedisScopeMemory
+from proxy.services import SERVICES
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
 from registry import MemoryStore, Registry, SqliteStore, Store
@@ -59,23 +60,6 @@ HOOKS = web.AppKey("hooks", AnswerHooks)
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
 """Components following a central store report here by name ("registry", "scope_memory");
 /healthz and /metrics read them."""
-SERVICE_TYPES = frozenset(
-    {
-        "identity",
-        "image",
-        "compute",
-        "network",
-        "block-storage",
-        "placement",
-        "object-store",
-        "orchestration",
-        "load-balancer",
-        "dns",
-        "key-manager",
-        "shared-file-system",
-        "baremetal",
-    }
-)
 
 
 def raise_open_files_limit() -> None:
@@ -156,7 +140,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
     metrics = app[METRICS]
     plan: Any = None
     try:
-        if service_type not in SERVICE_TYPES:
+        if service_type not in SERVICES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         headers = request.headers
         token = headers.get("X-Auth-Token")
@@ -182,17 +166,19 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
             body = await read_replayable(request, config.max_replay_bytes)
         else:
             body = None
-        call = ProxyRequest(
-            request.method,
-            path,
-            query,
-            headers,
-            decision,
-            scope,
-            scope_text,
-            token,
-            _public_url(request, config),
-            body,
+        call = ProxyRequest._make(
+            (
+                request.method,
+                path,
+                query,
+                headers,
+                decision,
+                scope,
+                scope_text,
+                token,
+                _public_url(request, config),
+                body,
+            )
         )
         executor = app[EXECUTOR]
         if single is not None:
@@ -409,7 +395,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app.router.add_get("/_openstackoid/scope", explain_scope)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
-    for service_type in sorted(SERVICE_TYPES):
+    for service_type in SERVICES:
         handler = _handler_for(service_type)
         app.router.add_route("*", f"/{service_type}", handler)
         app.router.add_route("*", f"/{service_type}/{{tail:.*}}", handler)

@@ -104,14 +104,14 @@ class ProxyConfig:
         data: dict[str, Any] = {}
         if path is not None:
             data = yaml.safe_load(Path(path).read_text()) or {}
+        data = {str(k).replace("-", "_"): v for k, v in data.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
         # Checked once, merged: `workers: 2` in the file and --scope-memory on the command
         # line are valid together.
-        merged = {k.replace("-", "_"): v for k, v in data.items()}
-        merged.update({k: v for k, v in overrides.items() if v is not None})
+        merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
         config = cls(**merged)
         if path is not None and config.registry_dsn and not config.registry_snapshot:
             config = replace(config, registry_snapshot=str(Path(path).parent / SNAPSHOT_NAME))

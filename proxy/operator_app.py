@@ -15,7 +15,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from aiohttp import web
 
-from proxy.app import BREAKERS, CONFIG, MEMORY, METRICS, REGISTRY, STORE, healthz, metrics_view
+from proxy.app import (
+    BREAKERS,
+    CONFIG,
+    HEALTH_SOURCES,
+    MEMORY,
+    METRICS,
+    REGISTRY,
+    STORE,
+    healthz,
+    metrics_view,
+)
 from registry.admin_api import make_admin_app
 
 ADMIN_PREFIX = "/_openstackoid/admin"
@@ -29,6 +39,7 @@ def make_operator_app(proxy_app: web.Application) -> web.Application:
     app[METRICS] = proxy_app[METRICS]
     app[BREAKERS] = proxy_app[BREAKERS]
     app[MEMORY] = proxy_app[MEMORY]
+    app[HEALTH_SOURCES] = proxy_app[HEALTH_SOURCES]
     for path in ("/metrics", "/_openstackoid/metrics"):
         app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):

@@ -8,6 +8,7 @@ from typing import Any, assert_never
 
 from proxy.errors import BadRequest, CloudUnknown, FanOutWriteRejected, ScopeMissing
 from proxy.service_root import service_root
+from proxy.services import IDENTITY
 from registry import Cloud, Registry, UnknownCloudError
 from scope_dsl import (
     AllOf,
@@ -20,7 +21,6 @@ from scope_dsl import (
     Scope,
 )
 
-IDENTITY = "identity"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FANOUT_WRITES: frozenset[tuple[str, str]] = frozenset()
 """(method, service type) pairs allowed to fan out. None yet: a write to many clouds needs

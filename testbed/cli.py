@@ -190,9 +190,13 @@ def register(subparsers: Any) -> None:
         help="write the user's clouds.yaml: the proxy, logging in as one testbed cloud's admin",
         formatter_class=HelpFormatter,
     )
-    client.add_argument("--fleet", type=Path, required=True, help="the clouds.yaml `up` wrote")
+    client.add_argument(
+        "--fleet", type=Path, required=True, help="the clouds.yaml `up` wrote (required)"
+    )
     client.add_argument("--login", default="cloud-1", help="the cloud whose admin logs in")
-    client.add_argument("--proxy", required=True, help="the proxy's URL, e.g. http://HOST:PORT")
+    client.add_argument(
+        "--proxy", required=True, help="the proxy's URL, e.g. http://HOST:PORT (required)"
+    )
     client.add_argument("--out", type=Path, default=Path("clouds.yaml"), help="where to write it")
     client.set_defaults(func=_client_yaml)
     fault = commands.add_parser(

@@ -20,7 +20,9 @@ FAN_OUT = "{keystone: cloud-1; glance: cloud-1 & cloud-2}"
 async def test_cli_warns_of_partial_results_on_stderr(
     federation: Federation, tmp_path: Path
 ) -> None:
-    clouds_yaml = client_clouds_yaml(federation.url, tmp_path / "client.yaml")
+    clouds_yaml = client_clouds_yaml(
+        federation.url, tmp_path / "client.yaml", federation.bed.cloud("cloud-1")
+    )
     args = ("--os-cloud", "openstackoid", "image", "list", "--scope", FAN_OUT, "-f", "value")
     code, out, err = await run_openstack(*args, "-c", "ID", clouds_yaml=clouds_yaml)
     assert code == 0 and "partial results" not in err, err  # every cloud answered
@@ -40,7 +42,9 @@ async def test_sdk_logs_a_warning_once_per_failure(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clouds_yaml = client_clouds_yaml(federation.url, tmp_path / "client.yaml")
+    clouds_yaml = client_clouds_yaml(
+        federation.url, tmp_path / "client.yaml", federation.bed.cloud("cloud-1")
+    )
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml))
     await federation.bed.set_faults("cloud-2", Faults(outage=True))
 

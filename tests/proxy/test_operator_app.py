@@ -58,7 +58,7 @@ async def test_tls_listener_with_a_real_client(
             monkeypatch.delenv(key)
         code, out, err = await run_openstack(
             "--os-auth-url", f"{url}/identity/v3", "--os-cacert", str(ca_file),
-            "--os-username", "admin", "--os-password", "secret",
+            "--os-username", "admin", "--os-password", testbed.cloud("cloud-1").password,
             "--os-project-name", "admin", "--os-user-domain-name", "Default",
             "--os-project-domain-name", "Default", "--os-identity-api-version", "3",
             "token", "issue", "-f", "json",

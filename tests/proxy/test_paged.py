@@ -16,6 +16,7 @@ from proxy.listing import has_more, list_key
 from proxy.paged import GetPage, node_key, step
 from proxy.pagination import DONE, Failed, Fetched, Page, Position, decode_marker, encode_marker
 from proxy.routing import AllNode, AnyNode, CloudNode, Node
+from proxy.services import service as service_entry
 from registry import Cloud
 from testbed import Faults, paging
 from testbed.model import stable_id
@@ -77,7 +78,8 @@ def simulated(
             document = {"networks": list(page), "networks_links": links}
         key = list_key(document)
         assert key is not None
-        return Page(cloud.name, document, list(document[key]), has_more(document))
+        more = has_more(document, service_entry(service).links)
+        return Page(cloud.name, document, list(document[key]), more)
 
     return get_page
 
