@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from proxy.applied_scope import APPLIED, AppliedScopes
 from proxy.circuit import CircuitBreakers
 from proxy.config import ProxyConfig
 from proxy.errors import NotFound, ProxyError, ScopeInvalid, error_response
@@ -26,6 +27,7 @@ from proxy.executor import Executor, Limits
 from proxy.headers import REQUEST_ID, SCOPE_HEADER
 from proxy.identity import Logins, make_strategy
 from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
+from proxy.named_scope_source import named_scope_store, serve_named_scopes
 from proxy.relay import Relay
 from proxy.replay import read_replayable
 from proxy.request import ProxyRequest
@@ -37,10 +39,15 @@ from proxy.scope_memory_redis import RedisScopeMemory
 from proxy.services import SERVICES
 from proxy.upstream.client import CloudClient
 from proxy.upstream.pool import Body, UpstreamPool
+from proxy.url_scope import PREFIX as SCOPED_PREFIX
+from proxy.url_scope import ScopedPath, UrlScopes, split_scoped_path
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
+from registry.admin_scopes import ScopesAdmin, mount_scopes
 from registry.discovery import EndpointCatalog
 from registry.health import HealthSource, health_exposition, health_report
+from registry.named_scope_store import NamedScopeStore
+from registry.named_scopes import NamedScopes
 from registry.postgres import PostgresStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
@@ -57,6 +64,8 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+URL_SCOPES = web.AppKey("url_scopes", UrlScopes)
+NAMED_SCOPE_STORE = web.AppKey("named_scope_store", NamedScopeStore)
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
 """Components following a central store report here by name ("registry", "scope_memory");
 /healthz and /metrics read them."""
@@ -133,7 +142,18 @@ def _handler_for(service_type: str) -> Callable[[web.Request], Awaitable[web.Str
     return functools.partial(serve_service, service_type=service_type)
 
 
-async def serve_service(request: web.Request, service_type: str) -> web.StreamResponse:
+async def serve_url_scoped(request: web.Request) -> web.StreamResponse:
+    """`/scope/<scope>/<service_type>/...`: the scope in the URL (proxy/url_scope.py)."""
+    try:
+        scoped = split_scoped_path(request.raw_path.partition("?")[0])
+    except ProxyError as exc:
+        return error_response(exc, new_request_id())
+    return await serve_service(request, scoped.service_type, scoped)
+
+
+async def serve_service(
+    request: web.Request, service_type: str, scoped: ScopedPath | None = None
+) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = new_request_id()
     app = request.app
@@ -145,19 +165,37 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
         headers = request.headers
         token = headers.get("X-Auth-Token")
         scope_text = headers.get(SCOPE_HEADER)
+        config = app[CONFIG]
+        public_url = _public_url(request, config)
+        raw, _, query = request.raw_path.partition("?")
+        # Precedence: X-Scope, then the URL's scope, then the token's, then the default.
+        if scoped is not None:
+            url_scope = app[URL_SCOPES].resolve(scoped.segment)
+            public_url += url_scope.prefix  # every URL handed back keeps the scope
+            path = scoped.api_path
+        else:
+            url_scope = None
+            path = _api_path(request, service_type, raw)
         if scope_text:  # nearly every request: no coroutine for it
             scope: Scope | None
             scope, stored = _noted_scope(scope_text, token, app[MEMORY])
             if stored is not None:  # a scope new to this process, in a shared memory
                 await stored
+            source = "header"
+            if url_scope is not None and url_scope.scope != scope:
+                source = "header (the URL's scope differs and was not applied)"
+        elif url_scope is not None:
+            scope, scope_text = url_scope.scope, url_scope.text
+            if token and (stored := app[MEMORY].note(token, scope_text)) is not None:
+                await stored  # Nova's calls for the user keep it, through any process
+            source = "url"
         else:
             scope, scope_text = await _recalled_scope(token, app[MEMORY])
-        raw, _, query = request.raw_path.partition("?")
-        path = _api_path(request, service_type, raw)
+            source = "token" if scope is not None else "default"
+        request[APPLIED] = (scope_text, scope or app[PLANNER].default, source)
         decision = app[PLANNER].decide(request.method, service_type, path, scope, scope_text)
         single = decision.single
         plan = decision.node
-        config = app[CONFIG]
         if single is not None:
             # The body as it arrives: 64 KiB pieces (iter_chunked) cost a copy each and a
             # write each, 1.5 s of CPU per GiB uploaded against 0.64.
@@ -176,7 +214,7 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
                 scope,
                 scope_text,
                 token,
-                _public_url(request, config),
+                public_url,
                 body,
             )
         )
@@ -305,6 +343,23 @@ async def shared_scope_memory(app: web.Application) -> AsyncIterator[None]:
         await memory.close()
 
 
+async def named_scopes(app: web.Application) -> AsyncIterator[None]:
+    async for _ in serve_named_scopes(
+        app[URL_SCOPES].named, app[NAMED_SCOPE_STORE], app[HEALTH_SOURCES]
+    ):
+        yield
+
+
+def admin_app(proxy_app: web.Application) -> web.Application:
+    """The admin API (clouds, named scopes) on the proxy app's registry and stores."""
+    config = proxy_app[CONFIG]
+    assert config.admin_token
+    admin = make_admin_app(proxy_app[REGISTRY], proxy_app[STORE], config.admin_token)
+    named = ScopesAdmin(proxy_app[URL_SCOPES].named, proxy_app[NAMED_SCOPE_STORE])
+    mount_scopes(admin, named)
+    return admin
+
+
 def _store(config: ProxyConfig) -> Store:
     """Where admin API changes persist."""
     if config.registry_dsn:
@@ -332,6 +387,8 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         app[MEMORY] = ScopeMemory()
     app[HOOKS] = AnswerHooks(app[MEMORY])
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
+    app[URL_SCOPES] = UrlScopes(registry, NamedScopes())
+    app.on_response_prepare.append(AppliedScopes().tell)
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         raise_open_files_limit()
@@ -384,10 +441,11 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
+    app[NAMED_SCOPE_STORE] = named_scope_store(config)
+    app.cleanup_ctx.append(named_scopes)
     if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
         if config.admin_token:
-            admin = make_admin_app(registry, app[STORE], config.admin_token)
-            app.add_subapp("/_openstackoid/admin", admin)
+            app.add_subapp("/_openstackoid/admin", admin_app(app))
         for path in ("/metrics", "/_openstackoid/metrics"):
             app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
@@ -399,6 +457,7 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
         handler = _handler_for(service_type)
         app.router.add_route("*", f"/{service_type}", handler)
         app.router.add_route("*", f"/{service_type}/{{tail:.*}}", handler)
+    app.router.add_route("*", SCOPED_PREFIX + "{tail:.*}", serve_url_scoped)
     app.router.add_route("*", "/{service}", proxy_handler)
     app.router.add_route("*", "/{service}/{tail:.*}", proxy_handler)
     return app

@@ -22,11 +22,10 @@ from proxy.app import (
     MEMORY,
     METRICS,
     REGISTRY,
-    STORE,
+    admin_app,
     healthz,
     metrics_view,
 )
-from registry.admin_api import make_admin_app
 
 ADMIN_PREFIX = "/_openstackoid/admin"
 
@@ -44,9 +43,8 @@ def make_operator_app(proxy_app: web.Application) -> web.Application:
         app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
-    token = proxy_app[CONFIG].admin_token
-    if token:
-        app.add_subapp(ADMIN_PREFIX, make_admin_app(proxy_app[REGISTRY], proxy_app[STORE], token))
+    if proxy_app[CONFIG].admin_token:
+        app.add_subapp(ADMIN_PREFIX, admin_app(proxy_app))  # clouds and named scopes
     return app
 
 

@@ -21,6 +21,7 @@ from registry.errors import RegistryError
 from registry.model import Cloud
 from registry.postgres import PostgresStore
 from registry.registry_file import load_registry_file, validate_cloud
+from registry.scopes_cli import register_scope_commands
 from registry.store import SqliteStore, Store
 from registry.yaml_io import load_yaml
 
@@ -207,3 +208,4 @@ def register(subparsers: Any) -> None:
     imp = command("import", "import a clouds.yaml or a registry file (creates the registry)")
     imp.add_argument("file", help="clouds.yaml or registry YAML file")
     imp.set_defaults(func=_runner(_import))
+    register_scope_commands(commands, DEFAULT_DB)

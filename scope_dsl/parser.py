@@ -72,6 +72,8 @@ _EXAMPLES: dict[str, list[str]] = {
         "{a: b & )}",
         "a: b &",
         "a: b |",
+        "a: b; c: d &",
+        "a: b; c: d |",
         "a: b & ; c: d",
         "a: b | ; c: d",
     ],

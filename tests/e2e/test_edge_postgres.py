@@ -118,6 +118,10 @@ async def _routes(client: Client, scope: str) -> bool:
     return await client.images_status(scope) == 200
 
 
+async def _healthy(client: Client) -> bool:
+    return (await client.health())[1]["status"] == "ok"
+
+
 async def test_cut_off_edge_serves_tells_refuses_writes_and_converges_on_restore(
     site: Site,
 ) -> None:
@@ -202,7 +206,7 @@ async def test_started_cut_off_with_a_snapshot_it_serves_then_converges(site: Si
 
         site.line.restore()
         await until(lambda: _routes(edge, SCOPE_2), 5)
-        assert (await edge.health())[1]["status"] == "ok"
+        await until(lambda: _healthy(edge), 5)  # every follower (clouds, named scopes) live
 
 
 async def test_started_cut_off_without_a_snapshot_it_waits_then_serves(site: Site) -> None:
@@ -291,7 +295,7 @@ async def test_a_flapping_link_ten_cuts_in_thirty_seconds(site: Site) -> None:
 
         await until(converged, 10)
         assert "cloud-2" not in edge_registry  # the tenth change was a deletion
-        assert (await edge.health())[1]["status"] == "ok"
+        await until(lambda: _healthy(edge), 5)  # every follower (clouds, named scopes) live
     await site.line.wait_idle()  # the edge closed every connection it opened
     assert len(asyncio.all_tasks()) == tasks_before
 
