@@ -27,11 +27,13 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from cli_plugin.demo import client_clouds_yaml
-from registry import load_clouds_yaml
+from registry import TargetCredential, load_clouds_yaml
 from registry.postgres import PostgresStore
+from registry.rule_store_postgres import PostgresRuleStore
 from testbed import Testbed, admin_auth_body
 from testbed.cli_runner import run_openstack
 from testbed.pytest_plugin import TestbedFactory
+from tests.federation import FLEET_ADMIN, FLEET_ADMINS_RULE
 
 DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("OPENSTACKOID_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -229,6 +231,14 @@ async def fleet(
     for cloud in clouds[:3]:  # cloud-4 joins later, through one proxy's admin API
         await store.upsert(cloud)
     await store.close()
+    # The default is deny: the operator lets admins act as admins across the fleet.
+    rule_store = await PostgresRuleStore(fleet_dsn).open()
+    await rule_store.upsert_rule(FLEET_ADMINS_RULE)
+    for cloud in clouds:
+        assert cloud.credentials is not None
+        credential = TargetCredential(cloud.name, FLEET_ADMIN, cloud.credentials)
+        await rule_store.upsert_credential(credential)
+    await rule_store.close()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(fleet.stop)
         for name in ("proxy-a", "proxy-b"):
