@@ -36,6 +36,7 @@ from proxy.rewrite_endpoints import catalog_resource, is_catalog_resource
 from proxy.rewrites import AnswerHooks
 from proxy.routing import RoutePlanner, describe, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
+from proxy.scope_memory_redis import RedisScopeMemory
 from proxy.services import SERVICES
 from proxy.streamed_failover import StreamedBody, held_or_streamed, members, relay_first
 from proxy.upstream.client import CloudClient
@@ -98,12 +99,14 @@ def _parsed(text: str) -> Scope:
         raise ScopeInvalid(str(exc)) from exc
 
 
-def _noted_scope(text: str, token: str | None, memory: ScopeStore) -> Scope:
-    """The request's X-Scope, noted for its token once it parsed (a typo is not kept)."""
+def _noted_scope(
+    text: str, token: str | None, memory: ScopeStore
+) -> tuple[Scope, Awaitable[None] | None]:
+    """The request's X-Scope, noted for its token once it parsed (a typo is not kept), and
+    the write to await first when a shared memory must hear of a change: the cloud may call
+    back through another process (Nova asking Glance) before the answer."""
     scope = _parsed(text)
-    if token:
-        memory.note(token, text)
-    return scope
+    return scope, memory.note(token, text) if token else None
 
 
 async def _scope_of(
@@ -112,7 +115,10 @@ async def _scope_of(
     """X-Scope, else the scope remembered for the token (None: the configured default)."""
     text = headers.get(SCOPE_HEADER)
     if text:
-        return _noted_scope(text, token, memory), text
+        scope, stored = _noted_scope(text, token, memory)
+        if stored is not None:
+            await stored
+        return scope, text
     return await _recalled_scope(token, memory)
 
 
@@ -180,14 +186,17 @@ async def serve_service(
             url_scope = None
             path = _api_path(request, service_type, raw)
         if scope_text:  # nearly every request: no coroutine for it
-            scope: Scope | None = _noted_scope(scope_text, token, app[MEMORY])
+            scope: Scope | None
+            scope, stored = _noted_scope(scope_text, token, app[MEMORY])
+            if stored is not None:  # a scope new to this process, in a shared memory
+                await stored
             source = "header"
             if url_scope is not None and url_scope.scope != scope:
                 source = "header (the URL's scope differs and was not applied)"
         elif url_scope is not None:
             scope, scope_text = url_scope.scope, url_scope.text
-            if token:
-                app[MEMORY].note(token, scope_text)  # Nova's calls for the user keep it
+            if token and (stored := app[MEMORY].note(token, scope_text)) is not None:
+                await stored  # Nova's calls for the user keep it, through any process
             source = "url"
         else:
             scope, scope_text = await _recalled_scope(token, app[MEMORY])
@@ -362,6 +371,17 @@ async def rules_in_force(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def shared_scope_memory(app: web.Application) -> AsyncIterator[None]:
+    """Follow the fleet's scope memory in Redis for as long as the app serves."""
+    memory = app[MEMORY]
+    assert isinstance(memory, RedisScopeMemory)
+    await memory.start()
+    try:
+        yield
+    finally:
+        await memory.close()
+
+
 async def named_scopes(app: web.Application) -> AsyncIterator[None]:
     async for _ in serve_named_scopes(
         app[URL_SCOPES].named, app[NAMED_SCOPE_STORE], app[HEALTH_SOURCES]
@@ -402,10 +422,16 @@ def make_app(
         registry, parse_scope(config.default_scope) if config.default_scope else None
     )
     app[METRICS] = ProxyMetrics()
-    app[MEMORY] = ScopeMemory()
+    app[HEALTH_SOURCES] = {}
+    if config.scope_memory and config.scope_memory != "local":
+        shared = RedisScopeMemory(config.scope_memory, on_fallback=app[METRICS].scope_fallbacks.inc)
+        app[MEMORY] = shared
+        app[HEALTH_SOURCES]["scope_memory"] = shared.component_health
+        app.cleanup_ctx.append(shared_scope_memory)
+    else:
+        app[MEMORY] = ScopeMemory()
     app[HOOKS] = AnswerHooks(app[MEMORY])
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
-    app[HEALTH_SOURCES] = {}
     app[URL_SCOPES] = UrlScopes(registry, NamedScopes())
     app.on_response_prepare.append(AppliedScopes().tell)
 

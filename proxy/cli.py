@@ -238,6 +238,12 @@ _OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any], str], ...] = (
         "how long a validated token is trusted without asking its issuer: the revocation bound",
     ),
     (("--workers",), {"type": int}, "processes sharing the port"),
+    (
+        ("--scope-memory",),
+        {},
+        "redis://HOST:PORT/DB[?key_prefix=P]: the scope each token was sent with, shared "
+        "by every worker and proxy of a fleet (needed with --workers > 1), or local",
+    ),
     (("--event-loop",), {"choices": ["uvloop", "asyncio"]}, "asyncio event loop"),
     (("--tls-cert",), {}, "PEM certificate chain: serve HTTPS (with --tls-key)"),
     (("--tls-key",), {}, "PEM private key of --tls-cert"),

@@ -16,6 +16,7 @@ IdentityStrategyName = Literal["validate-at-issuer", "passthrough", "blanket-adm
 """For type checkers; the names themselves come from proxy.identity.STRATEGIES (a test
 keeps the two equal)."""
 EventLoopName = Literal["uvloop", "asyncio"]
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class ProxyConfig:
     """PEM certificate chain of the listener; with tls_key, the proxy serves HTTPS."""
     tls_key: str | None = None
     workers: int = 1
+    scope_memory: str | None = None
+    """Where the scope each token was last sent with is kept: None, one process's memory;
+    `redis://HOST:PORT/DB[?key_prefix=...]`, shared by every worker and proxy of a fleet;
+    `local` to keep one memory per worker knowingly (scope-less requests, e.g. Nova's call
+    to Glance, then fall back to the default scope on a worker that never saw the token)."""
     event_loop: EventLoopName = "uvloop"
     """uvloop (libuv) cuts the event loop's and sockets' share of each request."""
 
@@ -83,6 +89,20 @@ class ProxyConfig:
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
+        self._check_scope_memory()
+
+    def _check_scope_memory(self) -> None:
+        memory = self.scope_memory
+        if memory is not None and memory != "local" and not memory.startswith(REDIS_SCHEMES):
+            raise ValueError(f"unknown scope_memory {memory!r}: redis://HOST:PORT/DB, or local")
+        if self.workers > 1 and memory is None:
+            raise ValueError(
+                f"--workers {self.workers} needs a scope memory the workers share: "
+                "--scope-memory redis://HOST:PORT/DB (scope_memory in proxy.yaml). Without "
+                "it a request with a token but no X-Scope (Nova asking Glance for the user) "
+                "reaching another worker falls back to the default scope; "
+                "--scope-memory local accepts that"
+            )
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> ProxyConfig:
@@ -94,8 +114,10 @@ class ProxyConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
-        config = cls(**data)
-        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        # Checked once, merged: `workers: 2` in the file and --scope-memory on the command
+        # line are valid together.
+        merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        config = cls(**merged)
         if path is not None and config.registry_dsn and not config.registry_snapshot:
             config = replace(config, registry_snapshot=str(Path(path).parent / SNAPSHOT_NAME))
         return config

@@ -53,6 +53,12 @@ class ProxyMetrics:
             ["service"],
             registry=self.registry,
         )
+        self.scope_fallbacks = Counter(
+            "openstackoid_scope_memory_fallbacks",
+            "Requests with a token and no X-Scope that got the default scope because the "
+            "shared scope memory was down",
+            registry=self.registry,
+        )
         self.fanout_width = Histogram(
             "openstackoid_fanout_width",
             "Clouds addressed by one fanned-out request",

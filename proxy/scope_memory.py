@@ -7,6 +7,7 @@ user's token but not the X-Scope header; the proxy recovers the scope from the t
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Protocol
 
 from cachetools import TLRUCache
@@ -17,12 +18,15 @@ DEFAULT_TTL = 3600.0
 
 
 class ScopeStore(Protocol):
-    """Where token -> scope lives. The in-process ScopeMemory; a shared one (Redis) keeps
-    `note` and `remember` cheap (queued writes) and does its IO in `recall`, which the
-    handler awaits only for a request without X-Scope."""
+    """Where token -> scope lives: the in-process ScopeMemory, or one shared by a fleet
+    (proxy/scope_memory_redis.py). IO happens only when the scope is new for the token as
+    far as this process knows (`note` then hands back the write to await), and in `recall`,
+    which the handler awaits only for a request without X-Scope."""
 
-    def note(self, token: str, scope: str) -> None:
-        """The token came with this (valid) scope."""
+    def note(self, token: str, scope: str) -> Awaitable[None] | None:
+        """The token came with this (valid) scope. An awaitable when the change must be
+        stored before the request goes on: the cloud may call back through another process
+        (Nova asking Glance), which must find it."""
         ...
 
     def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
@@ -52,6 +56,8 @@ def _until(_key: str, value: _Remembered, _now: float) -> float:
 
 
 class ScopeMemory:
+    """The scope memory of one process (the default: one proxy, one worker)."""
+
     def __init__(self, max_tokens: int = 100_000) -> None:
         self._scopes: TLRUCache[str, _Remembered] = TLRUCache(max_tokens, _until)
         self._noted: dict[int, tuple[str, _Remembered]] = {}
@@ -69,7 +75,7 @@ class ScopeMemory:
         entry = self._scopes[key] = _Remembered(scope, deadline)
         self._front(token, key, entry)
 
-    def note(self, token: str, scope: str) -> None:
+    def note(self, token: str, scope: str) -> None:  # never anything to wait for
         """The token was sent with this scope: remember it if it is new for the token."""
         noted = self._noted.get(hash(token))
         if noted is not None and noted[1].scope == scope and noted[0] in self._scopes:

@@ -23,6 +23,7 @@ INTEGRATION = {
     "tests/proxy/test_identity_caches.py",
     "tests/proxy/test_tls.py",
     "tests/proxy/test_tls_identity.py",
+    "tests/proxy/test_workers_share_scopes.py",
 }
 """Test modules that cross modules: the proxy as a whole, through a socket."""
 

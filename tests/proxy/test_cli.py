@@ -78,7 +78,14 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
     """With --workers 2 the kernel spreads connections over both; /metrics in either worker
     counts every request the proxy answered."""
     process, base = await _start_proxy(
-        testbed, tmp_path, "--default-scope", "{*: cloud-1}", "--workers", "2"
+        testbed,
+        tmp_path,
+        "--default-scope",
+        "{*: cloud-1}",
+        "--workers",
+        "2",
+        "--scope-memory",
+        "local",
     )
     sent = 40
     try:
@@ -110,6 +117,8 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
         "{*: cloud-1}",
         "--workers",
         "2",
+        "--scope-memory",
+        "local",
         "--access-log",
         stderr=asyncio.subprocess.PIPE,
     )
@@ -167,8 +176,9 @@ async def test_a_port_already_served_is_named_and_refused(testbed: Testbed, tmp_
     """A second proxy on a port a running proxy serves (its workers share it through
     SO_REUSEPORT) must not join it: exit 2, the port named, the first one untouched."""
     process, base = await _start_proxy(
-        testbed, tmp_path, "--default-scope", "{*: cloud-1}", "--workers", "2"
-    )
+        testbed, tmp_path, "--default-scope", "{*: cloud-1}", "--workers", "2",
+        "--scope-memory", "local",
+    )  # fmt: skip
     port = base.rsplit(":", 1)[1]
     try:
         async with aiohttp.ClientSession() as session:
@@ -176,7 +186,7 @@ async def test_a_port_already_served_is_named_and_refused(testbed: Testbed, tmp_
         for workers in ("1", "2"):
             code, err = await _run_cli(
                 "proxy", "--clouds-yaml", str(tmp_path / "clouds.yaml"), "--port", port,
-                "--workers", workers,
+                "--workers", workers, "--scope-memory", "local",
             )  # fmt: skip
             assert code == 2
             assert err.strip().splitlines() == [
@@ -235,7 +245,8 @@ async def test_sighup_reloads_the_clouds_yaml(testbed: Testbed, tmp_path: Path) 
     clouds_yaml = _fleet(testbed, tmp_path / "fleet.yaml", {"cloud-1", "cloud-2"})
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "openstackoid_cli", "proxy", "--clouds-yaml", str(clouds_yaml),
-        "--port", "0", "--workers", "2", stderr=asyncio.subprocess.PIPE,
+        "--port", "0", "--workers", "2", "--scope-memory", "local",
+        stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None
     seen: list[str] = []

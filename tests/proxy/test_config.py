@@ -10,8 +10,21 @@ from proxy.config import ProxyConfig
 def test_yaml_then_flags(tmp_path: Path) -> None:
     path = tmp_path / "proxy.yaml"
     path.write_text("port: 9000\ndefault-scope: '{*: cloud-1}'\nworkers: 2\n")
-    config = ProxyConfig.load(path, port=9100, workers=None)
+    config = ProxyConfig.load(path, port=9100, workers=None, scope_memory="local")
     assert (config.port, config.default_scope, config.workers) == (9100, "{*: cloud-1}", 2)
+
+
+def test_workers_need_a_scope_memory_they_share(tmp_path: Path) -> None:
+    """`workers: 2` alone would let Nova's scope-less call reach a worker that never saw
+    the token: refused, naming the option; the file's workers and a flag's memory combine."""
+    path = tmp_path / "proxy.yaml"
+    path.write_text("workers: 2\n")
+    with pytest.raises(ValueError, match="--scope-memory redis://"):
+        ProxyConfig.load(path)
+    shared = ProxyConfig.load(path, scope_memory="redis://127.0.0.1:6379/0?key_prefix=a:")
+    assert shared.workers == 2 and shared.scope_memory
+    with pytest.raises(ValueError, match="unknown scope_memory"):
+        ProxyConfig.load(path, scope_memory="memcached://x")
 
 
 @pytest.mark.parametrize(

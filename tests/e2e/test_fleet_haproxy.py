@@ -1,0 +1,377 @@
+"""A real fleet: HAProxy round-robins over two `openstackoid proxy` processes of two workers
+each, sharing the PostgreSQL registry and the Redis scope memory.
+
+The seed scenario runs 20 times through HAProxy with the real `openstack` CLI. Nova's call to
+Glance carries the user's token and no X-Scope, and lands on whichever worker of whichever
+proxy HAProxy picks: only the shared scope memory sends it to cloud-3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from cli_plugin.demo import client_clouds_yaml
+from registry import TargetCredential, load_clouds_yaml
+from registry.postgres import PostgresStore
+from registry.rule_store_postgres import PostgresRuleStore
+from testbed import Testbed, admin_auth_body
+from testbed.cli_runner import run_openstack
+from testbed.pytest_plugin import TestbedFactory
+from tests.federation import FLEET_ADMIN, FLEET_ADMINS_RULE
+
+DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("OPENSTACKOID_TEST_REDIS", "redis://127.0.0.1:6379/0")
+ADMIN = "fleet-admin-token"
+SCOPE = "{keystone: cloud-1; glance: cloud-3}"
+RUNS = 20
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest_asyncio.fixture
+async def fleet_dsn() -> AsyncIterator[str]:
+    """A PostgreSQL schema of this run's own (search_path), dropped after."""
+    schema = f"fleet_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(DSN, timeout=3)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL not answering at {DSN}: {exc}")
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    await conn.close()
+    yield f"{DSN}{'&' if '?' in DSN else '?'}search_path={schema}"
+    conn = await asyncpg.connect(DSN)
+    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    await conn.close()
+
+
+@pytest_asyncio.fixture
+async def scope_memory_url() -> AsyncIterator[str]:
+    """The shared Redis under a key prefix of this run's own, its keys deleted after."""
+    client = aioredis.Redis.from_url(REDIS)
+    try:
+        await client.ping()
+    except (OSError, aioredis.RedisError) as exc:
+        pytest.skip(f"Redis not answering at {REDIS}: {exc}")
+    prefix = f"fleet-{uuid.uuid4().hex[:12]}:"
+    yield f"{REDIS}?key_prefix={prefix}"
+    async for key in client.scan_iter(match=f"{prefix}*"):
+        await client.delete(key)
+    await client.aclose()
+
+
+class Fleet:
+    """HAProxy in front of two proxies, each a process with its stderr (access log) kept."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proxies: list[str] = []
+        self.logs: list[Path] = []
+        self._processes: list[asyncio.subprocess.Process] = []
+
+    async def start_proxy(self, name: str, dsn: str, scope_memory: str) -> str:
+        port = _free_port()
+        log = self.tmp_path / f"{name}.log"
+        with log.open("wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "openstackoid_cli",
+                "proxy",
+                "--port",
+                str(port),
+                "--registry-dsn",
+                dsn,
+                "--scope-memory",
+                scope_memory,
+                "--workers",
+                "2",
+                "--default-scope",
+                "{*: cloud-1}",
+                "--public-url",
+                self.url,  # catalogs and links name the load balancer
+                "--access-log",
+                "--config",
+                str(self._config(name)),
+                stderr=stderr,
+            )
+        self._processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        self.proxies.append(url)
+        self.logs.append(log)
+        return url
+
+    def _config(self, name: str) -> Path:
+        path = self.tmp_path / f"{name}.yaml"
+        path.write_text(f"admin_token: {ADMIN}\n")
+        return path
+
+    async def start_haproxy(self) -> None:
+        servers = "\n".join(
+            f"    server p{i} {url.removeprefix('http://')} check inter 500ms"
+            for i, url in enumerate(self.proxies)
+        )
+        config = self.tmp_path / "haproxy.cfg"
+        config.write_text(
+            f"""global
+    maxconn 512
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+frontend fleet
+    bind 127.0.0.1:{self.port}
+    default_backend proxies
+backend proxies
+    balance roundrobin
+    option http-server-close
+    option httpchk GET /healthz
+{servers}
+"""
+        )
+        haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        process = await asyncio.create_subprocess_exec(
+            haproxy,
+            "-db",
+            "-f",
+            str(config),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=(self.tmp_path / "haproxy.log").open("wb"),
+        )
+        self._processes.append(process)
+
+    async def stop(self) -> None:
+        """The load balancer first, then the proxies: each must end within its bound."""
+        stuck = []
+        for process in reversed(self._processes):  # HAProxy was started last
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+                stuck.append(process.pid)
+        assert not stuck, f"processes {stuck} ignored SIGTERM for 60 s; logs in {self.tmp_path}"
+
+    def access_log(self) -> list[dict[str, object]]:
+        entries = []
+        for index, log in enumerate(self.logs):
+            for line in log.read_text().splitlines():
+                if " openstackoid.access " in line:
+                    entry = json.loads(line.split(" openstackoid.access ", 1)[1])
+                    entry["proxy"] = index
+                    entries.append(entry)
+        return entries
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition never met"
+        await asyncio.sleep(0.1)
+
+
+async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with session.get(f"{url}/healthz") as resp:
+            body = await resp.json()
+            return bool(
+                resp.status == 200 and body["components"]["scope_memory"]["state"] == "live"
+            )
+    except (aiohttp.ClientError, ValueError, KeyError):
+        return False
+
+
+async def _both_workers_answer(url: str) -> bool:
+    """Workers start one after the other; new connections spread over those listening."""
+    seen = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+        for _ in range(20):
+            async with s.get(f"{url}/identity/v3") as resp:
+                seen.add(resp.headers["X-Openstackoid-Request-Id"][:-12])
+    return len(seen) == 2
+
+
+@pytest_asyncio.fixture
+async def fleet(
+    make_testbed: TestbedFactory, tmp_path: Path, fleet_dsn: str, scope_memory_url: str
+) -> AsyncIterator[tuple[Fleet, Testbed]]:
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        pytest.skip("haproxy is not installed (apt-get install haproxy)")
+    bed = await make_testbed(clouds=4)
+    fleet = Fleet(tmp_path)
+    bed.image_service_url = f"{fleet.url}/image"  # Nova asks Glance through the fleet
+    clouds = load_clouds_yaml(bed.write_clouds_yaml(tmp_path / "clouds.yaml"))
+    store = await PostgresStore(fleet_dsn).open()
+    for cloud in clouds[:3]:  # cloud-4 joins later, through one proxy's admin API
+        await store.upsert(cloud)
+    await store.close()
+    # The default is deny: the operator lets admins act as admins across the fleet.
+    rule_store = await PostgresRuleStore(fleet_dsn).open()
+    await rule_store.upsert_rule(FLEET_ADMINS_RULE)
+    for cloud in clouds:
+        assert cloud.credentials is not None
+        credential = TargetCredential(cloud.name, FLEET_ADMIN, cloud.credentials)
+        await rule_store.upsert_credential(credential)
+    await rule_store.close()
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(fleet.stop)
+        for name in ("proxy-a", "proxy-b"):
+            await fleet.start_proxy(name, fleet_dsn, scope_memory_url)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        for url in fleet.proxies:
+            await _until(lambda url=url: _answers(session, url))  # type: ignore[misc]
+            await _until(lambda url=url: _both_workers_answer(url))  # type: ignore[misc]
+        await fleet.start_haproxy()
+        await _until(lambda: _answers(session, fleet.url))
+        yield fleet, bed
+
+
+async def test_the_seed_scenario_20_times_through_haproxy(
+    fleet: tuple[Fleet, Testbed], tmp_path: Path
+) -> None:
+    lb, bed = fleet
+    clouds_yaml = client_clouds_yaml(lb.url, tmp_path / "client.yaml", bed.cloud("cloud-1"))
+    image_id = bed.cloud("cloud-3").image_id
+    image_path = f"/image/v2/images/{image_id}"
+    for run in range(RUNS):
+        bed.clear_requests()
+        code, out, err = await run_openstack(
+            "--os-cloud",
+            "openstackoid",
+            "server",
+            "create",
+            "--image",
+            "cirros",
+            "--flavor",
+            "m1.small",
+            "--scope",
+            SCOPE,
+            "--wait",
+            "-f",
+            "json",
+            f"fleet-{run}",
+            clouds_yaml=clouds_yaml,
+        )
+        assert code == 0, f"run {run}: {err}"
+        server = json.loads(out)
+        assert server["status"] == "ACTIVE" and image_id in str(server["image"]), server
+        cloud_1, cloud_3 = bed.requests("cloud-1"), bed.requests("cloud-3")
+        # The server was created in cloud-1...
+        assert [r for r in cloud_1 if r.method == "POST" and r.path == "/compute/v2.1/servers"]
+        # ...Nova's image and schema checks reached cloud-3 without X-Scope (Nova never
+        # sends it), routed there by the scope the fleet remembered for the user's token...
+        nova_calls = [
+            r.path
+            for r in cloud_3
+            if r.path in (image_path, "/image/v2/schemas/image") and "x-scope" not in r.header_names
+        ]
+        assert sorted(nova_calls) == [image_path, "/image/v2/schemas/image"], f"run {run}"
+        # ...and nothing fell back to the default scope's Glance.
+        assert not [r for r in cloud_1 if r.path.startswith("/image")], f"run {run}"
+    # Both proxies served the runs' requests.
+    entries = lb.access_log()
+    assert {e["proxy"] for e in entries} == {0, 1}
+    assert not [e for e in entries if e["path"] == image_path and e["clouds"] != "cloud-3"]
+
+
+async def test_a_scope_noted_by_one_proxy_routes_the_others_scope_less_requests(
+    fleet: tuple[Fleet, Testbed],
+) -> None:
+    """Deterministic beside the round-robin above: the token and its scope go to proxy A
+    only; proxy B, on new connections spread over its two workers, routes the token's
+    scope-less requests to cloud-3."""
+    lb, bed = fleet
+    proxy_a, proxy_b = lb.proxies
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        async with session.post(
+            f"{proxy_a}/identity/v3/auth/tokens",
+            json=admin_auth_body(bed.cloud("cloud-1")),
+            headers={"X-Scope": SCOPE},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            token = resp.headers["X-Subject-Token"]
+        async with session.get(
+            f"{proxy_a}/image/v2/images", headers={"X-Auth-Token": token, "X-Scope": SCOPE}
+        ) as resp:
+            assert resp.status == 200
+        bed.clear_requests()
+        workers = set()
+        for _ in range(20):
+            async with session.get(
+                f"{proxy_b}/image/v2/images", headers={"X-Auth-Token": token}
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                workers.add(resp.headers["X-Openstackoid-Request-Id"][:-12])
+    assert len(workers) == 2
+    assert len([r for r in bed.requests("cloud-3") if r.path == "/image/v2/images"]) == 20
+    assert not [r for r in bed.requests("cloud-1") if r.path.startswith("/image")]
+
+
+async def test_a_cloud_added_through_one_proxy_is_routed_through_haproxy(
+    fleet: tuple[Fleet, Testbed],
+) -> None:
+    lb, bed = fleet
+    cloud_4 = next(c for c in load_clouds_yaml(lb.tmp_path / "clouds.yaml") if c.name == "cloud-4")
+    async with aiohttp.ClientSession() as session:
+        scope = "{keystone: cloud-1; glance: cloud-4}"
+        async with session.post(
+            f"{lb.url}/identity/v3/auth/tokens",
+            json=admin_auth_body(bed.cloud("cloud-1")),
+            headers={"X-Scope": scope},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            token = resp.headers["X-Subject-Token"]
+
+        async def statuses() -> list[int]:
+            """Four requests: round-robin sends two to each proxy."""
+            got = []
+            for _ in range(4):
+                async with session.get(
+                    f"{lb.url}/image/v2/images", headers={"X-Auth-Token": token, "X-Scope": scope}
+                ) as resp:
+                    await resp.read()
+                    got.append(resp.status)
+            return got
+
+        assert await statuses() == [400] * 4  # cloud-4 is unknown to the fleet
+        async with session.put(
+            f"{lb.proxies[0]}/_openstackoid/admin/clouds/cloud-4",
+            json=cloud_4.to_dict(with_secrets=True),
+            headers={"X-Admin-Token": ADMIN},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+
+        async def routed() -> bool:
+            return await statuses() == [200] * 4
+
+        await _until(routed, 20)
+        assert any(r.path == "/image/v2/images" for r in bed.requests("cloud-4"))
+        # Every proxy served some of them, the one not told included.
+        served = {e["proxy"] for e in lb.access_log() if e["path"] == "/image/v2/images"}
+        assert served == {0, 1}
