@@ -25,7 +25,8 @@ from rich.console import Console
 
 from cli_plugin.demo import client_clouds_yaml
 from proxy import ProxyConfig, running_proxy
-from registry import Registry, load_clouds_yaml
+from registry import Registry, RuleBook, load_clouds_yaml
+from registry.grant import grant, grant_rule
 from testbed.cli_runner import run_openstack
 from testbed.real import RealTestbed
 from testbed.real.access_log import read_access_log
@@ -35,6 +36,9 @@ from testbed.real.process import free_port
 COMPUTE_CLOUD = "cloud-1"
 IMAGE_CLOUD = "cloud-999"
 SEED_SCOPE = f"{{keystone: {COMPUTE_CLOUD}; glance: {IMAGE_CLOUD}}}"
+SEED_RULE = "cloud-1-reads-cloud-999"
+"""The operator's mapping rule (the default is deny): cloud-1's users read cloud-999's images
+through an application credential created there with the `reader` role only."""
 PROXY_LOG_LINES = 1000
 
 console = Console()
@@ -56,6 +60,8 @@ class RealFederation:
     """The user's: one cloud, the proxy."""
     proxy_access: collections.deque[dict[str, Any]]
     """The proxy's access log lines (openstackoid.access), newest last."""
+    rules: RuleBook
+    """The proxy's mapping rules, live: a test may take the seed rule away."""
 
 
 class _Collect(logging.Handler):
@@ -92,13 +98,21 @@ async def real_federation(
     try:
         clouds_yaml = bed.write_clouds_yaml(workdir / "clouds.yaml")
         registry = Registry(load_clouds_yaml(clouds_yaml))
+        rules = await seed_rules(registry)
         config = ProxyConfig(access_log=True, public_url=proxy_url)
-        async with running_proxy(config, registry, host, port):
+        async with running_proxy(config, registry, host, port, rules=rules):
             user_yaml = client_clouds_yaml(proxy_url, workdir / "user.yaml")
-            yield RealFederation(bed, proxy_url, clouds_yaml, user_yaml, lines)
+            yield RealFederation(bed, proxy_url, clouds_yaml, user_yaml, lines, rules)
     finally:
         access.removeHandler(handler)
         await bed.stop()
+
+
+async def seed_rules(registry: Registry) -> RuleBook:
+    """What the operator registers so cloud-1's users (and Nova acting for them) may read
+    cloud-999's images, and nothing more."""
+    rule = grant_rule(SEED_RULE, [COMPUTE_CLOUD], ["admin", "member"], [IMAGE_CLOUD])
+    return RuleBook([rule], await grant(rule, [registry.get(IMAGE_CLOUD)], ["reader"]))
 
 
 async def openstack(clouds_yaml: Path, cloud: str, *args: str) -> str:

@@ -18,6 +18,7 @@ import pytest_asyncio
 from cli_plugin.demo_real import (
     COMPUTE_CLOUD,
     IMAGE_CLOUD,
+    SEED_RULE,
     SEED_SCOPE,
     RealFederation,
     real_federation,
@@ -99,6 +100,27 @@ async def test_show_list_and_delete_through_the_proxy(fed: RealFederation) -> No
     assert [server["Name"] for server in listed] == [SERVER]
     await user_cli(fed, *scoped, "server", "delete", "--wait", SERVER)
     assert json.loads(await user_cli(fed, *scoped, "server", "list", "-f", "json")) == []
+
+
+async def test_without_the_operators_rule_the_user_gets_a_clear_refusal(
+    fed: RealFederation,
+) -> None:
+    """The default is deny: no rule, no cross-cloud image, and no server from it."""
+    rule = fed.rules.rule(SEED_RULE)
+    assert rule is not None
+    fed.rules.remove_rule(SEED_RULE)
+    try:
+        code, _, err = await run_openstack(
+            "--os-cloud", "openstackoid", "server", "create", "--image", "cirros",
+            "--flavor", "m1.small", "--nic", "none", "--scope", SEED_SCOPE, "--wait", "denied1",
+            clouds_yaml=fed.user_yaml,
+        )  # fmt: skip
+    finally:
+        fed.rules.upsert_rule(rule)
+    assert code != 0
+    assert "may not act at cloud 'cloud-999'" in err and "no mapping rule allows it" in err
+    listed = json.loads(await user_cli(fed, "server", "list", "-f", "json", "--scope", SEED_SCOPE))
+    assert "denied1" not in {server["Name"] for server in listed}
 
 
 async def test_stop_drops_the_databases_and_the_vhost(fed: RealFederation) -> None:
