@@ -17,6 +17,7 @@ from aiohttp import web
 
 from proxy.app import make_app
 from proxy.config import EventLoopName, ProxyConfig
+from proxy.identity import STRATEGIES
 from proxy.metrics import MULTIPROC_ENV
 from proxy.registry_source import load_registry
 
@@ -127,7 +128,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--registry-db", help="SQLite registry file")
     parser.add_argument("--registry-dsn", help="PostgreSQL registry shared by a fleet")
     parser.add_argument("--default-scope", help='e.g. "{*: cloud-1}"')
-    parser.add_argument("--identity-strategy", choices=["validate-at-issuer", "passthrough"])
+    parser.add_argument("--identity-strategy", choices=list(STRATEGIES))
     parser.add_argument("--workers", type=int)
     parser.add_argument("--public-url")
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"])

@@ -8,9 +8,13 @@ from typing import Any, Literal
 
 import yaml
 
+from proxy.identity import STRATEGIES
+from registry.snapshot import SNAPSHOT_NAME
 from scope_dsl import parse_scope
 
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough"]
+"""For type checkers; the names themselves come from proxy.identity.STRATEGIES (a test
+keeps the two equal)."""
 EventLoopName = Literal["uvloop", "asyncio"]
 
 
@@ -27,6 +31,10 @@ class ProxyConfig:
     registry_file: str | None = None
     registry_db: str | None = None
     registry_dsn: str | None = None
+    registry_snapshot: str | None = None
+    """File keeping the last registry loaded from registry_dsn, served when a proxy starts
+    cut off from it. Default: registry-snapshot.json beside the config file, else one per
+    store under $XDG_STATE_HOME/openstackoid."""
     connect_timeout: float = 5.0
     total_timeout: float = 120.0
     client_stall_timeout: float = 60.0
@@ -56,8 +64,11 @@ class ProxyConfig:
             parse_scope(self.default_scope)  # a bad default fails at start, not per request
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ValueError(f"unknown event loop {self.event_loop!r}: uvloop or asyncio")
-        if self.identity_strategy not in ("validate-at-issuer", "passthrough"):
-            raise ValueError(f"unknown identity strategy {self.identity_strategy!r}")
+        if self.identity_strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown identity strategy {self.identity_strategy!r}: "
+                f"one of {', '.join(STRATEGIES)}"
+            )
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> ProxyConfig:
@@ -69,4 +80,7 @@ class ProxyConfig:
         if unknown:
             raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
         config = cls(**{k.replace("-", "_"): v for k, v in data.items()})
-        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        if path is not None and config.registry_dsn and not config.registry_snapshot:
+            config = replace(config, registry_snapshot=str(Path(path).parent / SNAPSHOT_NAME))
+        return config

@@ -8,6 +8,7 @@ ProxyError                        status, title; message says why
  |    +-- FanOutWriteRejected    a write addressed to several clouds with `&`
  |    +-- RequestBodyIncomplete  the client's body ended early or broke (the client's
  |                               failure: the cloud's circuit and error count stay as they are)
+ +-- Unauthorized (401)          the token's issuer did not accept it
  +-- Forbidden (403)             e.g. no credentials to reach a cloud for the user
  +-- NotFound (404)              no such proxy path / service
  +-- PayloadTooLarge (413)       a body to replay on failover exceeds max_replay_bytes
@@ -57,6 +58,11 @@ class FanOutWriteRejected(BadRequest):
 
 class RequestBodyIncomplete(BadRequest):
     pass
+
+
+class Unauthorized(ProxyError):
+    status = 401
+    title = "Unauthorized"
 
 
 class Forbidden(ProxyError):

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from proxy.forwarding import Buffered
+    from proxy.buffered import Buffered
 
 CLOUD_TAG = "openstackoid:cloud"
 """Key added to each item of a fanned-out list: the cloud it came from."""
@@ -67,5 +67,5 @@ def refusal(answers: list[Buffered], failures: list[str]) -> Buffered:
     thing), else the highest status; the failures named in the partial failure header."""
     chosen = min(answers, key=lambda a: (a.status != 404, -a.status))
     if failures:
-        chosen.headers[PARTIAL_FAILURE] = "; ".join(failures)[:4000]
+        return chosen.with_header(PARTIAL_FAILURE, "; ".join(failures)[:4000])
     return chosen

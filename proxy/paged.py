@@ -11,12 +11,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MultiDictProxy
 
+from proxy.buffered import Buffered, made
 from proxy.errors import BadRequest, ProxyError, UpstreamUnavailable
-from proxy.forwarding import Buffered, Call, Forwarder
 from proxy.listing import (
     CLOUD_TAG,
     PARTIAL_FAILURE,
@@ -42,8 +42,12 @@ from proxy.pagination import (
     next_link,
     take,
 )
-from proxy.routing import AllNode, AnyNode, CloudNode, Node, upstream_url
+from proxy.request import ProxyRequest
+from proxy.routing import AllNode, AnyNode, CloudNode, Node
 from registry import Cloud
+
+if TYPE_CHECKING:
+    from proxy.executor import Executor
 
 
 def parse_limit(text: str) -> int:
@@ -78,16 +82,15 @@ async def step(
     return Step(taken, after, _first_page(fetched), fetcher.asked)
 
 
-async def paged(forwarder: Forwarder, call: Call, node: Node, limit: int) -> Buffered:
+async def paged(executor: Executor, request: ProxyRequest, node: Node, limit: int) -> Buffered:
     """One page of at most `limit` items, linked to the next by a composite marker."""
-    query = dict(call.request.query)
-    marker = query.get("marker")
+    params = request.params
+    marker = params.get("marker")
     position = decode_marker(marker) if marker else None
-    concurrency = forwarder.config.fanout_concurrency
     refusals: list[Buffered] = []
-    get_page = _get_page(forwarder, call, query, refusals)
-    result = await step(node, position, limit, get_page, concurrency)
-    forwarder.metrics.fanout_width.observe(result.asked)
+    get_page = _get_page(executor, request, params, refusals)
+    result = await step(node, position, limit, get_page, executor.limits.concurrency)
+    executor.observe_width(result.asked)
     taken, after = result.taken, result.after
     if not taken.items and refusals and len(refusals) == result.asked:
         # Every cloud asked said no (a token none accepts, a filter none knows): their
@@ -103,23 +106,23 @@ async def paged(forwarder: Forwarder, call: Call, node: Node, limit: int) -> Buf
         )
     if result.template is None:
         raise BadRequest(f"marker {marker!r} leaves nothing to list")
-    return _answer(call, query, result.template, taken, after)
+    return _answer(request, params, result.template, taken, after)
 
 
 def _get_page(
-    forwarder: Forwarder, call: Call, query: dict[str, str], refusals: list[Buffered]
+    executor: Executor,
+    request: ProxyRequest,
+    params: MultiDictProxy[str],
+    refusals: list[Buffered],
 ) -> GetPage:
     """Fetches a cloud's page; answers below 500 that are not pages go to `refusals`."""
-    service_type = call.decision.service_type
 
     async def get_page(cloud: Cloud, own_marker: str | None) -> Fetched:
         try:
-            cloud = await forwarder.with_endpoints(cloud, service_type)
-            url = upstream_url(cloud, service_type, call.path)
-            url += "?" + cloud_query(query, own_marker)
-            answer = await forwarder.buffer_one(call, cloud, url)
+            raw = await executor.buffer(request, cloud, query=cloud_query(params, own_marker))
         except ProxyError as exc:
             return Failed(exc.message)
+        answer = executor.finish(request, raw)
         if answer.status != 200:
             if answer.status < 500:
                 refusals.append(answer)
@@ -134,7 +137,11 @@ def _get_page(
 
 
 def _answer(
-    call: Call, query: dict[str, str], template: Page, page: Taken, after: Position
+    request: ProxyRequest,
+    params: MultiDictProxy[str],
+    template: Page,
+    page: Taken,
+    after: Position,
 ) -> Buffered:
     document = template.document
     key = list_key(document)
@@ -147,15 +154,15 @@ def _answer(
     document[key] = items
     drop_links(document)
     if after != DONE and page.limit:  # limit=0 links no next page, as Glance does
-        link = next_link(call.path, query, after)
-        if call.decision.service_type == "image":
+        link = next_link(request.path, params, after)
+        if request.service_type == "image":
             document["next"] = link  # glance: relative to the endpoint
         else:
-            document[f"{key}_links"] = [{"rel": "next", "href": call.proxy_prefix + link}]
+            document[f"{key}_links"] = [{"rel": "next", "href": request.proxy_prefix + link}]
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
     if page.failures:
         headers[PARTIAL_FAILURE] = "; ".join(page.failures)[:4000]
-    return Buffered("", 200, headers, json.dumps(document).encode())
+    return made(200, headers, json.dumps(document).encode())
 
 
 def _first_page(fetched: Fetched) -> Page | None:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, assert_never
 from urllib.parse import urlencode
+
+from multidict import MultiMapping
 
 from proxy.errors import BadRequest
 
@@ -176,14 +177,16 @@ def _position(data: Any, depth: int = 0) -> Position:
     raise ValueError(f"not a position: {data!r}")
 
 
-def cloud_query(query: Mapping[str, str], cloud_marker: str | None) -> str:
-    params = {k: v for k, v in query.items() if k != "marker"}
+def cloud_query(query: MultiMapping[str], cloud_marker: str | None) -> str:
+    """The client's query for one cloud: every parameter (repeated keys too), the cloud's
+    own marker in place of the composite one."""
+    params = [(k, v) for k, v in query.items() if k != "marker"]
     if cloud_marker:
-        params["marker"] = cloud_marker
+        params.append(("marker", cloud_marker))
     return urlencode(params)
 
 
-def next_link(path: str, query: Mapping[str, str], position: Position) -> str:
-    params = {k: v for k, v in query.items() if k != "marker"}
-    params["marker"] = encode_marker(position)
+def next_link(path: str, query: MultiMapping[str], position: Position) -> str:
+    params = [(k, v) for k, v in query.items() if k != "marker"]
+    params.append(("marker", encode_marker(position)))
     return f"{path}?{urlencode(params)}"

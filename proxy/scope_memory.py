@@ -7,12 +7,33 @@ user's token but not the X-Scope header; the proxy recovers the scope from the t
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from cachetools import TLRUCache
 
 from proxy.identity import token_key
 
 DEFAULT_TTL = 3600.0
+
+
+class ScopeStore(Protocol):
+    """Where token -> scope lives. The in-process ScopeMemory; a shared one (Redis) keeps
+    `note` and `remember` cheap (queued writes) and does its IO in `recall`, which the
+    handler awaits only for a request without X-Scope."""
+
+    def note(self, token: str, scope: str) -> None:
+        """The token came with this (valid) scope."""
+        ...
+
+    def remember(self, token: str, scope: str, deadline: float | None = None) -> None:
+        """The token was issued for this scope; keep it until `deadline` (monotonic)."""
+        ...
+
+    async def recall(self, token: str) -> str | None:
+        """The scope last seen with the token, if any."""
+        ...
+
+    def __len__(self) -> int: ...
 
 
 class _Remembered:
@@ -69,7 +90,7 @@ class ScopeMemory:
             self._noted.clear()
         self._noted[hash(token)] = (key, entry)
 
-    def recall(self, token: str) -> str | None:
+    async def recall(self, token: str) -> str | None:
         found = self._scopes.get(token_key(token))
         return found.scope if found else None
 

@@ -5,6 +5,8 @@
     PUT    /clouds/{name}       JSON cloud definition (registry-schema.json), upsert
     DELETE /clouds/{name}
 Every call needs `X-Admin-Token`. Credentials are accepted but never returned.
+A write is made in the store first, then in this proxy's memory: while the store does not
+answer, writes are refused with 503 and nothing changes anywhere.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from registry.errors import InvalidCloudError, UnknownCloudError
+from registry.errors import InvalidCloudError, StoreUnavailableError, UnknownCloudError
 from registry.index import Registry
 from registry.model import Cloud
 from registry.registry_file import validate_cloud
@@ -25,12 +27,20 @@ REGISTRY = web.AppKey("registry", Registry)
 STORE = web.AppKey("store", Store)
 TOKEN = web.AppKey("admin_token", str)
 MAX_LIMIT = 1000
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable"}
 
 
 def _error(status: int, message: str) -> web.Response:
     body = {"error": {"code": status, "title": _TITLES[status], "message": message}}
     return web.json_response(body, status=status)
+
+
+def _store_down(exc: StoreUnavailableError) -> web.Response:
+    # A write kept in one proxy's memory only would vanish at its restart and never reach
+    # the rest of the fleet: refused instead, for the caller to retry.
+    response = _error(503, f"{exc}. The change was not made; retry when the store answers.")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 @web.middleware
@@ -96,7 +106,10 @@ async def put_cloud(request: web.Request) -> web.Response:
     if cloud.name != name:
         return _error(400, f"the body names cloud {cloud.name!r}, the URL {name!r}")
     created = name not in request.app[REGISTRY]
-    await request.app[STORE].upsert(cloud)
+    try:
+        await request.app[STORE].upsert(cloud)
+    except StoreUnavailableError as exc:
+        return _store_down(exc)
     request.app[REGISTRY].upsert(cloud)
     return web.json_response({"cloud": cloud.to_dict()}, status=201 if created else 200)
 
@@ -105,7 +118,10 @@ async def delete_cloud(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in request.app[REGISTRY]:
         return _error(404, str(UnknownCloudError(name, request.app[REGISTRY].suggest(name))))
-    await request.app[STORE].delete(name)
+    try:
+        await request.app[STORE].delete(name)
+    except StoreUnavailableError as exc:
+        return _store_down(exc)
     # A fleet proxy may already have applied its own NOTIFY while the delete was awaited.
     if name in request.app[REGISTRY]:
         request.app[REGISTRY].remove(name)

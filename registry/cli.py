@@ -101,7 +101,11 @@ async def _show(store: Store, args: argparse.Namespace) -> int:
 def _runner(action: Callable[[Store, argparse.Namespace], Awaitable[int]]) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
         async def main() -> int:
-            store = await _open_store(args)
+            try:
+                store = await _open_store(args)
+            except RegistryError as exc:  # e.g. the PostgreSQL store does not answer
+                console.print(f"[red]{exc}")
+                return 1
             try:
                 return await action(store, args)
             except RegistryError as exc:

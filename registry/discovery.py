@@ -7,14 +7,23 @@ are served stale rather than failing every request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 from cachetools import TTLCache
 
 from registry.errors import RegistryError
+from registry.keystone import LoginFailed, LoginRefused, NoCredentials, login
 from registry.model import Cloud
+
+CatalogSource = Callable[[aiohttp.ClientSession, Cloud], Awaitable[Sequence[dict[str, Any]]]]
+"""A cloud's Keystone catalog: by default from a fresh login; the proxy hands in its cached
+login, so a cloud sees one login for its service token and its endpoints."""
+
+
+async def _fresh_catalog(session: aiohttp.ClientSession, cloud: Cloud) -> Sequence[dict[str, Any]]:
+    return (await login(session, cloud)).catalog
 
 
 class DiscoveryError(RegistryError):
@@ -22,7 +31,7 @@ class DiscoveryError(RegistryError):
 
 
 def endpoints_from_catalog(
-    catalog: list[dict[str, Any]], region: str | None, interface: str
+    catalog: Sequence[dict[str, Any]], region: str | None, interface: str
 ) -> dict[str, str]:
     found: dict[str, str] = {}
     for service in catalog:
@@ -36,7 +45,13 @@ def endpoints_from_catalog(
 
 
 class EndpointCatalog:
-    def __init__(self, ttl: float = 300.0, maxsize: int = 100_000) -> None:
+    def __init__(
+        self,
+        ttl: float = 300.0,
+        maxsize: int = 100_000,
+        catalog_of: CatalogSource = _fresh_catalog,
+    ) -> None:
+        self._catalog_of = catalog_of
         self._fresh: TTLCache[str, Mapping[str, str]] = TTLCache(maxsize, ttl)
         self._last_known: dict[str, Mapping[str, str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -54,7 +69,7 @@ class EndpointCatalog:
                 return fresh
             try:
                 found = await self._discover(session, cloud)
-            except (aiohttp.ClientError, TimeoutError, DiscoveryError) as exc:
+            except (aiohttp.ClientError, TimeoutError, OSError, RegistryError) as exc:
                 stale = self._last_known.get(cloud.name)
                 if stale is not None:
                     return stale
@@ -66,16 +81,14 @@ class EndpointCatalog:
             return found
 
     async def _discover(self, session: aiohttp.ClientSession, cloud: Cloud) -> Mapping[str, str]:
-        if cloud.credentials is None:
-            raise DiscoveryError("it declares no endpoints and has no credentials")
-        body = cloud.credentials.keystone_auth_body()
-        url = f"{cloud.auth_url}/auth/tokens"
-        # No redirects: a 307 would post the cloud's password to wherever it points.
-        async with session.post(url, json=body, allow_redirects=False) as resp:
-            if resp.status != 201:
-                raise DiscoveryError(f"its Keystone answered {resp.status}")
-            document = await resp.json(content_type=None)
-        catalog = (document.get("token") or {}).get("catalog") or []
+        try:
+            catalog = await self._catalog_of(session, cloud)
+        except NoCredentials as exc:
+            raise DiscoveryError("it declares no endpoints and has no credentials") from exc
+        except LoginRefused as exc:
+            raise DiscoveryError(f"its Keystone answered {exc.status}") from exc
+        except LoginFailed as exc:
+            raise DiscoveryError(str(exc)) from exc
         found = endpoints_from_catalog(catalog, cloud.region_name, cloud.interface)
         if not found:
             raise DiscoveryError("its catalog lists no endpoint for its region and interface")

@@ -3,6 +3,7 @@
 RegistryError
  +-- UnknownCloudError (LookupError)   no cloud by that name; names the closest ones
  +-- InvalidCloudError (ValueError)    a cloud definition that does not validate
+ +-- StoreUnavailableError             the central store cannot be used (down, cut, refusing)
 """
 
 from __future__ import annotations
@@ -27,3 +28,8 @@ class UnknownCloudError(RegistryError, LookupError):
 
 class InvalidCloudError(RegistryError, ValueError):
     """A cloud definition (clouds.yaml entry, registry file, admin API body) is invalid."""
+
+
+class StoreUnavailableError(RegistryError):
+    """The registry's central store (PostgreSQL) cannot be used: down, cut off, stalled, or
+    refusing (a missing schema, a missing privilege)."""

@@ -2,62 +2,171 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from registry.errors import RegistryError
+from registry.errors import RegistryError, StoreUnavailableError
 from registry.model import Cloud
 from registry.store import ChangeCallback
 
+log = logging.getLogger("openstackoid.registry")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+_LINK_ERRORS = (
+    OSError,  # refused, reset, unreachable network
+    TimeoutError,  # a stalled link: connect or command timeout
+    asyncpg.InterfaceError,  # the connection was lost mid-call (ConnectionDoesNotExistError)
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.OperatorInterventionError,  # 57P01-03: the server shuts down or is starting
+    asyncpg.InsufficientResourcesError,  # 53300: too many connections
+)
+"""What a lost or absent server raises."""
+_UNREACHABLE = (*_LINK_ERRORS, asyncpg.PostgresError)
+"""Those, and a server that answers but refuses (no schema, no privilege): each becomes
+StoreUnavailableError."""
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password, for logs, health reports and snapshot labels."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class ChangeFeed:
+    """One LISTEN connection. `lost` says why it ended, once it has; `ping()` proves it is
+    still alive, since a cut link without FIN or RST closes no socket for minutes."""
+
+    def __init__(self, conn: asyncpg.Connection, where: str, on_lost: Callable[[], None]) -> None:
+        self._conn = conn
+        self._where = where
+        self._on_lost = on_lost
+        self.lost: str | None = None
+        conn.add_termination_listener(self._terminated)
+
+    def _terminated(self, _conn: Any) -> None:
+        self._mark_lost(f"lost the change feed from {self._where}: the connection closed")
+
+    def _mark_lost(self, reason: str) -> None:
+        if self.lost is None:
+            self.lost = reason
+            self._on_lost()
+
+    async def ping(self, timeout: float) -> None:
+        try:
+            await self._conn.fetchval("SELECT 1", timeout=timeout)
+        except TimeoutError as exc:
+            self._mark_lost(f"{self._where} did not answer a ping within {timeout:g} s")
+            raise StoreUnavailableError(self.lost) from exc
+        except _UNREACHABLE as exc:
+            self._mark_lost(f"lost the change feed from {self._where}: {_describe(exc)}")
+            raise StoreUnavailableError(self.lost) from exc
+
+    async def close(self) -> None:
+        if self.lost is not None:
+            self._conn.terminate()  # no goodbye over a dead or stalled link
+            return
+        try:
+            await self._conn.close(timeout=2)
+        except _UNREACHABLE:
+            self._conn.terminate()
+        except BaseException:  # cancelled mid-goodbye: leave no connection behind
+            self._conn.terminate()
+            raise
 
 
 class PostgresStore:
     """Clouds in one table; every write notifies channel `<table>_changes` in its transaction,
-    so listeners only hear committed changes."""
+    so listeners only hear committed changes.
 
-    def __init__(self, dsn: str, table: str = "openstackoid_clouds") -> None:
+    Connections are made when needed, each within `timeout` seconds, and every statement is
+    bounded by it too: an unreachable server is a StoreUnavailableError in seconds, never a
+    call hanging on a stalled link.
+    """
+
+    def __init__(self, dsn: str, table: str = "openstackoid_clouds", timeout: float = 10.0) -> None:
         if not _IDENTIFIER.match(table):
             raise RegistryError(f"invalid table name {table!r}")
         self.dsn = dsn
         self.table = table
         self.channel = f"{table}_changes"
+        self.timeout = timeout
         self._pool: asyncpg.Pool | None = None
-        self._listener: asyncpg.Connection | None = None
+
+    @property
+    def where(self) -> str:
+        """The store as told in logs and health reports: no password."""
+        return f"{redact_dsn(self.dsn)} table {self.table}"
 
     async def open(self) -> PostgresStore:
-        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
-        async with self._pool.acquire() as conn:
+        """Connect and create the table: raises StoreUnavailableError if the server is down."""
+        await self.ensure_table()
+        return self
+
+    async def _ready_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            # min_size=0: creating the pool connects nothing, so a pool exists while the
+            # server is down, and each call connects (or fails) on its own.
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=0,
+                max_size=4,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
+            )
+        return self._pool
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            pool = await self._ready_pool()
+            async with pool.acquire(timeout=self.timeout) as conn:
+                yield conn
+        except _UNREACHABLE as exc:
+            raise StoreUnavailableError(_unusable(self.where, exc)) from exc
+
+    async def ensure_table(self) -> None:
+        async with self._connection() as conn:
             await conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} ("
                 " id BIGSERIAL, name TEXT PRIMARY KEY, data JSONB NOT NULL)"
             )
-        return self
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RegistryError("PostgresStore is not open: call `await store.open()` first")
-        return self._pool
 
     async def load_all(self) -> list[Cloud]:
-        rows = await self.pool.fetch(f"SELECT data FROM {self.table} ORDER BY id")
-        return [Cloud.from_dict(json.loads(row["data"])) for row in rows]
+        async with self._connection() as conn:
+            rows = await conn.fetch(f"SELECT name, data FROM {self.table} ORDER BY id")
+        return _clouds_of(rows)
 
     async def get(self, name: str) -> Cloud | None:
-        row = await self.pool.fetchrow(f"SELECT data FROM {self.table} WHERE name = $1", name)
-        return Cloud.from_dict(json.loads(row["data"])) if row else None
+        found = await self.get_many((name,))
+        return found.get(name)
+
+    async def get_many(self, names: Iterable[str]) -> dict[str, Cloud]:
+        """The named clouds that exist, by name: one round trip for a burst of changes."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT name, data FROM {self.table} WHERE name = ANY($1::text[])", list(names)
+            )
+        return {cloud.name: cloud for cloud in _clouds_of(rows)}
 
     async def upsert(self, cloud: Cloud) -> None:
         await self.upsert_many((cloud,))
 
     async def upsert_many(self, clouds: Iterable[Cloud]) -> int:
         rows = [(c.name, json.dumps(c.to_dict(with_secrets=True))) for c in clouds]
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             await conn.executemany(
                 f"INSERT INTO {self.table} (name, data) VALUES ($1, $2::jsonb) "
                 "ON CONFLICT (name) DO UPDATE SET data = excluded.data",
@@ -69,32 +178,82 @@ class PostgresStore:
         return len(rows)
 
     async def delete(self, name: str) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             status = await conn.execute(f"DELETE FROM {self.table} WHERE name = $1", name)
             deleted: bool = status == "DELETE 1"
             if deleted:
                 await conn.execute("SELECT pg_notify($1, $2)", self.channel, f"delete {name}")
         return deleted
 
-    async def watch(self, callback: ChangeCallback) -> None:
-        """Call `callback(operation, name)` for every committed change, from any process."""
-        if self._listener is None:
-            self._listener = await asyncpg.connect(self.dsn)
+    async def listen(self, callback: ChangeCallback, on_lost: Callable[[], None]) -> ChangeFeed:
+        """A change feed calling `callback(operation, name)` for every committed change,
+        from any process, and `on_lost()` once if the connection ends."""
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
+        except _UNREACHABLE as exc:
+            raise StoreUnavailableError(_unusable(self.where, exc)) from exc
 
         def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
             operation, _, name = payload.partition(" ")
             callback(operation, name)
 
-        await self._listener.add_listener(self.channel, on_notify)
+        feed = ChangeFeed(conn, self.where, on_lost)
+        try:
+            await asyncio.wait_for(conn.add_listener(self.channel, on_notify), self.timeout)
+        except _UNREACHABLE as exc:
+            conn.terminate()
+            raise StoreUnavailableError(
+                f"LISTEN on the registry's PostgreSQL ({self.where}) failed: {_describe(exc)}"
+            ) from exc
+        except BaseException:  # cancelled: the connection must not outlive its caller
+            conn.terminate()
+            raise
+        return feed
+
+    def drop_connections(self) -> None:
+        """Abort every pooled connection: after a lost link they may be dead or stalled,
+        and the next call should connect afresh rather than wait on one of them."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
 
     async def drop(self) -> None:
         """Remove the table (tests)."""
-        await self.pool.execute(f"DROP TABLE IF EXISTS {self.table}")
+        async with self._connection() as conn:
+            await conn.execute(f"DROP TABLE IF EXISTS {self.table}")
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), self.timeout)
+            except _UNREACHABLE:
+                pool.terminate()  # a graceful goodbye cannot cross a dead link
+            except asyncio.CancelledError:
+                pool.terminate()
+                raise
+
+
+def _clouds_of(rows: Iterable[asyncpg.Record]) -> list[Cloud]:
+    """The rows' clouds; a row no Cloud can be made of (written by hand, or by another
+    version) is skipped with a warning rather than stopping every proxy of the fleet."""
+    clouds = []
+    for row in rows:
+        try:
+            clouds.append(Cloud.from_dict(json.loads(row["data"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("registry: skipping the stored cloud %r: %r", row["name"], exc)
+    return clouds
+
+
+def _unusable(where: str, exc: BaseException) -> str:
+    if isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _LINK_ERRORS):
+        return f"the registry's PostgreSQL ({where}) refused: {exc}"
+    return f"the registry's PostgreSQL ({where}) is unreachable: {_describe(exc)}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, asyncpg.PostgresError) else f"{type(exc).__name__}: {text}"

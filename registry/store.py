@@ -15,7 +15,8 @@ ChangeCallback = Callable[[str, str], None]
 
 
 class Store(Protocol):
-    """The persistence contract both backends meet."""
+    """The persistence contract every backend meets. A store that cannot be reached raises
+    StoreUnavailableError, having written nothing it confirmed."""
 
     async def load_all(self) -> list[Cloud]: ...
 

@@ -21,6 +21,7 @@ from scope_dsl.errors import ScopeError, ScopeLimitExceeded, ScopeSyntaxError
 from scope_dsl.limits import MAX_SCOPE_DEPTH, MAX_SCOPE_LENGTH, MAX_SCOPE_TERMS
 from scope_dsl.parser import parse_scope
 from scope_dsl.services import official_service_type
+from scope_dsl.url_form import brace_free, parse_url_segment, to_url_segment
 
 canonical_service_type = official_service_type
 
@@ -43,6 +44,9 @@ __all__ = [
     "ScopeSyntaxError",
     "Selector",
     "canonical_service_type",
+    "brace_free",
     "official_service_type",
     "parse_scope",
+    "parse_url_segment",
+    "to_url_segment",
 ]

@@ -30,12 +30,16 @@ EXAMPLES: dict[str, list[str]] = {
         "{a: b;;c: d}",
         "{;}",
         "{a: b;",
+        "a: b;",
+        "a: b;;c: d",
     ],
     "expected a cloud after ':'": [
         "{a: }",
         "{a: ; b: c}",
         "{a:",
         "{a: )}",
+        "a:",
+        "a: ; b: c",
     ],
     "expected a cloud after the operator": [
         "{a: b &}",
@@ -47,6 +51,10 @@ EXAMPLES: dict[str, list[str]] = {
         "{a: b &",
         "{a: b |",
         "{a: b & )}",
+        "a: b &",
+        "a: b |",
+        "a: b & ; c: d",
+        "a: b | ; c: d",
     ],
     "unbalanced parentheses": [
         "{a: (b | c}",

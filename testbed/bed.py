@@ -5,6 +5,7 @@ from __future__ import annotations
 import resource
 import shutil
 import socket
+import ssl
 import tempfile
 from pathlib import Path
 
@@ -45,8 +46,11 @@ class Testbed(CloudsBed):
         shared_identity: bool = False,
         image_service_url: str | None = None,
         port_base: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.count = clouds
+        self.ssl_context = ssl_context
+        """Serve every cloud over HTTPS with this server context."""
         self.host = host
         self.port_base = port_base
         self._data_dir = Path(tempfile.mkdtemp(prefix="openstackoid-testbed-"))
@@ -91,7 +95,13 @@ class Testbed(CloudsBed):
                     sock = listen(self.host, self.port_base + index - 1)
                 else:
                     sock = picker.listen()
-                info = SimCloudInfo(f"cloud-{index}", index, self.host, sock.getsockname()[1])
+                info = SimCloudInfo(
+                    f"cloud-{index}",
+                    index,
+                    self.host,
+                    sock.getsockname()[1],
+                    scheme="https" if self.ssl_context else "http",
+                )
                 state = CloudState(info)
                 self._by_name[info.name] = state
                 self.fleet.by_port[info.port] = state
@@ -100,7 +110,7 @@ class Testbed(CloudsBed):
 
     async def _open_site(self, name: str, sock: socket.socket) -> None:
         assert self._runner is not None
-        site = web.SockSite(self._runner, sock)
+        site = web.SockSite(self._runner, sock, ssl_context=self.ssl_context)
         await site.start()
         self._sites[name] = site
 

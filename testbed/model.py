@@ -68,10 +68,11 @@ class SimCloudInfo:
     username: str = USERNAME
     password: str = PASSWORD
     project_name: str = PROJECT_NAME
+    scheme: str = "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def auth_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -33,10 +33,32 @@ class RequestBodyFailed(Exception):
     got half a request)."""
 
 
+class _Source(Protocol):
+    """Where a response's body comes from: reading pauses while too much is buffered."""
+
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Complete:
+    """The source of an answer already whole in memory."""
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class UpstreamResponse:
     """A response head, with its body delivered in chunks as they arrive."""
 
     __slots__ = (
+        "root",
         "status",
         "headers",
         "content_length",
@@ -53,11 +75,13 @@ class UpstreamResponse:
 
     def __init__(
         self,
-        connection: UpstreamConnection,
+        connection: _Source,
         status: int,
         headers: CIMultiDict[str],
         on_release: Callable[[UpstreamConnection, bool], None] | None,
     ) -> None:
+        self.root = ""
+        """The cloud's service root the request went to: links under it point at the proxy."""
         self.status = status
         self.headers = CIMultiDictProxy(headers)
         length = headers.get("Content-Length")
@@ -71,6 +95,19 @@ class UpstreamResponse:
         self._waiter: asyncio.Future[None] | None = None
         self._on_release = on_release
         self._released = False
+
+    @classmethod
+    def complete(
+        cls, status: int, headers: CIMultiDict[str], body: bytes, root: str = ""
+    ) -> UpstreamResponse:
+        """An answer whole in memory (like httpx.Response(status, content=...)): what a
+        fake `send` returns in tests."""
+        response = cls(_Complete(), status, headers, None)
+        response.root = root
+        if body:
+            response.feed(body)
+        response.finish()
+        return response
 
     @property
     def done(self) -> bool:
@@ -169,7 +206,8 @@ class UpstreamResponse:
         self._released = True
         reusable = self._done and self._error is None and not self._chunks
         if self._on_release is not None:
-            self._on_release(self._connection, reusable)
+            # Only the pool sets on_release, and its responses come from its connections.
+            self._on_release(cast(UpstreamConnection, self._connection), reusable)
 
     async def __aenter__(self) -> UpstreamResponse:
         return self

@@ -4,14 +4,11 @@ proxy's admin API is routed (or refused) by the other without a restart."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -20,8 +17,8 @@ from registry import Registry, load_clouds_yaml
 from registry.postgres import PostgresStore
 from testbed import admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
+from tests.pg import private_schema
 
-DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN = "fleet-admin-token"
 
 pytestmark = pytest.mark.postgres
@@ -29,20 +26,9 @@ pytestmark = pytest.mark.postgres
 
 @pytest_asyncio.fixture
 async def fleet_dsn() -> AsyncIterator[str]:
-    """The DSN of a schema of this test's own (search_path), dropped after: runs sharing the
-    server never drop or fill each other's registry table. (NOTIFY channels are per
-    database; a stray change notice only makes a proxy reload a row from its own schema.)"""
-    schema = f"fleet_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = await asyncpg.connect(DSN, timeout=3)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not answering at {DSN}: {exc}")
-    await conn.execute(f"CREATE SCHEMA {schema}")
-    await conn.close()
-    yield f"{DSN}{'&' if '?' in DSN else '?'}search_path={schema}"
-    conn = await asyncpg.connect(DSN)
-    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    await conn.close()
+    """A schema of this test's own, dropped after (tests/pg.py)."""
+    async with private_schema("fleet") as dsn:
+        yield dsn
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> bool:
@@ -62,7 +48,12 @@ async def test_a_cloud_added_through_one_proxy_is_routed_by_the_other(
     seed = await PostgresStore(fleet_dsn).open()
     await seed.upsert(cloud_1)  # the fleet starts knowing cloud-1 only
     await seed.close()
-    config = ProxyConfig(registry_dsn=fleet_dsn, admin_token=ADMIN, identity_strategy="passthrough")
+    config = ProxyConfig(
+        registry_dsn=fleet_dsn,
+        registry_snapshot=str(tmp_path / "snapshot.json"),
+        admin_token=ADMIN,
+        identity_strategy="passthrough",
+    )
     async with AsyncExitStack() as stack:
         proxy_a = await stack.enter_async_context(running_proxy(config, Registry()))
         proxy_b = await stack.enter_async_context(running_proxy(config, Registry()))

@@ -76,3 +76,18 @@ async def test_tokens_and_passwords_never_reach_the_logs(
         assert resp.status == 502
     assert caplog.records, "the 502 should have been logged"
     assert token not in caplog.text and "secret" not in caplog.text
+
+
+async def test_an_invalid_scope_is_not_remembered_for_the_token(federation: Federation) -> None:
+    """A typo in X-Scope is the one request's 400; the token's calls without the header
+    keep their remembered scope."""
+    scope = "{keystone: cloud-1; glance: cloud-2}"
+    token = await federation.token(scope)
+    images = f"{federation.url}/image/v2/images"
+    bad = {"X-Auth-Token": token, "X-Scope": "{glance: cloud-2"}
+    async with federation.session.get(images, headers=bad) as resp:
+        assert resp.status == 400
+    async with federation.session.get(images, headers={"X-Auth-Token": token}) as resp:
+        assert resp.status == 200, await resp.text()
+        listed = (await resp.json())["images"]
+    assert [i["id"] for i in listed] == [federation.bed.cloud("cloud-2").image_id]

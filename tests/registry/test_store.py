@@ -1,18 +1,15 @@
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
-import pytest
 import pytest_asyncio
 
 from registry import Cloud, Credentials, Registry, SqliteStore
 from registry.postgres import PostgresStore
 from registry.sync import RegistrySync
+from tests.pg import DSN, connect
 
-DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 CLOUD = Cloud(
     "c1",
     "http://k/v3",
@@ -38,14 +35,10 @@ async def test_sqlite_store_round_trip(tmp_path: Path) -> None:
 
 @pytest_asyncio.fixture
 async def pg_table() -> AsyncIterator[str]:
-    try:
-        conn = await asyncpg.connect(DSN, timeout=3)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not answering at {DSN}: {exc}")
-    await conn.close()
+    await (await connect()).close()  # skips, or fails in CI, if PostgreSQL does not answer
     table = f"osd_test_{uuid.uuid4().hex[:10]}"
     yield table
-    conn = await asyncpg.connect(DSN)
+    conn = await connect()
     await conn.execute(f"DROP TABLE IF EXISTS {table}")
     await conn.close()
 

@@ -1,0 +1,46 @@
+"""A cloud's whole answer, held for merging and failover."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.errors import map_upstream_errors
+from proxy.headers import downstream_response_headers
+from proxy.upstream.client import Send, UpstreamRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Buffered:
+    cloud: str
+    status: int
+    headers: CIMultiDictProxy[str]
+    """The answer's end-to-end headers (hop-by-hop ones dropped)."""
+    body: bytes
+    root: str = ""
+    """The cloud's service root its links are under; "" for an answer the proxy made."""
+
+    def with_header(self, name: str, value: str) -> Buffered:
+        headers = CIMultiDict(self.headers)
+        headers[name] = value
+        return Buffered(self.cloud, self.status, CIMultiDictProxy(headers), self.body, self.root)
+
+    def with_body(self, body: bytes, headers: CIMultiDict[str] | None = None) -> Buffered:
+        kept = self.headers if headers is None else CIMultiDictProxy(headers)
+        return Buffered(self.cloud, self.status, kept, body, self.root)
+
+
+async def buffer(send: Send, request: UpstreamRequest, timeout: float) -> Buffered:
+    """Send, then read the whole answer (`timeout` bounds each wait for more of it)."""
+    response = await send(request)
+    async with response:
+        with map_upstream_errors(request.cloud.name):
+            body = await response.read(timeout)
+    headers = CIMultiDictProxy(downstream_response_headers(response.headers))
+    return Buffered(request.cloud.name, response.status, headers, body, response.root)
+
+
+def made(status: int, headers: CIMultiDict[str], body: bytes) -> Buffered:
+    """An answer the proxy made (a merge, a page of several clouds)."""
+    return Buffered("", status, CIMultiDictProxy(headers), body)
