@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import map_upstream_errors
+from proxy.errors import UpstreamUnavailable, map_upstream_errors
 from proxy.headers import downstream_response_headers
 from proxy.upstream.client import Send, UpstreamRequest
 
@@ -31,12 +31,19 @@ class Buffered:
         return Buffered(self.cloud, self.status, kept, body, self.root)
 
 
-async def buffer(send: Send, request: UpstreamRequest, timeout: float) -> Buffered:
-    """Send, then read the whole answer (`timeout` bounds each wait for more of it)."""
+async def buffer(send: Send, request: UpstreamRequest, timeout: float, limit: int) -> Buffered:
+    """Send, then read the whole answer (`timeout` bounds each wait for more of it). An
+    answer past `limit` bytes is the cloud's failure: a 1 GiB answer to merge took the
+    proxy to 2.7 GB (issue 15)."""
     response = await send(request)
-    async with response:
+    async with response:  # released half-read: the connection is closed, not reused
         with map_upstream_errors(request.cloud.name):
-            body = await response.read(timeout)
+            body, whole = await response.read_up_to(limit, timeout)
+        if not whole:
+            raise UpstreamUnavailable(
+                f"cloud {request.cloud.name!r} answered more than {limit} bytes "
+                "(max_rewrite_bytes), more than the proxy holds to merge or fail over"
+            )
     headers = CIMultiDictProxy(downstream_response_headers(response.headers))
     return Buffered(request.cloud.name, response.status, headers, body, response.root)
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple, assert_never
 
 from proxy.buffered import Buffered, buffer
-from proxy.errors import ProxyError, UpstreamUnavailable
+from proxy.errors import ProxyError, Unauthorized, UpstreamUnavailable
 from proxy.fanout import MAX_PAGES, collected, merge
 from proxy.listing import PARTIAL_FAILURE, json_object, list_key, next_href, refusal
 from proxy.paged import paged, parse_limit
@@ -29,6 +29,8 @@ class Limits(NamedTuple):
     """Clouds one fanned-out request talks to at once."""
     read_timeout: float
     """Seconds each wait for more of a cloud's answer may take."""
+    max_bytes: int = 4 * 1024 * 1024
+    """The most of one cloud's answer held to merge or fail over (max_rewrite_bytes)."""
 
 
 Finish = Callable[[ProxyRequest, Buffered], Buffered]
@@ -69,11 +71,37 @@ class Executor:
                 return await paged(self, request, node, parse_limit(limit))
         return await self._execute(request, node)
 
+    async def first_answer(
+        self, request: ProxyRequest, node: AnyNode
+    ) -> tuple[str, UpstreamResponse, list[str]]:
+        """`a | b | c` of single clouds: the first answer below 500, still streaming (a
+        download under failover held whole took +1 GB, issue 15); with the cloud's name and
+        what failed before it. The last member's answer is relayed whatever its status."""
+        failures: list[str] = []
+        last = node.children[-1]
+        for child in node.children:
+            assert isinstance(child, CloudNode), "first_answer takes clouds, not fan-outs"
+            try:
+                response = await self.send(request.to(child.cloud))
+            except Unauthorized:
+                raise  # the token's issuer refused it: no other member will take it
+            except ProxyError as exc:
+                failures.append(exc.message)
+                continue
+            if response.status < 500 or child is last:
+                return child.cloud.name, response, failures
+            failures.append(f"{child.cloud.name}: status {response.status}")
+            response.release()
+        raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
+
     async def buffer(
         self, request: ProxyRequest, cloud: Cloud, query: str | None = None, url: str | None = None
     ) -> Buffered:
         """One cloud's whole answer, as the cloud wrote it (its links not rewritten)."""
-        return await buffer(self.send, request.to(cloud, query, url), self.limits.read_timeout)
+        limits = self.limits
+        return await buffer(
+            self.send, request.to(cloud, query, url), limits.read_timeout, limits.max_bytes
+        )
 
     async def _execute(self, request: ProxyRequest, node: Node) -> Buffered:
         match node:
@@ -118,6 +146,8 @@ class Executor:
         for child in children:
             try:
                 result = await self._execute(request, child)
+            except Unauthorized:
+                raise  # the token's issuer refused it: no other member will take it
             except ProxyError as exc:
                 failures.append(exc.message)
                 continue

@@ -46,6 +46,11 @@ class ProxyMetrics:
             ["service"],
             registry=self.registry,
         )
+        self.client_stalls = Counter(
+            "openstackoid_client_stalls",
+            "Clients dropped for not reading an answer within client_stall_timeout",
+            registry=self.registry,
+        )
         self.fanout_width = Histogram(
             "openstackoid_fanout_width",
             "Clouds addressed by one fanned-out request",
