@@ -18,6 +18,7 @@ from multidict import CIMultiDictProxy
 from proxy.circuit import CircuitBreakers
 from proxy.errors import (
     CircuitOpen,
+    CloudBusy,
     ProxyError,
     RequestBodyIncomplete,
     UpstreamUnavailable,
@@ -28,7 +29,9 @@ from proxy.identity import IdentityStrategy
 from proxy.metrics import ProxyMetrics
 from proxy.routing import IDENTITY, upstream_url, within
 from proxy.upstream.connection import RequestBodyFailed, UpstreamResponse
+from proxy.upstream.destinations import Destinations
 from proxy.upstream.pool import Body, UpstreamPool
+from proxy.upstream.slots import SlotTimeout
 from registry import Cloud
 from registry.discovery import DiscoveryError, EndpointCatalog
 from registry.tls import tls_for
@@ -51,6 +54,8 @@ class UpstreamRequest(NamedTuple):
     body: Body
     url: str | None = None
     """A link of the cloud's own (its next page) to follow instead of path and query."""
+    client: str = ""
+    """The client's address, for X-Forwarded-For and Forwarded."""
 
 
 Send = Callable[[UpstreamRequest], Awaitable[UpstreamResponse]]
@@ -66,8 +71,13 @@ class CloudClient:
         metrics: ProxyMetrics,
         catalog: EndpointCatalog,
         session: aiohttp.ClientSession,
+        destinations: Destinations | None = None,
+        hop: str = "",
     ) -> None:
         self.session = session  # endpoint discovery
+        self.destinations = destinations or Destinations()
+        self.hop = hop
+        """This proxy's id in the hop header it adds: a request back here is a loop."""
         self.pool = pool
         self.strategy = strategy
         self.breakers = breakers
@@ -81,9 +91,11 @@ class CloudClient:
         service_type = request.service_type
         if not self.breakers.allow(cloud.name):
             raise CircuitOpen(f"cloud {cloud.name!r} is failing; its circuit is open")
-        if not cloud.endpoints and service_type != IDENTITY:
+        discovered = not cloud.endpoints and service_type != IDENTITY
+        if discovered:
             cloud = await self._with_endpoints(cloud)
         root = upstream_url(cloud, service_type, "")
+        self.destinations.check(request.cloud, root, discovered, service_type)
         url = request.url
         if url is None:
             url = root + request.path
@@ -97,14 +109,20 @@ class CloudClient:
         for attempt in (1, 2):
             token = await self.strategy.token_for(request.issuer, cloud, request.token)
             headers = upstream_request_headers(
-                request.headers, token, keep_length=not isinstance(body, bytes)
+                request.headers,
+                token,
+                keep_length=not isinstance(body, bytes),
+                client=request.client,
+                hop=self.hop,
             )
             started = time.perf_counter()
             try:
                 with map_upstream_errors(cloud.name):
                     response = await self.pool.request(
-                        request.method, url, headers, body, tls_for(cloud)
+                        request.method, url, headers, body, tls_for(cloud), request.token
                     )
+            except SlotTimeout as exc:  # busy, not failing: the circuit stays as it is
+                raise CloudBusy(f"cloud {cloud.name!r} is busy: {exc}; try again") from exc
             except RequestBodyFailed as exc:
                 # The client's doing (gone, or a broken body): no failure of the cloud.
                 raise RequestBodyIncomplete(f"the request body broke off: {exc}") from exc
