@@ -42,6 +42,8 @@ class ProxyRequest(NamedTuple):
     public_url: str
     body: Body
     """The request body: held bytes (replayed on failover), a stream (one cloud), or None."""
+    client: str = ""
+    """The client's address, appended to X-Forwarded-For and Forwarded."""
 
     @property
     def service_type(self) -> str:
@@ -74,4 +76,5 @@ class ProxyRequest(NamedTuple):
             self.token,
             self.body,
             url,
+            self.client,
         )
