@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import multiprocessing
@@ -11,11 +12,12 @@ import os
 import signal
 import socket
 import tempfile
+import uuid
 from typing import Any
 
 from aiohttp import web
 
-from proxy.app import make_app
+from proxy.app import DESTINATIONS, make_app
 from proxy.config import EventLoopName, ProxyConfig
 from proxy.identity import STRATEGIES
 from proxy.metrics import MULTIPROC_ENV
@@ -50,9 +52,22 @@ def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
     gc.freeze()
     log.info("serving %d clouds on %s:%d", len(registry), config.host, config.port)
     # run_app handles SIGTERM/SIGINT: stop accepting, finish in-flight, run cleanup_ctx.
+    # keepalive_timeout bounds a request head's arrival too (aiohttp closes a connection
+    # still waiting for its first request when it ends): the slowloris bound.
     if sock is not None:
-        web.run_app(app, sock=sock, access_log=None, shutdown_timeout=30, print=None, loop=loop)
+        host, port = sock.getsockname()[:2]
+        app[DESTINATIONS].own.add((host, port))
+        web.run_app(
+            app,
+            sock=sock,
+            access_log=None,
+            shutdown_timeout=30,
+            keepalive_timeout=config.request_head_timeout,
+            print=None,
+            loop=loop,
+        )
     else:
+        app[DESTINATIONS].own.add((config.host, config.port))
         web.run_app(
             app,
             host=config.host,
@@ -60,6 +75,7 @@ def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
             access_log=None,
             reuse_port=True,
             shutdown_timeout=30,
+            keepalive_timeout=config.request_head_timeout,
             print=None,
             loop=loop,
         )
@@ -74,6 +90,8 @@ def serve(config: ProxyConfig) -> int:
     if config.workers <= 1:
         _serve(config, None)
         return 0
+    # One id for every worker: a request looping from one worker to another is caught too.
+    config = dataclasses.replace(config, proxy_id=config.proxy_id or uuid.uuid4().hex[:16])
     # reuse_port: each worker binds the same port and the kernel spreads connections.
     # Metrics: prometheus_client's multiprocess mode, one file per worker in a directory
     # the parent owns; /metrics in any worker sums them all. Workers are spawned, not

@@ -30,6 +30,11 @@ class IdentityStrategy(Protocol):
         """Drop any token the proxy holds for `target` (it was refused)."""
         ...
 
+    async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
+        """Raise Unauthorized unless the caller's token is good, before a request fans out
+        or fails over: no cloud does work for a caller nobody vouched for."""
+        ...
+
 
 class Passthrough:
     """The clouds share identity: the caller's token is valid everywhere."""
@@ -44,6 +49,9 @@ class Passthrough:
 
     def forget(self, target: Cloud) -> None:
         return None
+
+    async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
+        return None  # every cloud checks the token itself
 
 
 def _until(_key: str, value: tuple[str, float], _now: float) -> float:
@@ -69,6 +77,10 @@ class ValidateAtIssuer:
 
     def forget(self, target: Cloud) -> None:
         self.logins.forget(target)
+
+    async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
+        if token is not None and issuer is not None:
+            await self._validate(issuer, token)  # kept: the fan-out's own calls reuse it
 
     async def _validate(self, issuer: Cloud, token: str) -> None:
         key = token_key(token)
