@@ -26,7 +26,6 @@ from tests.reliability.hostile_peers import (
 )
 from tests.reliability.hostile_peers import raw_cloud as raw_cloud  # noqa: F401 - fixture
 
-PHASE_B = "issue 15, proxy side: after the request-path refactoring lands"
 MiB = 1024 * 1024
 PASSTHROUGH = {"identity_strategy": "passthrough"}
 """Raw clouds have no Keystone: the caller's token goes as it is."""
@@ -69,7 +68,6 @@ async def _get(federation: Federation, scope: str) -> tuple[int, str, aiohttp.Cl
         return resp.status, await resp.text(), resp
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_a_merged_answer_past_max_rewrite_bytes_is_refused_naming_the_cloud(
     make_federation: FederationFactory, raw_cloud: RawCloudFactory
 ) -> None:
@@ -108,7 +106,6 @@ def download(size: int, client_has_head: asyncio.Event) -> Callable[[RawCloud], 
     return make
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_a_download_under_failover_streams(
     make_federation: FederationFactory, raw_cloud: RawCloudFactory
 ) -> None:
@@ -145,7 +142,6 @@ async def _until(check: Callable[[], object], what: str) -> None:
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_a_client_that_never_reads_a_merged_answer_is_dropped(
     make_federation: FederationFactory, raw_cloud: RawCloudFactory
 ) -> None:
@@ -162,7 +158,9 @@ async def test_a_client_that_never_reads_a_merged_answer_is_dropped(
     sock.connect((url.hostname, url.port))
     reader, writer = await asyncio.open_connection(sock=sock)
     try:
-        writer.write(head("GET", "/image/v2/images", "X-Auth-Token: t", "X-Scope: left & right"))
+        writer.write(
+            head("GET", "/image/v2/images", "X-Auth-Token: t", "X-Scope: {image: left & right}")
+        )
         stalls = "openstackoid_client_stalls_total"
 
         async def dropped() -> bool:
@@ -185,12 +183,14 @@ async def _stalled_uploads(
     once `reaching` of them (all by default) hold a connection to the cloud."""
     url = urlsplit(federation.url)
     before = federation.bed.open_connections()
-    writers = []
-    for _ in range(count):
+    image_ids = []
+    for _ in range(count):  # first: the uploads will hold the caller's share of slots
         async with federation.session.post(
             f"{federation.url}/image/v2/images", json={"name": "slow"}, headers=headers
         ) as resp:
-            image_id = (await resp.json())["id"]
+            image_ids.append((await resp.json())["id"])
+    writers = []
+    for image_id in image_ids:
         request = head(
             "PUT",
             f"/image/v2/images/{image_id}/file",
@@ -211,14 +211,13 @@ async def _stalled_uploads(
     return writers
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_waiting_for_a_clouds_slot_is_bounded_and_answered_503(
     make_federation: FederationFactory,
 ) -> None:
     """66 uploads sending 1 byte every 5 s locked cloud-2's 64 slots: a GET timed out."""
     federation = await make_federation(limit_per_host=2, slot_wait_timeout=0.5)
     headers = await federation.scoped(SCOPE)
-    stalled = await _stalled_uploads(federation, headers, 2)
+    stalled = await _stalled_uploads(federation, headers, 1)  # the caller's share: 1 of 2
     try:
         timeout = aiohttp.ClientTimeout(total=BOUND)
         async with federation.session.get(
@@ -232,7 +231,6 @@ async def test_waiting_for_a_clouds_slot_is_bounded_and_answered_503(
             writer.transport.abort()
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_one_callers_slow_uploads_cannot_starve_a_cloud_for_another(
     make_federation: FederationFactory,
 ) -> None:
@@ -252,7 +250,6 @@ async def test_one_callers_slow_uploads_cannot_starve_a_cloud_for_another(
             writer.transport.abort()
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_a_request_head_that_never_ends_is_dropped(
     make_federation: FederationFactory,
 ) -> None:
@@ -280,7 +277,6 @@ def headers_answer(fields: bytes) -> Callable[[RawCloud], Handler]:
     return make
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 @pytest.mark.parametrize(
     "fields",
     [

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import secrets
 
-import pytest
-
 from proxy.scope_memory import ScopeMemory
 from tests.federation import Federation
 
-PHASE_B = "issue 15, proxy side: after the request-path refactoring lands"
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"
 
 
@@ -19,7 +16,6 @@ async def _remembered(federation: Federation) -> int:
         return int((await resp.json())["remembered_scopes"])
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_tokens_the_issuer_refuses_are_not_remembered(federation: Federation) -> None:
     """20,000 random tokens made 20,010 entries: any client could fill the memory."""
     before = await _remembered(federation)
@@ -47,18 +43,16 @@ async def test_a_scope_that_does_not_parse_is_not_remembered(federation: Federat
         assert resp.status == 200, await resp.text()
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
-def test_the_memory_is_bounded_by_bytes() -> None:
+async def test_the_memory_is_bounded_by_bytes() -> None:
     """8 KB scopes at the 100,000-token cap were ~0.85 GB."""
-    memory = ScopeMemory(max_bytes=256 * 1024)  # type: ignore[call-arg]
+    memory = ScopeMemory(max_bytes=256 * 1024)
     scope = "{glance: " + " & ".join(f"cloud-{i:04}" for i in range(120)) + "}"
     for n in range(1000):
         memory.remember(f"token-{n}", scope)
     assert len(memory) * len(scope) <= 256 * 1024
-    assert memory.recall("token-999") == scope  # the newest stays
+    assert await memory.recall("token-999") == scope  # the newest stays
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_unknown_services_share_one_metrics_label(federation: Federation) -> None:
     """20,000 random paths made 20,005 series."""
     for _ in range(30):

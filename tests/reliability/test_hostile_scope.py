@@ -14,8 +14,6 @@ from registry import Cloud, Registry
 from scope_dsl import MAX_SCOPE_DEPTH, MAX_SCOPE_TERMS
 from tests.federation import Federation, FederationFactory
 
-PHASE_B = "issue 15, proxy side: after the request-path refactoring lands"
-
 
 async def _get(
     federation: Federation, path: str, headers: dict[str, str]
@@ -47,7 +45,6 @@ async def test_a_scope_past_the_limits_is_a_400_with_the_reason(
     assert not any(federation.bed.requests(c.name) for c in federation.bed.clouds)
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_each_cloud_is_called_once_however_often_the_scope_names_it(
     federation: Federation,
 ) -> None:
@@ -61,7 +58,6 @@ async def test_each_cloud_is_called_once_however_often_the_scope_names_it(
         assert len(listings) == 1, (cloud.name, listings)
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_a_fan_out_wider_than_the_cap_is_a_400_before_any_call(
     make_federation: FederationFactory,
 ) -> None:
@@ -81,14 +77,12 @@ async def test_a_fan_out_wider_than_the_cap_is_a_400_before_any_call(
     assert status == 200, text[:300]
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_the_default_cap_lets_1000_clouds_through() -> None:
     from proxy import ProxyConfig
 
-    assert ProxyConfig().max_fanout >= 1000  # type: ignore[attr-defined]
+    assert ProxyConfig().max_fanout >= 1000
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_no_cloud_is_called_before_the_callers_token_is_checked(
     federation: Federation,
 ) -> None:
@@ -104,7 +98,6 @@ async def test_no_cloud_is_called_before_the_callers_token_is_checked(
     assert not any(seen.values()), seen
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 async def test_the_explain_endpoint_is_bounded_like_requests(
     make_federation: FederationFactory,
 ) -> None:
@@ -121,12 +114,11 @@ async def test_the_explain_endpoint_is_bounded_like_requests(
     assert services["image"]["plan"] == {"every": ["cloud-1", "cloud-2"]}
 
 
-@pytest.mark.xfail(strict=True, reason=PHASE_B)
 def test_kept_plans_are_bounded_by_the_clouds_they_name() -> None:
     """Each plan of `cloud-*` over 1,000 clouds holds 1,000 nodes: 16,384 of them were
     ~1 GB. A budget of clouds over all kept plans bounds them whatever the scopes."""
     registry = Registry([Cloud(f"cloud-{i}", f"http://127.0.0.1:1/{i}") for i in range(1000)])
-    planner = RoutePlanner(registry, None, max_plan_clouds=20_000)  # type: ignore[call-arg]
+    planner = RoutePlanner(registry, None, max_plan_clouds=20_000)
     from scope_dsl import parse_scope
 
     tracemalloc.start()
