@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import logging
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 _LOGGERS = ("aiohttp.server", "aiohttp.web")
 
 
 class HideRequestLines(logging.Filter):
-    """A record of aiohttp's server keeps its level, its fixed message and the kind of its
-    exception: no arguments, no traceback, nothing quoted from the request."""
+    """A record of aiohttp's server about a request it could not parse keeps its level and
+    the kind of error: no arguments, no traceback, nothing quoted from the request. Other
+    records (a bug's traceback) are left whole."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        fixed = record.msg if isinstance(record.msg, str) else "aiohttp server error"
-        if record.exc_info and record.exc_info[1] is not None:
-            fixed = f"{fixed} ({type(record.exc_info[1]).__name__})"
-        record.msg = fixed  # printed as it is: without arguments nothing is %-formatted
-        record.args = None
-        record.exc_info = None
-        record.exc_text = None
-        record.stack_info = None
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = (
+                f"a request that does not parse ({type(error).__name__}, status "
+                f"{error.code}): its bytes are not logged, they may hold a token"
+            )
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 
