@@ -9,9 +9,10 @@ import tracemalloc
 
 import pytest
 
-from proxy.routing import RoutePlanner
+from proxy.errors import FanOutTooWide
+from proxy.routing import RoutePlanner, describe, route
 from registry import Cloud, Registry
-from scope_dsl import MAX_SCOPE_DEPTH, MAX_SCOPE_TERMS
+from scope_dsl import MAX_SCOPE_DEPTH, MAX_SCOPE_TERMS, parse_scope
 from tests.federation import Federation, FederationFactory
 
 
@@ -119,8 +120,6 @@ def test_kept_plans_are_bounded_by_the_clouds_they_name() -> None:
     ~1 GB. A budget of clouds over all kept plans bounds them whatever the scopes."""
     registry = Registry([Cloud(f"cloud-{i}", f"http://127.0.0.1:1/{i}") for i in range(1000)])
     planner = RoutePlanner(registry, None, max_plan_clouds=20_000)
-    from scope_dsl import parse_scope
-
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for n in range(200):
@@ -129,3 +128,22 @@ def test_kept_plans_are_bounded_by_the_clouds_they_name() -> None:
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert grown < 20_000 * 200  # ~200 bytes a kept cloud node, with room: 200 plans = 13 MB
+
+
+def test_a_plan_names_each_cloud_once_and_counts_its_width() -> None:
+    registry = Registry([Cloud(f"cloud-{i}", f"http://127.0.0.1:1/{i}") for i in range(1, 5)])
+
+    def plan(expr: str) -> object:
+        scope = parse_scope("{image: " + expr + "}")
+        return describe(route("GET", "image", "/v2/images", scope, registry).node)
+
+    every = ["cloud-1", "cloud-2", "cloud-3", "cloud-4"]
+    assert plan("cloud-* & cloud-1 & (cloud-2 & region=eu)") == {"every": every}
+    assert plan("cloud-1 & cloud-2 & (cloud-1 | cloud-2)") == {"every": every[:2]}
+    assert plan("cloud-1 & (cloud-3 | cloud-1)") == {
+        "every": ["cloud-1", {"first_of": ["cloud-3", "cloud-1"]}]
+    }
+    assert plan("cloud-2 | cloud-2 | cloud-1") == {"first_of": ["cloud-2", "cloud-1"]}
+    with pytest.raises(FanOutTooWide, match="addresses 4 clouds, more than .* of 3"):
+        scope = parse_scope("{image: cloud-1 & (cloud-2 | cloud-3 | cloud-4)}")
+        route("GET", "image", "/v2/images", scope, registry, max_fanout=3)
