@@ -131,7 +131,8 @@ def test_kept_plans_are_bounded_by_the_clouds_they_name() -> None:
 
 
 def test_a_plan_names_each_cloud_once_and_counts_its_width() -> None:
-    registry = Registry([Cloud(f"cloud-{i}", f"http://127.0.0.1:1/{i}") for i in range(1, 5)])
+    clouds = [Cloud(f"cloud-{i}", f"http://h:1/{i}", labels={"region": "eu"}) for i in (1, 2, 3, 4)]
+    registry = Registry(clouds)
 
     def plan(expr: str) -> object:
         scope = parse_scope("{image: " + expr + "}")
