@@ -75,6 +75,10 @@ class Target:
     url: str
     pid: int
     token: str
+    """The normal client's token."""
+    attacker: str
+    """The attacker's own valid token (another login of the same user): a share of a
+    cloud's slots is per token."""
     sizes: Sizes
     session: aiohttp.ClientSession
     deadline: float = 0.0
@@ -304,7 +308,7 @@ async def huge_merge(target: Target) -> None:
     async with raw_cloud(huge_json(target.sizes.huge_json)) as url:
         await register(target, "huge", url)
         headers = {"X-Scope": "{keystone: cloud-1; glance: huge & cloud-1}"}
-        headers["X-Auth-Token"] = target.token
+        headers["X-Auth-Token"] = target.attacker
         await _send(target, "/image/v2/images", headers)
 
 
@@ -313,7 +317,7 @@ async def failover_downloads(target: Target) -> None:
     async with raw_cloud(download(target.sizes.download)) as url:
         await register(target, "big", url)
         headers = {"X-Scope": "{keystone: cloud-1; glance: big | cloud-3}"}
-        headers["X-Auth-Token"] = target.token
+        headers["X-Auth-Token"] = target.attacker
         path = "/image/v2/images/x/file"
         await asyncio.gather(*(_send(target, path, headers, read=False) for _ in range(3)))
 
@@ -342,7 +346,7 @@ async def _hold(target: Target, writers: list[asyncio.StreamWriter], drip: bytes
 
 
 async def _image(target: Target) -> str:
-    headers = {"X-Scope": NORMAL_SCOPE, "X-Auth-Token": target.token}
+    headers = {"X-Scope": NORMAL_SCOPE, "X-Auth-Token": target.attacker}
     body = {"name": "slow", "disk_format": "raw", "container_format": "bare"}
     async with target.session.post(
         f"{target.url}/image/v2/images", json=body, headers=headers
@@ -352,11 +356,12 @@ async def _image(target: Target) -> str:
 
 async def slow_uploads(target: Target) -> None:
     """Uploads to cloud-2 (the normal client's cloud) sending a byte every 5 s."""
+    images = await asyncio.gather(*(_image(target) for _ in range(target.sizes.slow_uploads)))
     writers = []
-    for _ in range(target.sizes.slow_uploads):
+    for image in images:
         head = (
-            f"PUT /image/v2/images/{await _image(target)}/file HTTP/1.1\r\nHost: proxy\r\n"
-            f"X-Auth-Token: {target.token}\r\nX-Scope: {NORMAL_SCOPE}\r\n"
+            f"PUT /image/v2/images/{image}/file HTTP/1.1\r\nHost: proxy\r\n"
+            f"X-Auth-Token: {target.attacker}\r\nX-Scope: {NORMAL_SCOPE}\r\n"
             "Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n"
         ).encode()
         writers.append((await _raw_connection(target, head + b"u"))[1])
@@ -373,7 +378,7 @@ async def header_flood(target: Target) -> None:
     """A cloud answering with a huge number of headers."""
     async with raw_cloud(many_headers(target.sizes.headers)) as url:
         await register(target, "heady", url)
-        headers = {"X-Scope": "{keystone: cloud-1; glance: heady}", "X-Auth-Token": target.token}
+        headers = {"X-Scope": "{keystone: cloud-1; glance: heady}", "X-Auth-Token": target.attacker}
         await _flood(target, [lambda: _send(target, "/image/v2/images", headers)] * 20)
 
 
@@ -385,7 +390,7 @@ async def self_loop(target: Target) -> None:
 
 
 async def _loop_requests(target: Target) -> None:
-    headers = {"X-Scope": "{keystone: cloud-1; glance: loop}", "X-Auth-Token": target.token}
+    headers = {"X-Scope": "{keystone: cloud-1; glance: loop}", "X-Auth-Token": target.attacker}
     await _flood(target, [lambda: _send(target, "/image/v2/images", headers)] * 5)
 
 
@@ -393,7 +398,7 @@ async def bad_header_tokens(target: Target) -> None:
     """Requests aiohttp refuses, a token in the offending line (its traceback is logged)."""
 
     async def one() -> None:
-        line = f"X-Auth-Token: {target.token}\x7f\r\n".encode("latin-1")
+        line = f"X-Auth-Token: {target.attacker}\x7f\r\n".encode("latin-1")
         reader, writer = await _raw_connection(
             target, b"GET /image/v2/images HTTP/1.1\r\nHost: p\r\n" + line + b"\r\n"
         )
@@ -517,14 +522,16 @@ def _ratios(baseline: Window, attacked: Window, kept_rss: float) -> dict[str, fl
     }
 
 
-async def _one_attack(name: str, clouds_yaml: str, token: str, sizes: Sizes) -> dict[str, float]:
+async def _one_attack(
+    name: str, clouds_yaml: str, tokens: tuple[str, str], sizes: Sizes
+) -> dict[str, float]:
     config = ProxyConfig(clouds_yaml=clouds_yaml, admin_token=ADMIN)
     process, url = await start_proxy(config, quiet=True)
     try:
         assert process.pid is not None
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
-            target = Target(url, process.pid, token, sizes, session)
+            target = Target(url, process.pid, *tokens, sizes, session)
             await measure(target, None)  # warm: pools, caches, the token
             baseline = await measure(target, None)
             attacked = await measure(target, ATTACKS[name])
@@ -541,10 +548,11 @@ async def _run(quick: bool, only: list[str] | None) -> dict[str, Any]:
         task = progress.add_task(f"testbed of {sizes.clouds} clouds", total=len(names))
         bed, clouds_yaml = await start_testbed(Fleet(clouds=sizes.clouds), Path(workdir))
         try:
-            token = await issue_token(auth_url(clouds_yaml))
+            keystone = auth_url(clouds_yaml)
+            tokens = (await issue_token(keystone), await issue_token(keystone))
             for name in names:
                 progress.update(task, description=f"attack: {name}")
-                figures["attacks"][name] = await _one_attack(name, clouds_yaml, token, sizes)
+                figures["attacks"][name] = await _one_attack(name, clouds_yaml, tokens, sizes)
                 progress.advance(task)
         finally:
             stop(bed)
