@@ -58,8 +58,8 @@ class Slots:
 
     async def take(self, key: Hashable, caller: Hashable) -> Ticket:
         """A slot to the cloud at `key` for `caller` (its token). Requests without one
-        (version documents, the proxy's own) share no quota: a cloud refuses an anonymous
-        request at its head, it cannot hold a slot long."""
+        (version documents, the proxy's own) have no share of their own: they are bounded by
+        the cloud's limit, the wait and client_stall_timeout only."""
         cloud = self._cloud(key)
         share = self._shares.get((key, caller))
         if share is None:
