@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo bench test-real services clean real-venv
+.PHONY: venv test lint typecheck unit demo bench test-real services clean real-venv \
+	real-services demo-real
 
 venv: $(STAMP)
 
@@ -33,18 +34,30 @@ demo: venv
 bench: venv
 	$(BIN)/python -m bench.run_all
 
-test-real: venv services real-venv
+# Real Keystone + Glance clouds, and a compute cloud with real Nova, Placement and Neutron
+# on MariaDB and RabbitMQ (started, or installed, by real-services when not answering).
+test-real: venv services real-services real-venv
 	$(BIN)/pytest -q -m real
+
+real-services:
+	@bash .ci/real-services.sh
+
+# The seed scenario on real services: a VM in cloud-1's Nova from cloud-999's Glance image.
+demo-real: venv real-services real-venv
+	$(BIN)/openstackoid demo --real
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-# Real Keystone and Glance pin older libraries than the main venv: they get their own venv.
+# The real services pin older libraries than the main venv: they get their own venv.
+# Neutron 29 installs beside Nova 34 without changing a pin (pip check is clean).
 REAL_VENV := .venv-real
-$(REAL_VENV)/.installed:
+REAL_PACKAGES := keystone==30.0.0 glance==33.0.0 nova==34.0.0 openstack-placement==16.0.0 \
+	neutron==29.0.0 gunicorn PyMySQL
+$(REAL_VENV)/.installed-compute:
 	$(PYTHON) -m venv $(REAL_VENV)
 	$(REAL_VENV)/bin/pip install -q --upgrade pip
-	$(REAL_VENV)/bin/pip install -q keystone==30.0.0 glance==33.0.0 gunicorn
+	$(REAL_VENV)/bin/pip install -q $(REAL_PACKAGES)
 	touch $@
 
-real-venv: $(REAL_VENV)/.installed
+real-venv: $(REAL_VENV)/.installed-compute

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from rich.progress import Progress
 
-from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
 from proxy import ProxyConfig
 
 WIDTHS = (10, 100, 1_000)
@@ -59,7 +59,7 @@ async def measure(quick: bool) -> dict[str, Any]:
         proxy, base = await start_proxy(config)
         processes.append(proxy)
         url = f"{base}/image/v2/images"
-        token = await issue_token(auth_url(clouds_yaml))
+        token = await issue_token(clouds_yaml)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(
             connector=connector, headers={"X-Auth-Token": token}

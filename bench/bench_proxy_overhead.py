@@ -7,6 +7,17 @@ Throughput per core is 1 / (the server's own CPU time per request). This machine
 drifts by +-30 % between runs (a shared VM), so contenders run in alternating rounds and each
 ratio is the median of per-round ratios. With two cores or more, the contender under test gets
 core 1 to itself; wrk and the cloud share core 0.
+
+Pairs are like for like: openstackoid on uvloop against the forwarder on uvloop, on asyncio
+against the forwarder on asyncio. Two paths through openstackoid: one cloud for everything
+(`{*: cloud-1}`), and the default cross-cloud identity path (`{keystone: cloud-1; glance:
+cloud-2}`: a cloud-1 token, validated once and cached, swapped for cloud-2's service token).
+
+OPENSTACKOID_BENCH_BEFORE=<git ref> also runs openstackoid as it was at that ref (extracted
+with git archive, served from its own interpreter) in the same rounds: `after / before`
+ratios say whether a change cost speed. The rounds' own after/before ratio drifts with the
+machine's load between one contender's turn and the next; the `side by side` ratios load
+both at once on the same core (same load, same moment), and spread far less.
 """
 
 from __future__ import annotations
@@ -16,8 +27,12 @@ import json
 import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -50,8 +65,23 @@ from proxy.config import EventLoopName
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = "{*: cloud-1}"
+CROSS_SCOPE = "{keystone: cloud-1; glance: cloud-2}"
 PINNED = (os.cpu_count() or 1) >= 2
 BASELINE = "minimal_forwarder"
+BASELINE_UVLOOP = "minimal_forwarder_uvloop"
+REPO = Path(__file__).parent.parent
+PAIRS = {
+    "openstackoid / forwarder throughput per core": ("openstackoid", BASELINE_UVLOOP),
+    "openstackoid (asyncio loop) / forwarder throughput per core": (
+        "openstackoid_asyncio_loop",
+        BASELINE,
+    ),
+    "openstackoid cross-cloud identity / forwarder throughput per core": (
+        "openstackoid_cross_cloud",
+        BASELINE_UVLOOP,
+    ),
+}
+"""Ratio name -> (contender, its like-for-like baseline)."""
 SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -83,14 +113,23 @@ def _serve_forwarder(port: int, upstream: str, event_loop: EventLoopName) -> Non
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 
+@dataclass(frozen=True)
+class Target:
+    url: str
+    """The image listing through this contender."""
+    pid: int | None
+    headers: dict[str, str]
+
+
 def _pin(pid: int | None, core: int) -> None:
     if PINNED and pid is not None:
         os.sched_setaffinity(pid, {core})
 
 
-def _loaded(url: str, pid: int | None, headers: dict[str, str], seconds: int) -> dict[str, Any]:
+def _loaded(target: Target, seconds: int) -> dict[str, Any]:
+    pid = target.pid
     before = cpu_seconds(pid) if pid else 0.0
-    result = run_wrk(url, headers, seconds, 50, cores="0" if PINNED else None)
+    result = run_wrk(target.url, target.headers, seconds, 50, cores="0" if PINNED else None)
     cpu = cpu_seconds(pid) - before if pid else 0.0
     return {"wrk": result, "cpu_us_per_request": cpu / max(result.requests, 1) * 1e6}
 
@@ -106,14 +145,85 @@ def _summary(rounds: list[dict[str, Any]], c1: WrkResult) -> dict[str, Any]:
     }
 
 
+def _per_core(figures: dict[str, Any]) -> float:
+    return 1 / max(float(figures["cpu_us_per_request"]), 1e-9)
+
+
+def _rate(figures: dict[str, Any]) -> float:
+    return float(figures["wrk"].requests_per_s)
+
+
 def _median_ratio(
-    rounds: dict[str, list[dict[str, Any]]], name: str, figure: Callable[[dict[str, Any]], float]
+    rounds: dict[str, list[dict[str, Any]]],
+    name: str,
+    base: str,
+    figure: Callable[[dict[str, Any]], float] = _per_core,
 ) -> float:
-    ratios = [
-        figure(ours) / figure(base)
-        for ours, base in zip(rounds[name], rounds[BASELINE], strict=True)
-    ]
+    """The median over rounds of name / base: both measured in the same round."""
+    ratios = [figure(a) / figure(b) for a, b in zip(rounds[name], rounds[base], strict=True)]
     return round(statistics.median(ratios), 3)
+
+
+def _side_by_side(after: Target, before: Target, seconds: int, round_count: int) -> float:
+    """after / before throughput per core, both loaded at once (wrk at 25 connections
+    each) on the same core: the median of `round_count` rounds after a warm-up."""
+    pair = (after, before)
+
+    def load(target: Target) -> WrkResult:
+        return run_wrk(target.url, target.headers, seconds, 25, cores="0" if PINNED else None)
+
+    ratios = []
+    for number in range(round_count + 1):
+        cpu = [cpu_seconds(t.pid) if t.pid else 0.0 for t in pair]
+        with ThreadPoolExecutor(len(pair)) as threads:
+            loads = list(threads.map(load, pair))
+        per_request = [
+            ((cpu_seconds(t.pid) if t.pid else 0.0) - spent) / max(result.requests, 1)
+            for t, spent, result in zip(pair, cpu, loads, strict=True)
+        ]
+        if number:  # the first warms both up
+            ratios.append(per_request[1] / max(per_request[0], 1e-12))
+    return round(statistics.median(ratios), 3)
+
+
+def _before(name: str) -> str:
+    """The contender's name for openstackoid as it was at OPENSTACKOID_BENCH_BEFORE."""
+    return name.replace("openstackoid", "openstackoid_before", 1)
+
+
+def _extract(ref: str) -> tempfile.TemporaryDirectory[str]:
+    """The repository's files at `ref`, in a temporary directory."""
+    checkout = tempfile.TemporaryDirectory(prefix="bench-before-")
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", checkout.name], input=archive, check=True)
+    return checkout
+
+
+def _start_before(checkout: str, clouds_yaml: str, event_loop: EventLoopName) -> tuple[Daemon, str]:
+    """openstackoid as it was: its own interpreter, its files first on sys.path."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        f"{checkout}/openstackoid_cli.py",
+        "proxy",
+        "--clouds-yaml",
+        clouds_yaml,
+        "--default-scope",
+        SCOPE,
+        "--port",
+        str(port),
+        "--public-url",
+        base,
+        "--event-loop",
+        event_loop,
+    ]
+    workdir = tempfile.TemporaryDirectory(prefix="bench-before-run-")
+    log = open(Path(workdir.name) / "out.log", "wb")  # noqa: SIM115 - lives with the daemon
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=checkout)
+    return Daemon(f"openstackoid before ({event_loop})", process, workdir), base
 
 
 async def measure(quick: bool) -> dict[str, Any]:
@@ -121,73 +231,99 @@ async def measure(quick: bool) -> dict[str, Any]:
     if "wrk" in missing:
         return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
     seconds, round_count = (2, 3) if quick else (3, 4)
+    before_ref = os.environ.get("OPENSTACKOID_BENCH_BEFORE")
     workdir = tempfile.TemporaryDirectory(prefix="bench-overhead-")
-    testbed, clouds_yaml = await start_testbed(Fleet(clouds=1), Path(workdir.name))
+    checkout = _extract(before_ref) if before_ref else None
+    testbed, clouds_yaml = await start_testbed(Fleet(clouds=2), Path(workdir.name))
     keystone = auth_url(clouds_yaml)
     testbed_url = keystone.removesuffix("/identity/v3")
     testbed_port = int(testbed_url.rsplit(":", 1)[1])
     _pin(testbed.pid, 0)
     processes: list[BaseProcess] = [testbed]
     daemons: list[Daemon] = []
-    targets: dict[str, tuple[str, int | None]] = {"direct": (testbed_url, None)}
+    token = await issue_token(clouds_yaml)
+    one_cloud = {"X-Auth-Token": token, "X-Scope": SCOPE}
+    cross_cloud = {"X-Auth-Token": token, "X-Scope": CROSS_SCOPE}
+    listing = "/image/v2/images"
+    targets: dict[str, Target] = {"direct": Target(testbed_url + listing, None, one_cloud)}
+    pairs = dict(PAIRS)
     try:
         for name, start in (("nginx", start_nginx), ("haproxy", start_haproxy)):
             if name not in missing:
                 port = free_port()
                 daemons.append(start(port, testbed_port))
-                targets[name] = (f"http://127.0.0.1:{port}", daemons[-1].pid)
-        for name, event_loop in ((BASELINE, "asyncio"), ("minimal_forwarder_uvloop", "uvloop")):
+                url = f"http://127.0.0.1:{port}{listing}"
+                targets[name] = Target(url, daemons[-1].pid, one_cloud)
+        for name, event_loop in ((BASELINE, "asyncio"), (BASELINE_UVLOOP, "uvloop")):
             port = free_port()
             forwarder = SPAWN.Process(
                 target=_serve_forwarder, args=(port, testbed_url, event_loop), daemon=True
             )
             forwarder.start()
             processes.append(forwarder)
-            targets[name] = (f"http://127.0.0.1:{port}", forwarder.pid)
-        ours: tuple[tuple[str, EventLoopName], ...] = (
-            ("openstackoid", "uvloop"),
-            ("openstackoid_asyncio_loop", "asyncio"),
+            targets[name] = Target(f"http://127.0.0.1:{port}{listing}", forwarder.pid, one_cloud)
+        bases: dict[str, tuple[str, int | None]] = {}
+        loops: tuple[tuple[str, EventLoopName], ...] = (
+            ("", "uvloop"),
+            ("_asyncio_loop", "asyncio"),
         )
-        for name, event_loop in ours:
+        for suffix, event_loop in loops:
             config = ProxyConfig(
                 clouds_yaml=clouds_yaml, default_scope=SCOPE, event_loop=event_loop
             )
             proxy, base = await start_proxy(config)
             processes.append(proxy)
-            targets[name] = (base, proxy.pid)
-        for base, pid in targets.values():
-            await wait_up(f"{base}/identity/v3")
-            if pid:
-                _pin(pid, 1)
+            bases[f"openstackoid{suffix}"] = (base, proxy.pid)
+            if checkout is not None:
+                daemon, before_base = _start_before(checkout.name, clouds_yaml, event_loop)
+                daemons.append(daemon)
+                bases[f"openstackoid_before{suffix}"] = (before_base, daemon.pid)
+        for name, (base, pid) in bases.items():
+            targets[name] = Target(base + listing, pid, one_cloud)
+            if not name.endswith("_asyncio_loop"):  # the cross-cloud path on uvloop
+                targets[f"{name}_cross_cloud"] = Target(base + listing, pid, cross_cloud)
+        if checkout is not None:
+            for ratio, (name, base_name) in PAIRS.items():
+                pairs[f"before: {ratio}"] = (
+                    name.replace("openstackoid", "openstackoid_before", 1),
+                    base_name,
+                )
+        for target in targets.values():
+            await wait_up(target.url.removesuffix(listing) + "/identity/v3")
+            _pin(target.pid, 1)
         for daemon in daemons:  # nginx works in a child forked before the pin
             for child in Path(f"/proc/{daemon.pid}/task/{daemon.pid}/children").read_text().split():
                 _pin(int(child), 1)
-        token = await issue_token(keystone)
-        headers = {"X-Auth-Token": token, "X-Scope": SCOPE}
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         c1: dict[str, WrkResult] = {}
         with Progress() as progress:
             task = progress.add_task("proxy overhead", total=len(targets) * (round_count + 1))
-            for base, _ in targets.values():  # warm-up: pools, caches, validations
-                await asyncio.to_thread(run_wrk, f"{base}/image/v2/images", headers, 1, 50)
+            for target in targets.values():  # warm-up: pools, caches, validations
+                await asyncio.to_thread(run_wrk, target.url, target.headers, 1, 50)
             for number in range(round_count):
-                for name, (base, pid) in targets.items():
+                for name, target in targets.items():
                     progress.update(task, description=f"round {number + 1}: {name}")
-                    url = f"{base}/image/v2/images"
-                    figures = await asyncio.to_thread(_loaded, url, pid, headers, seconds)
+                    figures = await asyncio.to_thread(_loaded, target, seconds)
                     rounds[name].append(figures)
                     progress.advance(task)
-            for name, (base, _) in targets.items():
+            for name, target in targets.items():
                 progress.update(task, description=f"1 connection: {name}")
-                c1[name] = await asyncio.to_thread(
-                    run_wrk, f"{base}/image/v2/images", headers, seconds, 1
-                )
+                c1[name] = await asyncio.to_thread(run_wrk, target.url, target.headers, seconds, 1)
                 progress.advance(task)
+        side_by_side = {}
+        if checkout is not None:
+            for ratio, (name, _) in PAIRS.items():
+                after, before = targets[name], targets[_before(name)]
+                side_by_side[f"after / before side by side: {ratio}"] = await asyncio.to_thread(
+                    _side_by_side, after, before, seconds, round_count
+                )
     finally:
         for daemon in daemons:
             daemon.stop()
         stop(*processes)
         workdir.cleanup()
+        if checkout is not None:
+            checkout.cleanup()
     results: dict[str, Any] = {name: _summary(rounds[name], c1[name]) for name in targets}
     results["pinned_cores"] = PINNED
     failed = {
@@ -201,47 +337,22 @@ async def measure(quick: bool) -> dict[str, Any]:
         return results
     if missing:
         results["not_installed"] = missing
-
-    def per_core(figures: dict[str, Any]) -> float:
-        return 1 / max(float(figures["cpu_us_per_request"]), 1e-9)
-
-    def rate(figures: dict[str, Any]) -> float:
-        return float(figures["wrk"].requests_per_s)
-
-    results["ratios"] = {
-        "openstackoid / forwarder throughput per core": _median_ratio(
-            rounds, "openstackoid", per_core
-        ),
-        "openstackoid (asyncio loop) / forwarder throughput per core": _median_ratio(
-            rounds, "openstackoid_asyncio_loop", per_core
-        ),
-        "openstackoid / forwarder (uvloop) throughput per core": round(
-            statistics.median(
-                per_core(a) / per_core(b)
-                for a, b in zip(
-                    rounds["openstackoid"], rounds["minimal_forwarder_uvloop"], strict=True
-                )
-            ),
-            3,
-        ),
-        "openstackoid / forwarder req/s (c50)": _median_ratio(rounds, "openstackoid", rate),
-        "openstackoid / direct req/s (c50)": round(
-            statistics.median(
-                rate(a) / rate(b)
-                for a, b in zip(rounds["openstackoid"], rounds["direct"], strict=True)
-            ),
-            3,
-        ),
-    }
-    for name in ("nginx", "haproxy"):
+    ratios = {ratio: _median_ratio(rounds, *pair) for ratio, pair in pairs.items()}
+    ratios.update(side_by_side)
+    if before_ref:
+        results["before"] = before_ref
+        for ratio, (name, _) in PAIRS.items():
+            # Both against the same forwarder round: after / before of the ratios.
+            ratios[f"after / before: {ratio}"] = _median_ratio(rounds, name, _before(name))
+    ratios["openstackoid / forwarder req/s (c50)"] = _median_ratio(
+        rounds, "openstackoid", BASELINE_UVLOOP, _rate
+    )
+    for name in ("direct", "nginx", "haproxy"):
         if name in rounds:
-            results["ratios"][f"openstackoid / {name} req/s (c50)"] = round(
-                statistics.median(
-                    rate(a) / rate(b)
-                    for a, b in zip(rounds["openstackoid"], rounds[name], strict=True)
-                ),
-                3,
+            ratios[f"openstackoid / {name} req/s (c50)"] = _median_ratio(
+                rounds, "openstackoid", name, _rate
             )
+    results["ratios"] = ratios
     direct_p50 = c1["direct"].p50_ms
     results["added_p50_ms_c1"] = {
         name: round(result.p50_ms - direct_p50, 3)
@@ -257,8 +368,9 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def main() -> None:
     figures = run()
-    (RESULTS / "proxy_overhead.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "proxy_overhead.json").write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

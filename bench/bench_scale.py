@@ -25,7 +25,16 @@ from rich.progress import Progress
 
 from bench.bench_proxy_overhead import PINNED, _pin
 from bench.contenders import cpu_seconds, ensure_installed, open_fds, rss_mb
-from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from bench.servers import (
+    EMFILE,
+    Fleet,
+    descriptor_exhaustion,
+    issue_token,
+    raise_fd_limit,
+    start_proxy,
+    start_testbeds,
+    stop,
+)
 from bench.wrk import run_wrk
 from proxy import ProxyConfig
 from registry import SqliteStore, load_clouds_yaml
@@ -71,6 +80,7 @@ def _loaded(
 
 
 async def measure(quick: bool) -> dict[str, Any]:
+    raise_fd_limit()  # wrk and the spawned servers inherit it
     if ensure_installed("wrk"):
         return {"skipped": "wrk is not installed and could not be (apt-get install wrk)"}
     seconds, round_count = (2, 3) if quick else (3, 3)
@@ -87,9 +97,10 @@ async def measure(quick: bool) -> dict[str, Any]:
             for clouds in SIZES:
                 progress.update(task, description=f"starting {clouds} clouds")
                 fleet = Fleet(clouds=clouds, shared_identity=True)
-                bed, clouds_yaml = await start_testbed(fleet, Path(workdir.name), f"c{clouds}")
-                processes.append(bed)
-                _pin(bed.pid, 0)
+                beds, clouds_yaml = await start_testbeds(fleet, Path(workdir.name), f"c{clouds}")
+                processes += beds
+                for bed in beds:
+                    _pin(bed.pid, 0)
                 # A fleet's proxy loads its registry from a database, as deployed: parsing
                 # a 10,000-cloud clouds.yaml leaves ~200 MB of PyYAML's freed objects.
                 registry_db = str(Path(workdir.name) / f"registry-{clouds}.sqlite")
@@ -97,15 +108,16 @@ async def measure(quick: bool) -> dict[str, Any]:
                 config = ProxyConfig(registry_db=registry_db, identity_strategy="passthrough")
                 # A proxy per traffic shape: one rotating over every cloud holds thousands
                 # of connections, which would weigh on the working set's figures.
-                for shape_name in _shapes(clouds):
-                    proxy, base = await start_proxy(config)
+                for number, shape_name in enumerate(_shapes(clouds)):
+                    log = Path(workdir.name) / f"proxy-{clouds}-{number}.stderr"
+                    proxy, base = await start_proxy(config, log=log)
                     processes.append(proxy)
                     assert proxy.pid is not None
                     _pin(proxy.pid, 1)
                     setups[shape_name] = (f"{base}/image/v2/images", proxy.pid)
                     idle_rss[shape_name] = rss_mb(proxy.pid)
-                # Each testbed has its own token book: one token per setup.
-                tokens[clouds] = await issue_token(auth_url(clouds_yaml))
+                # Each fleet has its own signing key: one token per setup.
+                tokens[clouds] = await issue_token(clouds_yaml)
                 progress.advance(task)
             runs = [
                 (clouds, shape_name, shape)
@@ -147,7 +159,35 @@ async def measure(quick: bool) -> dict[str, Any]:
             }
     finally:
         stop(*processes)
+        exhausted = descriptor_exhaustion(processes)
         workdir.cleanup()
+    return _judged(results, rounds, runs, exhausted)
+
+
+def _judged(
+    results: dict[str, Any],
+    rounds: dict[str, list[dict[str, Any]]],
+    runs: list[tuple[int, str, tuple[int, int]]],
+    exhausted: dict[str, int],
+) -> dict[str, Any]:
+    """Ratios, or why there are none: a run with wrk errors, or one in which a process ran
+    out of file descriptors, measured something else than the proxy at that scale."""
+    failed: dict[str, Any] = {
+        name: figures["errors"]
+        for name, figures in results.items()
+        if isinstance(figures, dict) and figures.get("errors")
+    }
+    for name, measured in rounds.items():
+        if any(r["wrk"].requests == 0 for r in measured):
+            failed[f"{name} clouds"] = "a round completed no request"
+    if failed:
+        results["failed"] = failed  # errors answered fast are not throughput
+    if exhausted:
+        results["invalid"] = {
+            process: f"{count} x '{EMFILE}'" for process, count in exhausted.items()
+        }
+    if failed or exhausted:
+        return results
     results["ratios"] = {}
     for base_name in ("1", str(WORKING_SET)):
         baseline = rounds[base_name]

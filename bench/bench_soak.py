@@ -32,7 +32,7 @@ import aiohttp
 from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, open_fds, rss_mb
-from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
 from proxy import ProxyConfig
 from proxy.fanout import CLOUD_TAG
 from testbed.model import stable_id
@@ -199,7 +199,7 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
         proxy, url = await start_proxy(ProxyConfig(clouds_yaml=clouds_yaml), quiet=True)
         processes.append(proxy)
         assert proxy.pid is not None
-        token = await issue_token(auth_url(clouds_yaml))
+        token = await issue_token(clouds_yaml)
         with Progress() as progress:
             warm = progress.add_task("warm-up: every scope once", total=len(distinct))
             warm_up = await drive(url, token, distinct, CONCURRENCY, progress, warm)

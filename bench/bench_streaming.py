@@ -90,7 +90,7 @@ async def measure(quick: bool) -> dict[str, Any]:
         processes.append(proxy)
         assert proxy.pid is not None
         keystone = auth_url(clouds_yaml)
-        token = await issue_token(keystone)
+        token = await issue_token(clouds_yaml)
         direct_url = keystone.replace("/identity/v3", "/image/v2/images")
         proxied_url = f"{base}/image/v2/images"
         timeout = aiohttp.ClientTimeout(total=None)

@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
+from bench.servers import raise_fd_limit
+
 RESULTS = Path(__file__).parent / "results"
 BENCHES = (
     "bench.bench_scope_parse",
@@ -32,6 +34,8 @@ TARGETS = {
     ("bench.bench_scale", "throughput per core at 10000, working set 100 / 1"): 0.9,
 }
 """The project's targets: (bench, ratio) -> the least it may be."""
+INVALIDATING = ("invalid", "failed")
+"""Result keys that void a bench's figures: a process out of file descriptors, wrk errors."""
 
 
 def run_benches(quick: bool) -> dict[str, Any]:
@@ -57,9 +61,13 @@ def check_targets(results: dict[str, Any]) -> dict[str, Any]:
     """Each target with the ratio measured; a bench that was skipped is reported as such."""
     checked: dict[str, Any] = {}
     for (bench, key), least in TARGETS.items():
-        value = results.get(bench, {}).get("ratios", {}).get(key)
+        figures = results.get(bench, {})
+        value = figures.get("ratios", {}).get(key)
         name = f"{bench.removeprefix('bench.bench_')}: {key}"
-        if value is None:
+        broken = {k: figures[k] for k in INVALIDATING if k in figures}
+        if broken:  # a run that ran out of descriptors or answered errors meets nothing
+            checked[name] = {"at_least": least, "measured": None, "met": False, **broken}
+        elif value is None:
             checked[name] = {"at_least": least, "measured": None, "met": None}
         else:
             checked[name] = {"at_least": least, "measured": value, "met": value >= least}
@@ -108,6 +116,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (smoke)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    raise_fd_limit()  # every bench's servers and wrk inherit it
     results = run_benches(args.quick)
     targets = check_targets(results)
     (RESULTS / "all.json").write_text(
@@ -121,6 +130,15 @@ def main() -> None:
         console.print(
             f"target {name} >= {target['at_least']}: {target['measured']} {verdict[target['met']]}"
         )
+        for key in INVALIDATING:
+            if key in target:
+                console.print(f"  [red]invalid run ({key}): {target[key]}")
+    for bench, figures in results.items():
+        if isinstance(figures, dict) and "invalid" in figures:
+            console.print(
+                f"[red]{bench}: INVALID, a process ran out of file descriptors: "
+                f"{figures['invalid']}"
+            )
 
 
 if __name__ == "__main__":

@@ -62,13 +62,22 @@ class CheckScope(command.Lister):
     def _ask_proxy(self, scope: str) -> dict[str, Any] | None:
         """The proxy's resolution of the scope against its registry, if it can be reached."""
         cloud = getattr(self.app, "cloud", None)
-        auth_url = (cloud.config.get("auth") or {}).get("auth_url") if cloud else None
+        if cloud is None:
+            return None
+        config = cloud.config
+        # From --os-cloud the URL sits in `auth`; from --os-auth-url / OS_AUTH_URL, before
+        # auth is validated (auth_required is False), it is still a top-level key.
+        auth_url = (config.get("auth") or {}).get("auth_url") or config.get("auth_url")
         if not auth_url:
             return None
-        base = re.sub(r"/identity(/v3)?/?$", "", auth_url)
+        base = re.sub(r"/identity(/v3)?/?$", "", str(auth_url).rstrip("/"))
+        verify = config.get("cacert") or config.get("verify", True)
         try:
             response = requests.get(
-                f"{base}/_openstackoid/scope", headers={"X-Scope": scope}, timeout=10
+                f"{base}/_openstackoid/scope",
+                headers={"X-Scope": scope},
+                timeout=10,
+                verify=verify,
             )
         except requests.RequestException:
             return None

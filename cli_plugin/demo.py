@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -23,6 +24,8 @@ from proxy import ProxyConfig, running_proxy
 from registry import Registry, load_clouds_yaml
 from testbed import Faults, Testbed
 from testbed.cli_runner import run_openstack
+from testbed.clouds_yaml import CloudLike
+from testbed.model import PASSWORD, PROJECT_NAME, USERNAME
 
 console = Console()
 
@@ -33,14 +36,15 @@ class Step:
     args: tuple[str, ...]
 
 
-def client_clouds_yaml(proxy_url: str, path: Path) -> Path:
-    """The user's clouds.yaml: one cloud, the proxy."""
+def client_clouds_yaml(proxy_url: str, path: Path, login: CloudLike | None = None) -> Path:
+    """The user's clouds.yaml: one cloud, the proxy; the user is `login`'s admin (each
+    simulated cloud has its own password), else the real testbed's bootstrap admin."""
     cloud = {
         "auth": {
             "auth_url": f"{proxy_url}/identity/v3",
-            "username": "admin",
-            "password": "secret",
-            "project_name": "admin",
+            "username": login.username if login else USERNAME,
+            "password": login.password if login else PASSWORD,
+            "project_name": login.project_name if login else PROJECT_NAME,
             "user_domain_name": "Default",
             "project_domain_name": "Default",
         },
@@ -71,20 +75,21 @@ def check(condition: bool, message: str) -> None:
         raise SystemExit(f"check failed: {message}")
 
 
-async def demo(clouds: int) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="openstackoid-demo-"))
+async def demo(clouds: int, workdir: Path) -> None:
     started = time.monotonic()
     image_cloud = f"cloud-{min(999, clouds)}"
     bed = Testbed(clouds=clouds)
-    await bed.start(progress=True)
     try:
+        await bed.start(progress=True)
         registry = Registry(load_clouds_yaml(bed.write_clouds_yaml(workdir / "fleet.yaml")))
         console.print(f"{clouds} clouds up in {time.monotonic() - started:.1f} s")
         config = ProxyConfig(default_scope="{*: cloud-1}")
         async with running_proxy(config, registry) as proxy_url:
             console.print(f"proxy at {proxy_url} (default scope {config.default_scope})")
             bed.image_service_url = f"{proxy_url}/image"  # Nova reaches Glance via the proxy
-            clouds_yaml = client_clouds_yaml(proxy_url, workdir / "clouds.yaml")
+            clouds_yaml = client_clouds_yaml(
+                proxy_url, workdir / "clouds.yaml", bed.cloud("cloud-1")
+            )
             await scenario(bed, clouds_yaml, image_cloud)
     finally:
         await bed.stop()
@@ -147,11 +152,21 @@ async def scenario(bed: Testbed, clouds_yaml: Path, image_cloud: str) -> None:
 
 
 def run(clouds: int = 1000) -> int:
+    # The work directory holds every cloud's password (fleet.yaml): it goes whatever the
+    # end, Ctrl-C and SIGTERM included (SIGTERM is turned into the KeyboardInterrupt that
+    # asyncio.run answers by cancelling the demo, whose finally blocks stop the clouds).
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        asyncio.run(demo(clouds))
+        with tempfile.TemporaryDirectory(prefix="openstackoid-demo-") as workdir:
+            asyncio.run(demo(clouds, Path(workdir)))
     except SystemExit as exc:
         console.print(f"[red]demo failed: {exc}")
         return 1
+    except KeyboardInterrupt:
+        console.print("[red]demo interrupted")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

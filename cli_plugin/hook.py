@@ -10,6 +10,8 @@ from typing import Any
 
 from openstack.config import loader
 
+from cli_plugin.hook_checks import scope_errors_reach_the_user, warn_where_the_scope_may_not_apply
+from cli_plugin.partial import warn_on_partial_results
 from cli_plugin.scope_value import scope_from_config
 
 SCOPE_HEADER = "X-Scope"
@@ -33,5 +35,10 @@ def set_scope(session: Any, scope: Any) -> None:
 
 def attach_scope(connection: Any) -> None:
     """The vendor_hook: the cloud config's `scope` (from --os-scope, OS_SCOPE or
-    clouds.yaml) becomes the X-Scope header of the connection's session."""
-    set_scope(connection.session, connection.config.config.get("scope"))
+    clouds.yaml) becomes the X-Scope header of the connection's session, whose fanned-out
+    answers missing some clouds are then logged as warnings."""
+    config = connection.config.config
+    with scope_errors_reach_the_user():  # not openstacksdk's unrelated "Hook should be ..."
+        set_scope(connection.session, config.get("scope"))
+    warn_where_the_scope_may_not_apply(config, scope_from_config(config.get("scope")))
+    warn_on_partial_results(connection.session)

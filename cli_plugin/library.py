@@ -14,11 +14,17 @@ from typing import Any
 import openstack
 
 from cli_plugin.hook import HOOK_NAME, SCOPE_HEADER, set_scope
+from cli_plugin.scope_value import ScopeOption
+from scope_dsl import parse_scope
 
 
 def connect(cloud: str | None = None, scope: Any = None, **kwargs: Any) -> Any:
     """An openstacksdk Connection whose every request carries `scope` (else the cloud's
     clouds.yaml `scope:`)."""
+    if isinstance(scope, str):
+        # Checked here (a ScopeSyntaxError for the caller), and not a str in the config:
+        # the hook warns about braced strings, which come from clouds.yaml then.
+        scope = ScopeOption(scope, parse_scope(scope))
     if scope is not None:
         kwargs["scope"] = scope
     return openstack.connect(cloud=cloud, vendor_hook=HOOK_NAME, **kwargs)

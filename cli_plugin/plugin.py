@@ -14,7 +14,7 @@ from typing import Any
 from osc_lib import utils
 
 from cli_plugin.hook import HOOK_NAME
-from cli_plugin.scope_value import scope_argument
+from cli_plugin.scope_value import ScopeAction, checked_scope
 
 API_NAME = "scope"
 API_VERSION_OPTION = "os_scope_api_version"
@@ -27,13 +27,14 @@ def make_client(instance: Any) -> Any:
 
 
 def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from_env = utils.env("OS_SCOPE")
     parser.add_argument(
         "--os-scope",
         "--scope",
         metavar="<scope>",
         dest="os_scope",
-        type=scope_argument,
-        default=utils.env("OS_SCOPE") or None,
+        action=ScopeAction,
+        default=checked_scope(parser, from_env, "OS_SCOPE") if from_env else None,
         help=(
             "Which cloud serves which service, e.g. "
             '"{keystone: cloud-1; glance: cloud-999}" (Env: OS_SCOPE)'

@@ -31,6 +31,32 @@ def scope_argument(text: str) -> ScopeOption:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class ScopeAction(argparse.Action):
+    """--os-scope / --scope: a bad scope exits with code 2 and the message alone.
+
+    argparse's own `type=` errors print the whole global usage first (~65 lines of OSC
+    options) and bury the caret; this prints what other argparse errors end with.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        where = f"argument {option_string}"
+        setattr(namespace, self.dest, checked_scope(parser, str(values), where))
+
+
+def checked_scope(parser: argparse.ArgumentParser, text: str, where: str) -> ScopeOption:
+    """The scope in `text`, or exit 2 with `prog: error: WHERE: message`."""
+    try:
+        return scope_argument(text)
+    except argparse.ArgumentTypeError as exc:
+        parser.exit(2, f"{parser.prog}: error: {where}: {exc}\n")
+
+
 def scope_from_config(value: Any) -> Scope | None:
     """A scope from a config value: a ScopeOption, DSL/JSON text, or a clouds.yaml mapping."""
     if value is None or value == "":

@@ -20,6 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from proxy.applied_scope import APPLIED, AppliedScopes
 from proxy.circuit import CircuitBreakers
 from proxy.config import ProxyConfig
 from proxy.errors import (
@@ -37,20 +38,27 @@ from proxy.identity import IdentityStrategy, Logins, make_strategy
 from proxy.listing import PARTIAL_FAILURE
 from proxy.log_safety import hide_request_lines
 from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
+from proxy.named_scope_source import named_scope_store, serve_named_scopes
 from proxy.relay import Relay
 from proxy.replay import read_replayable
 from proxy.request import ProxyRequest
 from proxy.request_ids import new_request_id
 from proxy.rewrites import AnswerHooks
-from proxy.routing import IDENTITY, AnyNode, RoutePlanner, describe, fans_out, route
+from proxy.routing import AnyNode, RoutePlanner, describe, fans_out, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
+from proxy.services import IDENTITY, SERVICES
 from proxy.upstream.client import CloudClient
 from proxy.upstream.destinations import Destinations
 from proxy.upstream.pool import Body, UpstreamPool
+from proxy.url_scope import PREFIX as SCOPED_PREFIX
+from proxy.url_scope import ScopedPath, UrlScopes, split_scoped_path
 from registry import MemoryStore, Registry, SqliteStore, Store
 from registry.admin_api import make_admin_app
+from registry.admin_scopes import ScopesAdmin, mount_scopes
 from registry.discovery import EndpointCatalog
 from registry.health import HealthSource, health_exposition, health_report
+from registry.named_scope_store import NamedScopeStore
+from registry.named_scopes import NamedScopes
 from registry.postgres import PostgresStore
 from scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
@@ -67,30 +75,15 @@ BREAKERS = web.AppKey("breakers", CircuitBreakers)
 STORE = web.AppKey("store", Store)
 PLANNER = web.AppKey("planner", RoutePlanner)
 HOOKS = web.AppKey("hooks", AnswerHooks)
+URL_SCOPES = web.AppKey("url_scopes", UrlScopes)
+NAMED_SCOPE_STORE = web.AppKey("named_scope_store", NamedScopeStore)
+HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
+"""Components following a central store report here by name ("registry", "scope_memory");
+/healthz and /metrics read them."""
 STRATEGY = web.AppKey("strategy", IdentityStrategy)
 DESTINATIONS = web.AppKey("destinations", Destinations)
 """Where the proxy may not send requests: its own listening addresses, filled as bound."""
 HOP_ID = web.AppKey("hop_id", str)
-HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
-"""Components following a central store report here by name ("registry", "scope_memory");
-/healthz and /metrics read them."""
-SERVICE_TYPES = frozenset(
-    {
-        "identity",
-        "image",
-        "compute",
-        "network",
-        "block-storage",
-        "placement",
-        "object-store",
-        "orchestration",
-        "load-balancer",
-        "dns",
-        "key-manager",
-        "shared-file-system",
-        "baremetal",
-    }
-)
 UNKNOWN_SERVICE = "unknown"
 """The metrics label of every path under no service: 20,000 random paths made 20,005
 series (issue 15)."""
@@ -210,46 +203,78 @@ async def _request_body(request: web.Request, single: bool, config: ProxyConfig)
     return None
 
 
-async def serve_service(request: web.Request, service_type: str) -> web.StreamResponse:
+async def serve_url_scoped(request: web.Request) -> web.StreamResponse:
+    """`/scope/<scope>/<service_type>/...`: the scope in the URL (proxy/url_scope.py)."""
+    try:
+        scoped = split_scoped_path(request.raw_path.partition("?")[0])
+    except ProxyError as exc:
+        return error_response(exc, new_request_id())
+    return await serve_service(request, scoped.service_type, scoped)
+
+
+async def serve_service(
+    request: web.Request, service_type: str, scoped: ScopedPath | None = None
+) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = new_request_id()
     app = request.app
     metrics = app[METRICS]
     plan: Any = None
     token: str | None = None
-    scope_text: str | None = None
+    noted: str | None = None
+    """The scope to remember for the token once it was accepted (X-Scope or the URL's)."""
     try:
         if request.method not in METHODS:
             raise MethodNotAllowed(f"method {request.method} is not one OpenStack uses", ALLOWED)
-        if service_type not in SERVICE_TYPES:
+        if service_type not in SERVICES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         headers = request.headers
         if HOP_HEADER in headers:
             _check_hops(headers, app[HOP_ID])
         token = headers.get("X-Auth-Token")
         scope_text = headers.get(SCOPE_HEADER)
+        config = app[CONFIG]
+        public_url = _public_url(request, config)
+        raw, _, query = request.raw_path.partition("?")
+        # Precedence: X-Scope, then the URL's scope, then the token's, then the default.
+        if scoped is not None:
+            url_scope = app[URL_SCOPES].resolve(scoped.segment)
+            public_url += url_scope.prefix  # every URL handed back keeps the scope
+            path = scoped.api_path
+        else:
+            url_scope = None
+            path = _api_path(request, service_type, raw)
         if scope_text:  # nearly every request: no coroutine for it
             scope: Scope | None = _parsed(scope_text)
-            plan_key: str | None = scope_text
+            noted = scope_text
+            source = "header"
+            if url_scope is not None and url_scope.scope != scope:
+                source = "header (the URL's scope differs and was not applied)"
+        elif url_scope is not None:
+            scope, scope_text = url_scope.scope, url_scope.text
+            noted = scope_text  # Nova's calls for the user keep it
+            source = "url"
         else:
-            scope, plan_key = await _recalled_scope(token, app[MEMORY])
-        raw, _, query = request.raw_path.partition("?")
-        path = _api_path(request, service_type, raw)
-        config = app[CONFIG]
-        decision = app[PLANNER].decide(request.method, service_type, path, scope, plan_key)
+            scope, scope_text = await _recalled_scope(token, app[MEMORY])
+            source = "token" if scope is not None else "default"
+        request[APPLIED] = (scope_text, scope or app[PLANNER].default, source)
+        decision = app[PLANNER].decide(request.method, service_type, path, scope, scope_text)
         plan = decision.node
-        call = ProxyRequest(
-            request.method,
-            path,
-            query,
-            headers,
-            decision,
-            scope,
-            plan_key,
-            token,
-            _public_url(request, config),
-            await _request_body(request, decision.single is not None, config),
-            request.remote or "",
+        body = await _request_body(request, decision.single is not None, config)
+        call = ProxyRequest._make(
+            (
+                request.method,
+                path,
+                query,
+                headers,
+                decision,
+                scope,
+                scope_text,
+                token,
+                public_url,
+                body,
+                request.remote or "",
+            )
         )
         response = await _answer(request, call)
     except ProxyError as exc:
@@ -259,12 +284,12 @@ async def serve_service(request: web.Request, service_type: str) -> web.StreamRe
     if not response.prepared:
         response.headers.setdefault(REQUEST_ID, request_id)
         response.headers["X-Openstackoid-Request-Id"] = request_id
-    if token and scope_text and response.status < 400:
+    if token and noted and response.status < 400:
         # Remembered once the token was accepted, never a stranger's (issue 15).
-        app[MEMORY].note(token, scope_text)
-    known = service_type if service_type in SERVICE_TYPES else UNKNOWN_SERVICE
+        app[MEMORY].note(token, noted)
+    known = service_type if service_type in SERVICES else UNKNOWN_SERVICE
     metrics.count_request(known, response.status)
-    if app[CONFIG].access_log:
+    if request.app[CONFIG].access_log:
         # One JSON line per request. The path only: query strings and headers may carry
         # secrets, and tokens never appear here.
         access_log.info(
@@ -370,6 +395,23 @@ async def shared_registry(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def named_scopes(app: web.Application) -> AsyncIterator[None]:
+    async for _ in serve_named_scopes(
+        app[URL_SCOPES].named, app[NAMED_SCOPE_STORE], app[HEALTH_SOURCES]
+    ):
+        yield
+
+
+def admin_app(proxy_app: web.Application) -> web.Application:
+    """The admin API (clouds, named scopes) on the proxy app's registry and stores."""
+    config = proxy_app[CONFIG]
+    assert config.admin_token
+    admin = make_admin_app(proxy_app[REGISTRY], proxy_app[STORE], config.admin_token)
+    named = ScopesAdmin(proxy_app[URL_SCOPES].named, proxy_app[NAMED_SCOPE_STORE])
+    mount_scopes(admin, named)
+    return admin
+
+
 def _store(config: ProxyConfig) -> Store:
     """Where admin API changes persist."""
     if config.registry_dsn:
@@ -396,6 +438,8 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[HOOKS] = AnswerHooks(app[MEMORY])
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
     app[HEALTH_SOURCES] = {}
+    app[URL_SCOPES] = UrlScopes(registry, NamedScopes())
+    app.on_response_prepare.append(AppliedScopes().tell)
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         raise_open_files_limit()
@@ -454,20 +498,23 @@ def make_app(config: ProxyConfig, registry: Registry) -> web.Application:
     app[STORE] = _store(config)
     if config.registry_dsn:
         app.cleanup_ctx.append(shared_registry)
-    if config.admin_token:
-        admin = make_admin_app(registry, app[STORE], config.admin_token)
-        app.add_subapp("/_openstackoid/admin", admin)
+    app[NAMED_SCOPE_STORE] = named_scope_store(config)
+    app.cleanup_ctx.append(named_scopes)
+    if config.admin_port is None:  # else they are proxy/operator_app.py's, on their own port
+        if config.admin_token:
+            app.add_subapp("/_openstackoid/admin", admin_app(app))
+        for path in ("/metrics", "/_openstackoid/metrics"):
+            app.router.add_get(path, metrics_view)
     for path in ("/healthz", "/_openstackoid/healthz"):
         app.router.add_get(path, healthz)
     app.router.add_get("/_openstackoid/scope", explain_scope)
-    for path in ("/metrics", "/_openstackoid/metrics"):
-        app.router.add_get(path, metrics_view)
     # A route per service type: aiohttp finds `/image/...` by its prefix in a dict, where a
     # single `/{service}/...` pattern is a regex match on every request.
-    for service_type in sorted(SERVICE_TYPES):
+    for service_type in SERVICES:
         handler = _handler_for(service_type)
         app.router.add_route("*", f"/{service_type}", handler)
         app.router.add_route("*", f"/{service_type}/{{tail:.*}}", handler)
+    app.router.add_route("*", SCOPED_PREFIX + "{tail:.*}", serve_url_scoped)
     app.router.add_route("*", "/{service}", proxy_handler)
     app.router.add_route("*", "/{service}/{tail:.*}", proxy_handler)
     return app

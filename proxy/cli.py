@@ -1,4 +1,9 @@
-"""`openstackoid proxy --config proxy.yaml`: serve the federation proxy."""
+"""`openstackoid proxy --config proxy.yaml`: serve the federation proxy.
+
+Everything a user can get wrong before the first request (a missing file, a bad scope, a
+taken port, a default scope naming no registered cloud) ends here as one CommandError line,
+exit code 2. SIGHUP re-reads the clouds.yaml, registry file and SQLite registry.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,27 @@ import multiprocessing
 import os
 import signal
 import socket
+import ssl
 import tempfile
 import uuid
+from dataclasses import dataclass, fields
 from typing import Any
 
+import yaml
 from aiohttp import web
 
+from openstackoid_cli import CommandError, HelpFormatter, describe_error
 from proxy.app import DESTINATIONS, make_app
 from proxy.config import EventLoopName, ProxyConfig
+from proxy.default_scope_check import unknown_default_clouds
 from proxy.identity import STRATEGIES
+from proxy.listeners import PortInUse, listen
 from proxy.metrics import MULTIPROC_ENV
+from proxy.operator_app import operator_listener
 from proxy.registry_source import load_registry
+from proxy.reloader import Reloader
+from registry import Registry, RegistryError
+from scope_dsl import ScopeSyntaxError
 
 log = logging.getLogger("openstackoid.proxy")
 
@@ -40,59 +55,138 @@ def new_event_loop(name: EventLoopName) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def _serve(config: ProxyConfig, sock: socket.socket | None) -> None:
+@dataclass(frozen=True)
+class Listeners:
+    """One worker's sockets: the proxy's, and the operator's (--admin-port) if any."""
+
+    main: socket.socket
+    operator: socket.socket | None
+
+
+def _listen(host: str, port: int, count: int) -> list[socket.socket]:
+    try:
+        return listen(host, port, count)
+    except PortInUse as exc:
+        raise CommandError(f"{exc}: stop it or choose another port") from None
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _bind_all(config: ProxyConfig) -> list[Listeners]:
+    """Every worker's sockets, bound here so a taken port fails before anything starts."""
+    main = _listen(config.host, config.port, config.workers)
+    if config.admin_port is None:
+        return [Listeners(sock, None) for sock in main]
+    try:
+        operator = _listen(config.admin_host, config.admin_port, config.workers)
+    except CommandError:
+        for sock in main:
+            sock.close()
+        raise
+    return [Listeners(m, o) for m, o in zip(main, operator, strict=True)]
+
+
+def ssl_context(config: ProxyConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise CommandError(
+            f"cannot use --tls-cert {config.tls_cert} / --tls-key {config.tls_key}: {exc}"
+        ) from None
+    return context
+
+
+async def _load_checked(config: ProxyConfig) -> Registry:
+    """The configured registry, refused when it cannot serve the default scope."""
+    if config.registry_db and not os.path.exists(config.registry_db):
+        raise CommandError(
+            f"no registry at {config.registry_db}: create it with `openstackoid registry "
+            f"--db {config.registry_db} import FILE` (or `add`), or fix --registry-db"
+        )
+    try:
+        registry = await load_registry(config)
+    except (OSError, RegistryError, yaml.YAMLError) as exc:
+        raise CommandError(f"cannot load the registry: {describe_error(exc)}") from None
+    problems = unknown_default_clouds(config, registry)
+    if problems and not config.registry_dsn:  # a shared registry is loaded later, by the app
+        raise CommandError(
+            f"--default-scope {config.default_scope!r} names unregistered clouds: "
+            + "; ".join(problems)
+        )
+    if len(registry) == 0 and not config.registry_dsn:
+        log.warning(
+            "NO CLOUDS: the registry is empty, every request will fail until clouds are "
+            "added (--clouds-yaml, --registry-db, the admin API, then SIGHUP)"
+        )
+    return registry
+
+
+def _serve(config: ProxyConfig, listeners: Listeners, registry: Registry | None = None) -> None:
     configure_logging()  # no-op where already configured (a single process)
     loop = new_event_loop(config.event_loop)
     asyncio.set_event_loop(loop)
-    registry = loop.run_until_complete(load_registry(config))
+    if registry is None:  # a spawned worker loads its own
+        registry = loop.run_until_complete(load_registry(config))
     app = make_app(config, registry)
+    tls = ssl_context(config)
+    if listeners.operator is not None:
+        app.cleanup_ctx.append(operator_listener(listeners.operator, tls))
+    loop.add_signal_handler(signal.SIGHUP, Reloader(config, registry).request)
     # The registry lives as long as the process: out of the cyclic GC's sight, its thousands
     # of objects stop being traversed at every full collection (and the load's garbage goes).
     gc.collect()
     gc.freeze()
-    log.info("serving %d clouds on %s:%d", len(registry), config.host, config.port)
+    scheme = "https" if tls else "http"
+    log.info("serving %d clouds on %s://%s:%d", len(registry), scheme, *_address(listeners.main))
+    if listeners.operator is not None:
+        log.info(
+            "operator listener (/metrics, admin API) on %s://%s:%d",
+            scheme,
+            *_address(listeners.operator),
+        )
+    app[DESTINATIONS].own.add(_address(listeners.main))
     # run_app handles SIGTERM/SIGINT: stop accepting, finish in-flight, run cleanup_ctx.
     # keepalive_timeout bounds a request head's arrival too (aiohttp closes a connection
     # still waiting for its first request when it ends): the slowloris bound.
-    if sock is not None:
-        host, port = sock.getsockname()[:2]
-        app[DESTINATIONS].own.add((host, port))
-        web.run_app(
-            app,
-            sock=sock,
-            access_log=None,
-            shutdown_timeout=30,
-            keepalive_timeout=config.request_head_timeout,
-            print=None,
-            loop=loop,
-        )
-    else:
-        app[DESTINATIONS].own.add((config.host, config.port))
-        web.run_app(
-            app,
-            host=config.host,
-            port=config.port,
-            access_log=None,
-            reuse_port=True,
-            shutdown_timeout=30,
-            keepalive_timeout=config.request_head_timeout,
-            print=None,
-            loop=loop,
-        )
+    web.run_app(
+        app,
+        sock=listeners.main,
+        ssl_context=tls,
+        access_log=None,
+        shutdown_timeout=30,
+        keepalive_timeout=config.request_head_timeout,
+        print=None,
+        loop=loop,
+    )
+
+
+def _address(sock: socket.socket) -> tuple[str, int]:
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)
 
 
 def serve(config: ProxyConfig) -> int:
+    # A SIGHUP before the serving loop can take it must not kill the proxy (the default
+    # action); spawned workers inherit the ignoring until their loop handles it.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    ssl_context(config)  # unusable certificate files fail now, not in every worker
+    registry = asyncio.run(_load_checked(config))
+    all_listeners = _bind_all(config)
     if not config.public_url:
         log.warning(
             "public_url is not set: catalogs and links will name whatever Host each client "
             "sent; set it to the URL clients reach the proxy at"
         )
     if config.workers <= 1:
-        _serve(config, None)
+        _serve(config, all_listeners[0], registry)
         return 0
     # One id for every worker: a request looping from one worker to another is caught too.
     config = dataclasses.replace(config, proxy_id=config.proxy_id or uuid.uuid4().hex[:16])
-    # reuse_port: each worker binds the same port and the kernel spreads connections.
+    del registry  # each worker loads its own (a Cloud's mappings do not pickle)
+    # Each worker accepts on its own SO_REUSEPORT socket of the port (proxy/listeners.py).
     # Metrics: prometheus_client's multiprocess mode, one file per worker in a directory
     # the parent owns; /metrics in any worker sums them all. Workers are spawned, not
     # forked, so each imports prometheus_client with the directory already set.
@@ -100,60 +194,102 @@ def serve(config: ProxyConfig) -> int:
         os.environ[MULTIPROC_ENV] = metrics_dir
         context = multiprocessing.get_context("spawn")
         workers = [
-            context.Process(target=_serve, args=(config, None), daemon=False)
-            for _ in range(config.workers)
+            context.Process(target=_serve, args=(config, listeners), daemon=False)
+            for listeners in all_listeners
         ]
         for worker in workers:
             worker.start()
+        for listeners in all_listeners:  # the workers hold their own copies now
+            listeners.main.close()
+            if listeners.operator is not None:
+                listeners.operator.close()
 
-        def stop(signum: int, _frame: object) -> None:
-            # Each worker shuts down gracefully on SIGTERM (run_app); the parent waits.
+        def relay(signum: int, _frame: object) -> None:
+            # Each worker shuts down gracefully on SIGTERM (run_app) and reloads on SIGHUP.
             for worker in workers:
                 if worker.pid is not None and worker.is_alive():
-                    os.kill(worker.pid, signal.SIGTERM)
+                    os.kill(worker.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, relay)
         for worker in workers:
             worker.join()
     return 0
 
 
+_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any], str], ...] = (
+    (("--host",), {}, "address to listen on"),
+    (("--port",), {"type": int}, "port to listen on"),
+    (("--public-url",), {}, "URL clients reach the proxy at (catalogs and links name it)"),
+    (("--clouds-yaml",), {}, "import clouds from a clouds.yaml (re-read on SIGHUP)"),
+    (("--registry-db",), {}, "SQLite registry file (re-read on SIGHUP)"),
+    (("--registry-dsn",), {}, "PostgreSQL registry shared by a fleet (followed live)"),
+    (("--default-scope",), {}, 'scope of requests that carry none, e.g. "{*: cloud-1}"'),
+    (
+        ("--identity-strategy",),
+        {"choices": list(STRATEGIES)},
+        "how identity crosses clouds",
+    ),
+    (("--workers",), {"type": int}, "processes sharing the port"),
+    (("--event-loop",), {"choices": ["uvloop", "asyncio"]}, "asyncio event loop"),
+    (("--tls-cert",), {}, "PEM certificate chain: serve HTTPS (with --tls-key)"),
+    (("--tls-key",), {}, "PEM private key of --tls-cert"),
+    (
+        ("--admin-port",),
+        {"type": int},
+        "serve /metrics and the admin API on this port only, not on --port",
+    ),
+    (("--admin-host",), {}, "address of the --admin-port listener"),
+)
+
+
+def _config_default(option: str) -> Any:
+    name = option.removeprefix("--").replace("-", "_")
+    return next(f.default for f in fields(ProxyConfig) if f.name == name)
+
+
 def _run(args: argparse.Namespace) -> int:
     configure_logging()
-    overrides: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "clouds_yaml": args.clouds_yaml,
-        "registry_db": args.registry_db,
-        "registry_dsn": args.registry_dsn,
-        "default_scope": args.default_scope,
-        "identity_strategy": args.identity_strategy,
-        "workers": args.workers,
-        "public_url": args.public_url,
-        "event_loop": args.event_loop,
-        "access_log": args.access_log,
+    # Options given on the command line only (the parser's defaults are SUPPRESSed), so
+    # the config file's values stand where no flag overrides them.
+    overrides = {
+        key: value for key, value in vars(args).items() if key not in ("command", "func", "config")
     }
-    return serve(ProxyConfig.load(args.config, **overrides))
+    try:
+        config = ProxyConfig.load(getattr(args, "config", None), **overrides)
+    except ScopeSyntaxError as exc:
+        raise CommandError(f"bad default scope: {exc}") from None
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        raise CommandError(
+            f"bad proxy configuration: {describe_error(exc)} "
+            "(`openstackoid proxy --help` lists the options; config keys are their names "
+            "with _ for -)"
+        ) from None
+    return serve(config)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("proxy", help="serve the federation proxy")
-    parser.add_argument("--config", help="proxy.yaml (keys of proxy.config.ProxyConfig)")
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--clouds-yaml", help="import clouds from a clouds.yaml")
-    parser.add_argument("--registry-db", help="SQLite registry file")
-    parser.add_argument("--registry-dsn", help="PostgreSQL registry shared by a fleet")
-    parser.add_argument("--default-scope", help='e.g. "{*: cloud-1}"')
-    parser.add_argument("--identity-strategy", choices=list(STRATEGIES))
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--public-url")
-    parser.add_argument("--event-loop", choices=["uvloop", "asyncio"])
+    parser = subparsers.add_parser(
+        "proxy",
+        help="serve the federation proxy",
+        description=(
+            "Serve the federation proxy. Flags override --config's keys. SIGHUP re-reads "
+            "--clouds-yaml, the registry file and --registry-db and applies the changes "
+            "without a restart (clouds added through the admin API stay)."
+        ),
+        formatter_class=HelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--config", help="proxy.yaml with keys of proxy.config.ProxyConfig (default: none)"
+    )
+    for flags, kwargs, text in _OPTIONS:
+        default = _config_default(flags[0])
+        shown = "none" if default is None else default
+        parser.add_argument(*flags, **kwargs, help=f"{text} (default: {shown})")
     parser.add_argument(
         "--access-log",
         action="store_true",
-        default=None,  # None: the config file decides
-        help="one JSON line per request on stderr (logger openstackoid.access)",
+        help="one JSON line per request on stderr, logger openstackoid.access (default: off)",
     )
     parser.set_defaults(func=_run)

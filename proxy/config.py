@@ -69,6 +69,13 @@ class ProxyConfig:
     max_replay_bytes: int = 1024 * 1024
     access_log: bool = False
     admin_token: str | None = None
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
+    """When set, /metrics and the admin API leave the main listener for admin_host:admin_port
+    (proxy/operator_app.py), where a firewall can keep them from the clouds' users."""
+    tls_cert: str | None = None
+    """PEM certificate chain of the listener; with tls_key, the proxy serves HTTPS."""
+    tls_key: str | None = None
     workers: int = 1
     event_loop: EventLoopName = "uvloop"
     """uvloop (libuv) cuts the event loop's and sockets' share of each request."""
@@ -83,17 +90,20 @@ class ProxyConfig:
                 f"unknown identity strategy {self.identity_strategy!r}: "
                 f"one of {', '.join(STRATEGIES)}"
             )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> ProxyConfig:
         data: dict[str, Any] = {}
         if path is not None:
             data = yaml.safe_load(Path(path).read_text()) or {}
+        data = {str(k).replace("-", "_"): v for k, v in data.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown proxy config keys: {', '.join(unknown)}")
-        config = cls(**{k.replace("-", "_"): v for k, v in data.items()})
+        config = cls(**data)
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         if path is not None and config.registry_dsn and not config.registry_snapshot:
             config = replace(config, registry_snapshot=str(Path(path).parent / SNAPSHOT_NAME))

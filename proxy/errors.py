@@ -20,6 +20,10 @@ ProxyError                        status, title; message says why
       +-- CircuitOpen (503)          the cloud failed repeatedly; cooling down
  +-- CloudBusy (503)             every slot to the cloud stayed taken (no failure of the cloud)
  +-- LoopDetected (508)          the request came back to this proxy (its hop header)
+
+map_upstream_errors is the one place other errors become these: the upstream client's
+(proxy/upstream/errors.py), aiohttp's, the OS's. openstack_error is the one place an
+answer takes OpenStack's error shape (the admin API's answers can use it too).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import json
 
 import aiohttp
 from aiohttp import web
+
+from proxy.upstream.errors import RequestBodyFailed
 
 
 class ProxyError(Exception):
@@ -128,18 +134,28 @@ class LoopDetected(ProxyError):
     title = "Loop Detected"
 
 
-def error_response(error: ProxyError, request_id: str) -> web.Response:
-    """keystoneauth's from_response reads error.message from this shape."""
-    body = {"error": {"code": error.status, "title": error.title, "message": error.message}}
+def openstack_error(
+    status: int, title: str, message: str, request_id: str | None = None
+) -> web.Response:
+    """An error in OpenStack's shape; keystoneauth's from_response reads error.message."""
+    body = {"error": {"code": status, "title": title, "message": message}}
     return web.Response(
         body=json.dumps(body).encode(),
-        status=error.status,
+        status=status,
         content_type="application/json",
-        headers={"X-Openstack-Request-Id": request_id, **dict(error.headers)},
+        headers={"X-Openstack-Request-Id": request_id} if request_id else None,
     )
 
 
+def error_response(error: ProxyError, request_id: str) -> web.Response:
+    response = openstack_error(error.status, error.title, error.message, request_id)
+    response.headers.extend(error.headers)  # e.g. Allow on a 405
+    return response
+
+
 def _as_proxy_error(cloud: str, exc: BaseException) -> ProxyError | None:
+    if isinstance(exc, RequestBodyFailed):
+        return RequestBodyIncomplete(f"the request body broke off: {exc}")
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"cloud {cloud!r} did not answer in time")
     if isinstance(exc, aiohttp.ClientConnectorError):

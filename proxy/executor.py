@@ -19,6 +19,7 @@ from proxy.listing import PARTIAL_FAILURE, json_object, list_key, next_href, ref
 from proxy.paged import paged, parse_limit
 from proxy.request import ProxyRequest
 from proxy.routing import AllNode, AnyNode, CloudNode, Node, fans_out
+from proxy.services import Links
 from proxy.upstream.client import Send
 from proxy.upstream.connection import UpstreamResponse
 from registry import Cloud
@@ -125,7 +126,8 @@ class Executor:
         if document is None or key is None:
             return first
         items: list[Any] = list(document[key])
-        url = _next_url(document, first.root)
+        links = request.service.links
+        url = _next_url(document, first.root, links)
         pages = 1
         while url and pages < MAX_PAGES:
             page = await self.buffer(request, cloud, url=url)
@@ -135,7 +137,7 @@ class Executor:
             if page_doc is None:
                 raise UpstreamUnavailable(f"cloud {cloud.name!r} sent a list page that is not JSON")
             items.extend(page_doc.get(key) or [])
-            url = _next_url(page_doc, first.root)
+            url = _next_url(page_doc, first.root, links)
             pages += 1
         return collected(first, document, key, items)
 
@@ -188,12 +190,10 @@ class Executor:
         return merged
 
 
-def _next_url(document: dict[str, Any], root: str) -> str | None:
-    """The cloud's link to its next page, absolute (glance's is relative to the endpoint)."""
-    href = next_href(document)
-    if href is None:
-        return None
-    if href.startswith("/") and isinstance(document.get("next"), str):
+def _next_url(document: dict[str, Any], root: str, links: Links) -> str | None:
+    """The cloud's link to its next page, absolute."""
+    href = next_href(document, links)
+    if href is not None and links is Links.RELATIVE_NEXT:
         return root + href
     return href
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from proxy.services import Links
+
 if TYPE_CHECKING:
     from proxy.buffered import Buffered
 
@@ -27,12 +29,12 @@ def list_key(document: Any) -> str | None:
     return keys[0] if len(keys) == 1 else None
 
 
-def next_href(document: dict[str, Any]) -> str | None:
-    """A page's link to the next one, as the cloud wrote it (glance `next`, nova/neutron
-    `*_links` rel=next), or None on the last page."""
-    nxt = document.get("next")
-    if isinstance(nxt, str):
-        return nxt
+def next_href(document: dict[str, Any], dialect: Links) -> str | None:
+    """A page's link to the next one, as the cloud wrote it in its service's dialect, or
+    None on the last page."""
+    if dialect is not Links.COLLECTION_LINKS:
+        nxt = document.get("next")
+        return nxt if isinstance(nxt, str) and nxt else None
     for key, links in document.items():
         if key.endswith("_links") and isinstance(links, list):
             for link in links:
@@ -41,9 +43,20 @@ def next_href(document: dict[str, Any]) -> str | None:
     return None
 
 
-def has_more(document: dict[str, Any]) -> bool:
+def has_more(document: dict[str, Any], dialect: Links) -> bool:
     """Whether a page links a next one."""
-    return next_href(document) is not None
+    return next_href(document, dialect) is not None
+
+
+def link_next(document: dict[str, Any], key: str, dialect: Links, link: str, prefix: str) -> None:
+    """Link a page made by the proxy to its next: `link` is relative to the proxy's
+    service `prefix`, written as the service writes its own."""
+    if dialect is Links.RELATIVE_NEXT:
+        document["next"] = link
+    elif dialect is Links.ABSOLUTE_NEXT:
+        document["next"] = prefix + link
+    else:
+        document[f"{key}_links"] = [{"rel": "next", "href": prefix + link}]
 
 
 def drop_links(document: dict[str, Any]) -> None:

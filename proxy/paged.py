@@ -23,6 +23,7 @@ from proxy.listing import (
     drop_links,
     has_more,
     json_object,
+    link_next,
     list_key,
     refusal,
 )
@@ -131,7 +132,8 @@ def _get_page(
         key = list_key(document)
         if document is None or key is None:
             return Failed(f"{cloud.name}: a list page that is not JSON")
-        return Page(cloud.name, document, list(document[key]), has_more(document))
+        more = has_more(document, request.service.links)
+        return Page(cloud.name, document, list(document[key]), more)
 
     return get_page
 
@@ -155,10 +157,7 @@ def _answer(
     drop_links(document)
     if after != DONE and page.limit:  # limit=0 links no next page, as Glance does
         link = next_link(request.path, params, after)
-        if request.service_type == "image":
-            document["next"] = link  # glance: relative to the endpoint
-        else:
-            document[f"{key}_links"] = [{"rel": "next", "href": request.proxy_prefix + link}]
+        link_next(document, key, request.service.links, link, request.proxy_prefix)
     headers: CIMultiDict[str] = CIMultiDict({"Content-Type": "application/json"})
     if page.failures:
         headers[PARTIAL_FAILURE] = "; ".join(page.failures)[:4000]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.service_root import proxy_endpoint
-
-DEFAULT_SUFFIX = {"identity": "/v3", "compute": "/v2.1"}
+from proxy.services import SERVICES
 
 
 def rewrite_catalog(
@@ -25,7 +24,9 @@ def rewrite_catalog(
                 regions.append(str(region))
     region = regions[0] if regions else "RegionOne"
     for service_type in sorted(scoped_types - seen - {"*"}):
-        url = f"{public_url.rstrip('/')}/{service_type}{DEFAULT_SUFFIX.get(service_type, '')}"
+        known = SERVICES.get(service_type)
+        suffix = known.version_suffix if known else ""
+        url = f"{public_url.rstrip('/')}/{service_type}{suffix}"
         catalog.append(
             {
                 "id": f"openstackoid-{service_type}",

@@ -13,11 +13,8 @@ from proxy.identity import parse_expiry
 from proxy.request import ProxyRequest
 from proxy.rewrite_catalog import rewrite_catalog
 from proxy.rewrite_links import rewrite_body, rewrite_headers
-from proxy.routing import IDENTITY
 from proxy.scope_memory import ScopeStore
 from proxy.upstream.connection import UpstreamResponse
-
-TOKEN_PATHS = frozenset({"/v3/auth/tokens", "/v3/auth/catalog"})
 
 
 def rewrite_token(body: bytes, request: ProxyRequest) -> tuple[bytes, dict[str, Any] | None]:
@@ -47,7 +44,7 @@ class AnswerHooks:
     def token_answer(
         self, request: ProxyRequest, headers: CIMultiDictProxy[str], body: bytes
     ) -> bytes:
-        if request.service_type != IDENTITY or request.path not in TOKEN_PATHS:
+        if request.path not in request.service.token_paths:
             return body
         body, token = rewrite_token(body, request)
         subject = headers.get("X-Subject-Token")

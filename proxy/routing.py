@@ -8,6 +8,7 @@ from typing import Any, assert_never
 
 from proxy.errors import BadRequest, CloudUnknown, FanOutTooWide, FanOutWriteRejected, ScopeMissing
 from proxy.service_root import service_root
+from proxy.services import IDENTITY
 from registry import Cloud, Registry, UnknownCloudError
 from scope_dsl import (
     AllOf,
@@ -20,7 +21,6 @@ from scope_dsl import (
     Scope,
 )
 
-IDENTITY = "identity"
 MAX_FANOUT = 1024
 """Distinct clouds one request may address: sized for a federation of 1,000 clouds."""
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

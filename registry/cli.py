@@ -10,15 +10,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from openstackoid_cli import CommandError, HelpFormatter
 from registry.clouds_yaml import load_clouds_yaml
 from registry.errors import RegistryError
 from registry.model import Cloud
 from registry.postgres import PostgresStore
 from registry.registry_file import load_registry_file, validate_cloud
+from registry.scopes_cli import register_scope_commands
 from registry.store import SqliteStore, Store
 from registry.yaml_io import load_yaml
 
@@ -27,22 +30,56 @@ BATCH = 500
 console = Console()
 
 
+CREATING_COMMANDS = frozenset({"import", "add"})
+"""Only these may create a SQLite registry: a typo in --db must not leave an empty one."""
+
+
+def _sqlite_path(args: argparse.Namespace) -> Path:
+    return Path(args.db or os.environ.get("OPENSTACKOID_REGISTRY") or DEFAULT_DB)
+
+
 async def _open_store(args: argparse.Namespace) -> Store:
     if args.dsn:
         return await PostgresStore(args.dsn).open()
-    return SqliteStore(args.db or os.environ.get("OPENSTACKOID_REGISTRY") or DEFAULT_DB)
+    path = _sqlite_path(args)
+    if args.registry_command not in CREATING_COMMANDS and not path.exists():
+        raise CommandError(
+            f"no registry at {path}: create one with `openstackoid registry --db {path} "
+            "import FILE` or `add`, or name an existing one with --db"
+        )
+    return SqliteStore(path)
 
 
 def _read_clouds(path: Path) -> list[Cloud]:
     """A clouds.yaml (has `clouds:` as a mapping) or a registry file (a list)."""
-    document = load_yaml(path.read_text()) or {}
-    if isinstance(document.get("clouds"), dict):
-        return load_clouds_yaml(path)
-    return load_registry_file(path)
+    try:
+        document = load_yaml(path.read_text()) or {}
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise CommandError(f"{path} is not YAML: {_one_line(exc)}") from None
+    if not isinstance(document, dict):
+        raise CommandError(
+            f"{path} is neither a clouds.yaml (`clouds:` mapping) nor a registry file "
+            "(`clouds:` list)"
+        )
+    try:
+        if isinstance(document.get("clouds"), dict):
+            return load_clouds_yaml(path)
+        return load_registry_file(path)
+    except RegistryError as exc:
+        message = str(exc)  # a registry file's errors name it already
+        raise CommandError(message if str(path) in message else f"{path}: {message}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 async def _import(store: Store, args: argparse.Namespace) -> int:
-    clouds = _read_clouds(Path(args.file))
+    clouds: list[Cloud] = args.clouds
     with Progress(console=console) as progress:
         task = progress.add_task(f"importing {len(clouds)} clouds", total=len(clouds))
         for start in range(0, len(clouds), BATCH):
@@ -58,7 +95,7 @@ async def _add(store: Store, args: argparse.Namespace) -> int:
     if args.region:
         data["region_name"] = args.region
     if args.label:
-        data["labels"] = dict(item.split("=", 1) for item in args.label)
+        data["labels"] = dict(args.label)
     if args.group:
         data["groups"] = args.group
     await store.upsert(validate_cloud(data))
@@ -100,6 +137,10 @@ async def _show(store: Store, args: argparse.Namespace) -> int:
 
 def _runner(action: Callable[[Store, argparse.Namespace], Awaitable[int]]) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
+        if args.registry_command == "import":
+            # Read first: a missing or broken file fails before any registry is created.
+            args.clouds = _read_clouds(Path(args.file))
+
         async def main() -> int:
             try:
                 store = await _open_store(args)
@@ -119,27 +160,52 @@ def _runner(action: Callable[[Store, argparse.Namespace], Awaitable[int]]) -> Ca
     return run
 
 
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+    return key, value
+
+
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("registry", help="the clouds the proxy can reach")
-    parser.add_argument(
-        "--db", help=f"SQLite file (default $OPENSTACKOID_REGISTRY or {DEFAULT_DB})"
+    parser = subparsers.add_parser(
+        "registry",
+        help="the clouds the proxy can reach",
+        description="Manage a SQLite or PostgreSQL registry of clouds. Only import and add "
+        "create a SQLite registry; a running proxy re-reads it on SIGHUP.",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--dsn", help="PostgreSQL DSN of a fleet's shared registry")
+    parser.add_argument(
+        "--db", help=f"SQLite file (default: $OPENSTACKOID_REGISTRY, else {DEFAULT_DB})"
+    )
+    parser.add_argument(
+        "--dsn", help="PostgreSQL DSN of a fleet's shared registry, instead of --db (default: none)"
+    )
     commands = parser.add_subparsers(dest="registry_command", required=True)
-    add = commands.add_parser("add", help="add or replace one cloud")
-    add.add_argument("name")
-    add.add_argument("--auth-url", required=True)
-    add.add_argument("--region")
-    add.add_argument("--label", action="append", help="key=value (repeatable)")
-    add.add_argument("--group", action="append", help="group name (repeatable)")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(
+            name, help=text, description=text, formatter_class=HelpFormatter
+        )
+        return sub
+
+    add = command("add", "add or replace one cloud")
+    add.add_argument("name", help="the cloud's name in scopes")
+    add.add_argument("--auth-url", required=True, help="its Keystone URL (required)")
+    add.add_argument("--region", help="its region name (default: none)")
+    add.add_argument(
+        "--label", action="append", type=_label, help="key=value, repeatable (default: none)"
+    )
+    add.add_argument("--group", action="append", help="group name, repeatable (default: none)")
     add.set_defaults(func=_runner(_add))
-    remove = commands.add_parser("remove", help="remove one cloud")
-    remove.add_argument("name")
+    remove = command("remove", "remove one cloud")
+    remove.add_argument("name", help="the cloud's name")
     remove.set_defaults(func=_runner(_remove))
-    commands.add_parser("list", help="list clouds").set_defaults(func=_runner(_list))
-    show = commands.add_parser("show", help="show one cloud (no secrets)")
-    show.add_argument("name")
+    command("list", "list clouds").set_defaults(func=_runner(_list))
+    show = command("show", "show one cloud (no secrets)")
+    show.add_argument("name", help="the cloud's name")
     show.set_defaults(func=_runner(_show))
-    imp = commands.add_parser("import", help="import a clouds.yaml or a registry file")
-    imp.add_argument("file")
+    imp = command("import", "import a clouds.yaml or a registry file (creates the registry)")
+    imp.add_argument("file", help="clouds.yaml or registry YAML file")
     imp.set_defaults(func=_runner(_import))
+    register_scope_commands(commands, DEFAULT_DB)

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 from cachetools import TTLCache
 
-from registry.errors import RegistryError
-from registry.keystone import LoginFailed, LoginRefused, NoCredentials, login
+from registry.errors import LoginFailed, LoginRefused, NoCredentials, RegistryError
+from registry.keystone import login
 from registry.model import Cloud
 
 CatalogSource = Callable[[aiohttp.ClientSession, Cloud], Awaitable[Sequence[dict[str, Any]]]]

@@ -3,6 +3,9 @@
 RegistryError
  +-- UnknownCloudError (LookupError)   no cloud by that name; names the closest ones
  +-- InvalidCloudError (ValueError)    a cloud definition that does not validate
+ +-- NoCredentials                     a login to a cloud without credentials
+ +-- LoginRefused                      a cloud's Keystone refused the credentials (.status)
+ +-- LoginFailed                       a cloud's Keystone failed (5xx) or sent no token
  +-- StoreUnavailableError             the central store cannot be used (down, cut, refusing)
 """
 
@@ -33,3 +36,19 @@ class InvalidCloudError(RegistryError, ValueError):
 class StoreUnavailableError(RegistryError):
     """The registry's central store (PostgreSQL) cannot be used: down, cut off, stalled, or
     refusing (a missing schema, a missing privilege)."""
+
+
+class LoginRefused(RegistryError):
+    """The cloud's Keystone refused the registered credentials (a status below 500)."""
+
+    def __init__(self, cloud: str, status: int) -> None:
+        super().__init__(f"cloud {cloud!r} refused openstackoid's credentials (status {status})")
+        self.status = status
+
+
+class LoginFailed(RegistryError):
+    """The cloud's Keystone failed (5xx) or answered something that is no token."""
+
+
+class NoCredentials(RegistryError):
+    """The cloud has no registered credentials to log in with."""

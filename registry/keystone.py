@@ -12,25 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from registry.errors import RegistryError
+from registry.errors import LoginFailed, LoginRefused, NoCredentials
 from registry.model import Cloud
 from registry.tls import tls_for
-
-
-class LoginRefused(RegistryError):
-    """The cloud's Keystone refused the registered credentials (a status below 500)."""
-
-    def __init__(self, cloud: str, status: int) -> None:
-        super().__init__(f"cloud {cloud!r} refused openstackoid's credentials (status {status})")
-        self.status = status
-
-
-class LoginFailed(RegistryError):
-    """The cloud's Keystone failed (5xx) or answered something that is no token."""
-
-
-class NoCredentials(RegistryError):
-    """The cloud has no registered credentials to log in with."""
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ EXAMPLES: dict[str, list[str]] = {
         "{a: b & )}",
         "a: b &",
         "a: b |",
+        "a: b; c: d &",
+        "a: b; c: d |",
         "a: b & ; c: d",
         "a: b | ; c: d",
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +12,14 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from testbed import compute, identity, image, network
-from testbed.identity import TokenBook
-from testbed.model import CloudState, RecordedRequest
-from testbed.responses import json_response, keystone_error, send_body
+from testbed import compute, identity, identity_admin, image, network
+from testbed.directory import DirectoryError
+from testbed.model import Caller, CloudState, RecordedRequest
+from testbed.nova_calls import NovaCalls
+from testbed.policy import CALLER, body_too_large, service_policy
+from testbed.responses import json_response, keystone_error, nova_error, send_body
+from testbed.service_user import LOCAL_REQUEST_ID, ServiceAuthError, new_request_id, service_call
+from testbed.tokens import TokenBook, TokenRecord
 
 CloudHandler = Callable[[web.Request, CloudState], Awaitable[web.StreamResponse]]
 
@@ -28,13 +32,16 @@ class Fleet:
     tokens: TokenBook = field(default_factory=lambda: TokenBook(shared_identity=False))
     data_dir: Path = Path(".")
     image_service_url: str | None = None
-    """Where Nova checks images; None means each cloud's own Glance."""
+    """Where Nova checks images ([glance] endpoint_override); None: each cloud's own Glance."""
+    network_service_url: str | None = None
+    """Where Nova checks networks ([neutron] endpoint_override); None: each cloud's own."""
     rng: random.Random = field(default_factory=lambda: random.Random(42))
     session: aiohttp.ClientSession | None = None
 
 
 FLEET = web.AppKey("fleet", Fleet)
 CLOUD = web.RequestKey("cloud", CloudState)
+UNAUTHENTICATED = keystone_error(401, identity.UNAUTHENTICATED)
 _PUBLIC_PATHS = frozenset(
     {
         "/identity",
@@ -73,38 +80,73 @@ async def cloud_middleware(
         if request.transport is not None:
             request.transport.abort()
         raise web.HTTPServiceUnavailable()
+    tokens = fleet.tokens
+    caller = tokens.check(cloud.name, request.headers.get("X-Auth-Token"))
+    service_token = request.headers.get("X-Service-Token")
+    service_caller = tokens.check(cloud.name, service_token) if service_token else None
     cloud.requests.append(
         RecordedRequest(
             request.method,
             request.path,
             request.query_string,
-            request.headers.get("X-Scope"),
-            "X-Auth-Token" in request.headers,
+            _who(caller),
+            _who(service_caller),
+            request.headers.get("X-Openstack-Request-Id"),
+            _header_names(request),
         )
     )
+    request[LOCAL_REQUEST_ID] = new_request_id()
     if faults.latency:
         await asyncio.sleep(faults.latency)
+    if cloud.gate is not None:
+        cloud.held += 1
+        try:
+            await cloud.gate.wait()
+        finally:
+            cloud.held -= 1
     if faults.garbage and request.transport is not None:
         request.transport.write(b"\x16\x03\x01 this is not HTTP \xff\xfe\r\n\r\n")
         request.transport.close()
         raise web.HTTPServiceUnavailable()
     if faults.error_rate and fleet.rng.random() < faults.error_rate:
         response: web.StreamResponse = keystone_error(503, f"{cloud.name} is failing (injected).")
-    elif request.path not in _PUBLIC_PATHS and not _authorised(request, cloud, fleet):
-        response = keystone_error(401, "The request you have made requires authentication.")
-    else:
+    elif request.path in _PUBLIC_PATHS or _is_token_request(request):
         request[CLOUD] = cloud
         response = await handler(request)
-    response.headers.setdefault("x-openstack-request-id", f"req-{uuid.uuid4()}")
+    elif caller is None or (service_token and service_caller is None):
+        # keystonemiddleware: a missing or invalid user token, or an invalid service token.
+        response = keystone_error(401, identity.UNAUTHENTICATED)
+    elif refusal := service_policy(request, caller):
+        response = refusal
+    elif too_large := body_too_large(request):
+        response = too_large
+    else:
+        request[CLOUD] = cloud
+        request[CALLER] = caller
+        response = await handler(request)
+    response.headers.setdefault("x-openstack-request-id", request[LOCAL_REQUEST_ID])
     if isinstance(response, web.Response) and not response.prepared:
         return await send_body(request, response, faults)
     return response
 
 
-def _authorised(request: web.Request, cloud: CloudState, fleet: Fleet) -> bool:
-    if request.path == "/identity/v3/auth/tokens" and request.method == "POST":
-        return True
-    return fleet.tokens.check(cloud, request.headers.get("X-Auth-Token")) is not None
+_HEADER_SETS: dict[frozenset[str], frozenset[str]] = {}
+"""Distinct header-name sets seen (bounded): thousands of recorded requests share a few."""
+
+
+def _header_names(request: web.Request) -> frozenset[str]:
+    names = frozenset(sys.intern(name.lower()) for name in request.headers)
+    if len(_HEADER_SETS) < 4096:
+        return _HEADER_SETS.setdefault(names, names)
+    return _HEADER_SETS.get(names, names)
+
+
+def _who(record: TokenRecord | None) -> Caller | None:
+    return Caller(record.cloud, record.user_name, record.project_name) if record else None
+
+
+def _is_token_request(request: web.Request) -> bool:
+    return request.path == "/identity/v3/auth/tokens" and request.method == "POST"
 
 
 def _on_cloud(handler: CloudHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -123,6 +165,20 @@ def _with_tokens(
     return route
 
 
+def _keystone(
+    handler: identity_admin.Handler,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(
+                request, request[CLOUD], request[CALLER], request.app[FLEET].tokens
+            )
+        except DirectoryError as exc:
+            return keystone_error(exc.status, exc.message)
+
+    return route
+
+
 async def _upload(request: web.Request, cloud: CloudState) -> web.Response:
     return await image.upload(request, cloud, request.app[FLEET].data_dir)
 
@@ -130,8 +186,17 @@ async def _upload(request: web.Request, cloud: CloudState) -> web.Response:
 async def _create_server(request: web.Request, cloud: CloudState) -> web.Response:
     fleet = request.app[FLEET]
     assert fleet.session is not None
-    image_url = fleet.image_service_url or f"{cloud.info.base_url}/image"
-    return await compute.create_server(request, cloud, fleet.session, image_url)
+    try:
+        call = await service_call(request, fleet.session, cloud)
+    except (ServiceAuthError, aiohttp.ClientError) as exc:
+        return nova_error(500, f"Unexpected API Error: {exc}")
+    calls = NovaCalls(
+        fleet.session,
+        fleet.image_service_url or f"{cloud.info.base_url}/image",
+        fleet.network_service_url or f"{cloud.info.base_url}/network",
+        call,
+    )
+    return await compute.create_server(request, cloud, calls)
 
 
 async def _schema(request: web.Request, cloud: CloudState) -> web.Response:
@@ -153,7 +218,10 @@ def make_app(fleet: Fleet) -> web.Application:
         ),
         web.head("/identity/v3/auth/tokens", _with_tokens(identity.validate_token)),
         web.delete("/identity/v3/auth/tokens", _with_tokens(identity.validate_token)),
-        web.get("/identity/v3/{tail:.+}", _with_tokens(identity.listing)),
+        *(
+            web.route(method, f"/identity/v3{path}", _keystone(handler))
+            for method, path, handler in identity_admin.ROUTES
+        ),
         web.get("/image", c(image.versions)),
         web.get("/image/", c(image.versions)),
         web.get("/image/versions", c(image.versions)),

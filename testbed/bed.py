@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
+import secrets
 import shutil
 import socket
 import ssl
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -14,10 +17,11 @@ from aiohttp import web
 from rich.progress import Progress
 
 from testbed.app import Fleet, make_app
-from testbed.identity import TokenBook
+from testbed.directory import Directory
 from testbed.lifecycle import CloudsBed
-from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo
-from testbed.ports import PortPicker, listen
+from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo, cloud_secret
+from testbed.ports import BACKLOG, PortPicker, listen, stop_listening
+from testbed.tokens import TokenBook
 
 
 def raise_open_files_limit() -> int:
@@ -47,20 +51,32 @@ class Testbed(CloudsBed):
         image_service_url: str | None = None,
         port_base: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        first: int = 1,
+        signing_key: bytes | None = None,
     ) -> None:
+        """`first` numbers the clouds from cloud-<first>, and `signing_key` makes tokens
+        verifiable by other testbed processes holding it: one fleet of clouds spread over
+        several processes (each process has its own open-files limit)."""
         self.count = clouds
         self.ssl_context = ssl_context
         """Serve every cloud over HTTPS with this server context."""
+        self.first = first
         self.host = host
         self.port_base = port_base
+        self._seed = secrets.token_bytes(16)
+        """Makes each run's passwords its own: no test can hard-code one."""
         self._data_dir = Path(tempfile.mkdtemp(prefix="openstackoid-testbed-"))
         self.fleet = Fleet(
-            tokens=TokenBook(shared_identity),
+            tokens=TokenBook(shared_identity, signing_key),
             data_dir=self._data_dir,
             image_service_url=image_service_url,
         )
         self._by_name: dict[str, CloudState] = {}
         self._sites: dict[str, web.SockSite] = {}
+        self._sockets: dict[str, socket.socket] = {}
+        self._down: dict[str, socket.socket] = {}
+        """Per cloud in an outage, its socket: still bound (the port stays the cloud's), no
+        longer listening (connections are refused, as on a dead host)."""
         self._runner: web.AppRunner | None = None
 
     @property
@@ -71,6 +87,15 @@ class Testbed(CloudsBed):
     def image_service_url(self, url: str | None) -> None:
         # Settable after start: the proxy's URL is often known only once it listens.
         self.fleet.image_service_url = url
+
+    @property
+    def network_service_url(self) -> str | None:
+        """Where Nova checks networks ([neutron] endpoint_override); None: its own cloud's."""
+        return self.fleet.network_service_url
+
+    @network_service_url.setter
+    def network_service_url(self, url: str | None) -> None:
+        self.fleet.network_service_url = url
 
     @property
     def clouds(self) -> list[SimCloudInfo]:
@@ -90,16 +115,19 @@ class Testbed(CloudsBed):
         picker = PortPicker(self.host)
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task(f"starting {self.count} clouds", total=self.count)
-            for index in range(1, self.count + 1):
+            for index in range(self.first, self.first + self.count):
                 if self.port_base:
-                    sock = listen(self.host, self.port_base + index - 1)
+                    sock = listen(self.host, self.port_base + index - self.first)
                 else:
                     sock = picker.listen()
+                name = f"cloud-{index}"
                 info = SimCloudInfo(
-                    f"cloud-{index}",
+                    name,
                     index,
                     self.host,
                     sock.getsockname()[1],
+                    password=cloud_secret(self._seed, name, "admin"),
+                    service_password=cloud_secret(self._seed, name, "nova"),
                     scheme="https" if self.ssl_context else "http",
                 )
                 state = CloudState(info)
@@ -113,31 +141,69 @@ class Testbed(CloudsBed):
         site = web.SockSite(self._runner, sock, ssl_context=self.ssl_context)
         await site.start()
         self._sites[name] = site
+        self._sockets[name] = sock
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self._sites.clear()
+        self._sockets.clear()
+        for sock in self._down.values():
+            sock.close()
+        self._down.clear()
         if self.fleet.session is not None:
             await self.fleet.session.close()
             self.fleet.session = None
         shutil.rmtree(self._data_dir, ignore_errors=True)
 
+    def keystone(self, name: str) -> Directory:
+        """A cloud's Keystone data, to add users, projects, roles and application credentials
+        directly (the same as through its API)."""
+        return self._by_name[name].directory
+
+    def revoke_tokens(self, name: str, user_id: str) -> int:
+        """Revoke every token of a user at a cloud, as Keystone does when it is disabled."""
+        return self.fleet.tokens.revoke_where(name, user_id)
+
+    def set_token_lifetime(self, name: str, seconds: float) -> None:
+        """How long tokens a cloud issues from now on live (Keystone's [token] expiration)."""
+        self.fleet.tokens.lifetimes[name] = timedelta(seconds=seconds)
+
+    def hold(self, name: str) -> None:
+        """Hold every request to a cloud before it is answered, until release()."""
+        self._by_name[name].gate = asyncio.Event()
+
+    def release(self, name: str) -> None:
+        state = self._by_name[name]
+        if state.gate is not None:
+            state.gate.set()
+            state.gate = None
+
+    def held(self, name: str) -> int:
+        """How many of a cloud's requests are held now: a test waits for this, not a time."""
+        return self._by_name[name].held
+
     def faults(self, name: str) -> Faults:
         return self._by_name[name].faults
 
     async def set_faults(self, name: str, faults: Faults) -> None:
-        """Change a cloud's faults now; an outage closes (and its end re-opens) its port."""
+        """Change a cloud's faults now; an outage stops its port listening (connections are
+        refused) and its end listens again on the same socket."""
         state = self._by_name[name]
         was_down = state.faults.outage
         state.faults = faults
         if faults.outage and not was_down:
             site = self._sites.pop(name, None)
             if site is not None:
+                self._down[name] = self._sockets[name].dup()  # closing the site closes its own
                 await site.stop()
+                stop_listening(self._down[name])
         elif was_down and not faults.outage:
-            await self._open_site(name, listen(self.host, state.info.port))
+            sock = self._down.pop(name, None)
+            if sock is not None:
+                sock.listen(BACKLOG)
+                await self._open_site(name, sock)
 
     def open_connections(self) -> int:
         """Client connections the clouds hold open now, all clouds together: a leak check."""

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from testbed.model import FLAVORS, CloudState
+from testbed.nova_calls import NovaCalls
+from testbed.paging import NOVA_MAX_LIMIT, PagingError, after_marker, nova_links, parse_limit
+from testbed.policy import CALLER, is_admin
 from testbed.responses import json_response, nova_error
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.96"
+_SERIALS = itertools.count()
+"""Orders servers created within one second (Nova's created_at has microseconds)."""
 ACTIVE_AFTER = 0.2
 """Seconds a new server stays in BUILD, so `--wait` sees a real transition."""
 
@@ -96,9 +101,34 @@ def _find_flavor(flavor_id: str) -> tuple[str, str, int, int, int] | None:
     return next((row for row in FLAVORS if row[0] == ref), None)
 
 
+def _paged(
+    request: web.Request, cloud: CloudState, items: list[dict[str, Any]], key: str
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]] | web.Response:
+    """Nova's page of `items` (already in Nova's order) and its links, or a 400."""
+    try:
+        limit = parse_limit(request.query, NOVA_MAX_LIMIT, NOVA_MAX_LIMIT) or NOVA_MAX_LIMIT
+    except PagingError as exc:
+        return nova_error(exc.status, str(exc))
+    marker = request.query.get("marker")
+    rest = after_marker(items, marker, key)
+    if rest is None:
+        return nova_error(400, f"marker [{marker}] not found")
+    page = list(rest[:limit])
+    collection = request.path.removeprefix("/compute/v2.1/")
+    url = f"{cloud.info.base_url}/compute/v2.1/{collection}"
+    return page, nova_links(url, request.query, page, limit, key)
+
+
 async def flavors(request: web.Request, cloud: CloudState) -> web.Response:
     detail = request.path.endswith("/detail")
-    body = {"flavors": [_flavor(cloud, row, detail) for row in FLAVORS]}
+    rows = [{"id": row[0], "row": row} for row in sorted(FLAVORS)]  # Nova sorts by flavorid
+    paged = _paged(request, cloud, rows, "id")
+    if isinstance(paged, web.Response):
+        return paged
+    page, links = paged
+    body: dict[str, Any] = {"flavors": [_flavor(cloud, item["row"], detail) for item in page]}
+    if links:
+        body["flavors_links"] = links
     return versioned(request, json_response(body))
 
 
@@ -136,40 +166,22 @@ def _server_view(request: web.Request, cloud: CloudState, server: dict[str, Any]
     return view
 
 
-async def _check_image(
-    request: web.Request, session: aiohttp.ClientSession, image_url: str, image_ref: str
-) -> str | None:
-    """Ask the configured image service for the image, with the caller's token and scope,
-    like Nova calling Glance. Returns an error message, or None if the image exists."""
-    headers = {"X-Auth-Token": request.headers.get("X-Auth-Token", "")}
-    if scope := request.headers.get("X-Scope"):
-        headers["X-Scope"] = scope
-    try:
-        async with session.get(f"{image_url}/v2/images/{image_ref}", headers=headers) as resp:
-            await resp.read()
-            if resp.status == 200:
-                return None
-            if resp.status == 404:
-                return f"Image {image_ref} could not be found."
-            return f"Image {image_ref} could not be checked: image service answered {resp.status}."
-    except aiohttp.ClientError as exc:
-        return f"Image {image_ref} could not be checked: {exc}."
-
-
-async def create_server(
-    request: web.Request, cloud: CloudState, session: aiohttp.ClientSession, image_url: str
-) -> web.Response:
+async def create_server(request: web.Request, cloud: CloudState, calls: NovaCalls) -> web.Response:
     try:
         body = (await request.json())["server"]
         name, image_ref, flavor_ref = body["name"], body.get("imageRef", ""), body["flavorRef"]
     except (ValueError, KeyError, TypeError):
         return nova_error(400, "Invalid input for field/attribute server.")
+    if not isinstance(name, str) or not 1 <= len(name) <= 255:
+        return nova_error(400, "Invalid input for field/attribute name.")
     row = _find_flavor(str(flavor_ref))
     if row is None:
         return nova_error(400, f"Flavor {flavor_ref} could not be found.")
     if not image_ref:
         return nova_error(400, "Missing imageRef attribute")
-    if problem := await _check_image(request, session, image_url, image_ref):
+    if problem := await calls.check_image(image_ref):
+        return nova_error(400, problem)
+    if problem := await calls.check_networks(body.get("networks"), request[CALLER].project_id):
         return nova_error(400, problem)
     server_id = str(uuid.uuid4())
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -180,8 +192,8 @@ async def create_server(
         "id": server_id,
         "name": name,
         "status": "BUILD",
-        "tenant_id": cloud.project_id,
-        "user_id": cloud.user_id,
+        "tenant_id": request[CALLER].project_id,
+        "user_id": request[CALLER].user_id,
         "metadata": body.get("metadata") or {},
         "hostId": uuid.uuid5(uuid.NAMESPACE_URL, cloud.name).hex,
         "image": {"id": image_ref, "links": [{"rel": "bookmark", "href": image_ref}]},
@@ -216,6 +228,7 @@ async def create_server(
         "description": body.get("description"),
         "tags": [],
         "_created": time.monotonic(),
+        "_serial": next(_SERIALS),
         "_flavor_id": row[0],
     }
     created = {
@@ -228,27 +241,58 @@ async def create_server(
     return versioned(request, json_response({"server": created}, 202, {"Location": href}))
 
 
+def _own(request: web.Request, server: dict[str, Any]) -> bool:
+    """Nova shows a project its own servers; an admin sees all with all_tenants."""
+    if server["tenant_id"] == request[CALLER].project_id:
+        return True
+    return is_admin(request) and request.query.get("all_tenants", "0") not in ("0", "false")
+
+
+def _find_server(request: web.Request, cloud: CloudState) -> dict[str, Any] | None:
+    server = cloud.servers.get(request.match_info["server_id"])
+    if server is None:
+        return None
+    return (
+        server if server["tenant_id"] == request[CALLER].project_id or is_admin(request) else None
+    )
+
+
 async def list_servers(request: web.Request, cloud: CloudState) -> web.Response:
     detail = request.path.endswith("/detail")
     name = request.query.get("name")
-    servers = [s for s in cloud.servers.values() if name is None or name in s["name"]]
+    servers = [
+        s
+        for s in cloud.servers.values()
+        if (name is None or name in s["name"]) and _own(request, s)
+    ]
+    # Nova's default order: newest first (created_at desc, then id desc).
+    servers.sort(key=lambda s: (s["created"], s["_serial"]), reverse=True)
+    paged = _paged(request, cloud, servers, "id")
+    if isinstance(paged, web.Response):
+        return paged
+    page, links = paged
     if detail:
-        items = [_server_view(request, cloud, s) for s in servers]
+        items = [_server_view(request, cloud, s) for s in page]
     else:
-        items = [{"id": s["id"], "name": s["name"], "links": s["links"]} for s in servers]
-    return versioned(request, json_response({"servers": items}))
+        items = [{"id": s["id"], "name": s["name"], "links": s["links"]} for s in page]
+    body: dict[str, Any] = {"servers": items}
+    if links:
+        body["servers_links"] = links
+    return versioned(request, json_response(body))
 
 
 async def show_server(request: web.Request, cloud: CloudState) -> web.Response:
-    server = cloud.servers.get(request.match_info["server_id"])
+    server = _find_server(request, cloud)
     if server is None:
         return nova_error(404, f"Instance {request.match_info['server_id']} could not be found.")
     return versioned(request, json_response({"server": _server_view(request, cloud, server)}))
 
 
 async def delete_server(request: web.Request, cloud: CloudState) -> web.Response:
-    if cloud.servers.pop(request.match_info["server_id"], None) is None:
+    server = _find_server(request, cloud)
+    if server is None:
         return nova_error(404, f"Instance {request.match_info['server_id']} could not be found.")
+    del cloud.servers[server["id"]]
     return web.Response(status=204)
 
 

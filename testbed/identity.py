@@ -1,67 +1,29 @@
-"""Keystone v3: discovery, password/token/application-credential auth, validation, catalog."""
+"""Keystone v3: discovery, password/token/application-credential auth, validation, revocation,
+catalog. The users, projects and roles behind it are each cloud's own (testbed.directory)."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from testbed.model import (
-    DOMAIN_ID,
-    DOMAIN_NAME,
-    PASSWORD,
-    PROJECT_NAME,
-    REGION,
-    USERNAME,
-    CloudState,
-    TokenRecord,
-    stable_id,
-)
+from testbed.directory import AppCredential, Directory, DirectoryError, User
+from testbed.model import DOMAIN_ID, DOMAIN_NAME, REGION, CloudState, stable_id
 from testbed.responses import json_response, keystone_error
+from testbed.tokens import AppCredentialRef, TokenBook, TokenRecord
 
-TOKEN_LIFETIME = timedelta(hours=1)
 SERVICE_NAMES = {"identity": "keystone", "image": "glance", "compute": "nova", "network": "neutron"}
+UNAUTHENTICATED = "The request you have made requires authentication."
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class TokenBook:
-    """Tokens of every cloud. A token is honoured only by the cloud that issued it, unless
-    the clouds share identity."""
-
-    def __init__(self, shared_identity: bool) -> None:
-        self.shared_identity = shared_identity
-        self._tokens: dict[str, TokenRecord] = {}
-
-    def issue(self, cloud: CloudState, methods: list[str]) -> tuple[str, TokenRecord]:
-        now = datetime.now(UTC)
-        self._drop_expired(now)
-        token = "gAAAAA" + secrets.token_urlsafe(96)
-        record = TokenRecord(
-            cloud.name, cloud.user_id, cloud.project_id, methods, now, now + TOKEN_LIFETIME
-        )
-        self._tokens[token] = record
-        return token, record
-
-    def check(self, cloud: CloudState, token: str | None) -> TokenRecord | None:
-        record = self._tokens.get(token) if token else None
-        if record is None or record.expires_at <= datetime.now(UTC):
-            return None
-        if record.cloud != cloud.name and not self.shared_identity:
-            return None
-        return record
-
-    def revoke(self, token: str) -> None:
-        self._tokens.pop(token, None)
-
-    def _drop_expired(self, now: datetime) -> None:
-        if len(self._tokens) > 10_000:  # bound memory under long soaks
-            for key in [k for k, r in self._tokens.items() if r.expires_at <= now]:
-                del self._tokens[key]
+def parse_iso(text: str) -> float:
+    """Keystone's expires_at as a POSIX timestamp."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def catalog(cloud: CloudState) -> list[dict[str, Any]]:
@@ -90,32 +52,41 @@ def catalog(cloud: CloudState) -> list[dict[str, Any]]:
     return entries
 
 
-def _domain() -> dict[str, str]:
+def domain_ref() -> dict[str, str]:
     return {"id": DOMAIN_ID, "name": DOMAIN_NAME}
 
 
-def token_body(cloud: CloudState, record: TokenRecord) -> dict[str, Any]:
-    return {
-        "token": {
-            "methods": record.methods,
-            "user": {
-                "id": record.user_id,
-                "name": USERNAME,
-                "domain": _domain(),
-                "password_expires_at": None,
-            },
-            "audit_ids": [secrets.token_urlsafe(16)],
-            "issued_at": _iso(record.issued_at),
-            "expires_at": _iso(record.expires_at),
-            "project": {"id": record.project_id, "name": PROJECT_NAME, "domain": _domain()},
-            "is_domain": False,
-            "roles": [
-                {"id": stable_id(cloud.name, f"role/{name}").replace("-", ""), "name": name}
-                for name in ("admin", "member", "reader")
-            ],
-            "catalog": catalog(cloud),
-        }
+def token_body(cloud: CloudState, record: TokenRecord, with_catalog: bool = True) -> dict[str, Any]:
+    token: dict[str, Any] = {
+        "methods": list(record.methods),
+        "user": {
+            "id": record.user_id,
+            "name": record.user_name,
+            "domain": domain_ref(),
+            "password_expires_at": None,
+        },
+        "audit_ids": [record.audit_id],
+        "issued_at": iso(record.issued_at),
+        "expires_at": iso(record.expires_at),
     }
+    if record.project_id is not None:
+        token["project"] = {
+            "id": record.project_id,
+            "name": record.project_name,
+            "domain": domain_ref(),
+        }
+        token["is_domain"] = False
+        token["roles"] = [{"id": rid, "name": name} for rid, name in record.roles]
+        if with_catalog:
+            token["catalog"] = catalog(cloud)
+    if record.app_credential is not None:
+        ref = record.app_credential
+        token["application_credential"] = {
+            "id": ref.id,
+            "name": ref.name,
+            "restricted": ref.restricted,
+        }
+    return {"token": token}
 
 
 def _version(cloud: CloudState) -> dict[str, Any]:
@@ -139,97 +110,175 @@ async def version(request: web.Request, cloud: CloudState) -> web.Response:
     return json_response({"version": _version(cloud)})
 
 
-def _authenticate(identity: dict[str, Any], cloud: CloudState, book: TokenBook) -> bool:
-    methods = identity.get("methods") or []
-    if "password" in methods:
-        user = (identity.get("password") or {}).get("user") or {}
-        name_ok = user.get("name") == USERNAME or user.get("id") == cloud.user_id
-        return bool(name_ok and user.get("password") == PASSWORD)
-    if "token" in methods:
-        token = (identity.get("token") or {}).get("id")
-        return book.check(cloud, token) is not None
+class AuthFailed(Exception):
+    """Keystone's 401 on POST /v3/auth/tokens; the message says why, never a secret."""
+
+
+def _domain_id(ref: Any) -> str:
+    if not isinstance(ref, dict):
+        raise AuthFailed("A user or project name needs its domain.")
+    if ref.get("id") == DOMAIN_ID or ref.get("name") == DOMAIN_NAME:
+        return DOMAIN_ID
+    raise AuthFailed(f"Could not find domain: {ref.get('id') or ref.get('name')}.")
+
+
+def _user_of(directory: Directory, ref: Any) -> User:
+    if not isinstance(ref, dict):
+        raise AuthFailed("Expecting to find user in auth.")
+    user = directory.users.get(str(ref.get("id"))) if ref.get("id") else None
+    if user is None and ref.get("name"):
+        user = directory.find_user(str(ref["name"]), _domain_id(ref.get("domain")))
+    if user is None or not user.enabled:
+        raise AuthFailed(UNAUTHENTICATED)
+    return user
+
+
+def _project_of(directory: Directory, scope: Any) -> str | None:
+    """The project a token request asks for, None for an unscoped one."""
+    if scope is None or scope == "unscoped":
+        return None
+    if not isinstance(scope, dict) or "project" not in scope:
+        raise AuthFailed("The testbed's Keystone scopes tokens to projects only.")
+    ref = scope["project"]
+    if not isinstance(ref, dict):
+        raise AuthFailed("Expecting to find project in scope.")
+    if ref.get("id"):
+        project = directory.projects.get(str(ref["id"]))
+    else:
+        project = directory.find_project(str(ref.get("name")), _domain_id(ref.get("domain")))
+    if project is None:
+        raise AuthFailed(f"Could not find project: {ref.get('id') or ref.get('name')}.")
+    return project.id
+
+
+def _app_credential(directory: Directory, ref: Any) -> AppCredential:
+    if not isinstance(ref, dict):
+        raise AuthFailed("Expecting to find application_credential in auth.")
+    if ref.get("id"):
+        cred = directory.app_credentials.get(str(ref["id"]))
+    else:
+        owner = _user_of(directory, ref.get("user"))
+        cred = next(
+            (
+                c
+                for c in directory.app_credentials.values()
+                if c.user_id == owner.id and c.name == ref.get("name")
+            ),
+            None,
+        )
+    if cred is None or not cred.secret.matches(ref.get("secret")):
+        raise AuthFailed(UNAUTHENTICATED)
+    if cred.expires_at is not None and cred.expires_at <= datetime.now(UTC):
+        raise AuthFailed(f"Application credential {cred.id} has expired.")
+    return cred
+
+
+def _roles(directory: Directory, role_ids: set[str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((rid, directory.roles[rid].name) for rid in role_ids))
+
+
+def authenticate(
+    cloud: CloudState, book: TokenBook, auth: dict[str, Any]
+) -> tuple[str, TokenRecord]:
+    """A new token for POST /v3/auth/tokens' `auth`, or AuthFailed."""
+    directory = cloud.directory
+    identity = auth["identity"]
+    methods = tuple(identity["methods"])
+    scope = auth.get("scope")
     if "application_credential" in methods:
-        cred = identity.get("application_credential") or {}
-        return bool(cred.get("secret") == PASSWORD and (cred.get("id") or cred.get("name")))
-    return False
+        if scope is not None:
+            raise AuthFailed("Application credentials cannot request a scope.")
+        cred = _app_credential(directory, identity["application_credential"])
+        user = directory.user(cred.user_id)
+        held = directory.effective_role_ids(user.id, cred.project_id)
+        roles = {rid for rid in cred.role_ids if rid in held}
+        if not roles:
+            raise AuthFailed(f"The user {user.id} lost the roles of application credential.")
+        project = directory.project(cred.project_id)
+        ref = AppCredentialRef(cred.id, cred.name, not cred.unrestricted)
+        return book.issue(
+            cloud.name,
+            (user.id, user.name),
+            (project.id, project.name),
+            _roles(directory, roles),
+            methods,
+            ref,
+            cred.expires_at,
+        )
+    parent: TokenRecord | None = None
+    if "password" in methods:
+        password = identity["password"]
+        user = _user_of(directory, password["user"])
+        if user.password is None or not user.password.matches(password["user"].get("password")):
+            raise AuthFailed(UNAUTHENTICATED)
+    elif "token" in methods:
+        parent = book.check(cloud.name, identity["token"].get("id"))
+        if parent is None or parent.cloud != cloud.name:
+            raise AuthFailed(UNAUTHENTICATED)
+        if parent.app_credential is not None:
+            raise AuthFailed("A token from an application credential cannot be rescoped.")
+        user = directory.user(parent.user_id)
+        methods = tuple(dict.fromkeys(("token", *parent.methods)))
+    else:
+        raise AuthFailed(f"Unsupported authentication methods: {', '.join(methods)}.")
+    project_id = _project_of(directory, scope)
+    if scope is None and user.default_project_id in directory.projects:
+        if directory.direct_role_ids(user.id, user.default_project_id or ""):
+            project_id = user.default_project_id
+    if project_id is None:
+        return book.issue(cloud.name, (user.id, user.name), None, (), methods)
+    roles = directory.effective_role_ids(user.id, project_id)
+    if not roles:
+        raise AuthFailed(f"User {user.id} has no access to project {project_id}.")
+    project = directory.project(project_id)
+    return book.issue(
+        cloud.name,
+        (user.id, user.name),
+        (project.id, project.name),
+        _roles(directory, roles),
+        methods,
+        expires_at=parent.expires_at if parent else None,
+    )
 
 
 async def issue_token(request: web.Request, cloud: CloudState, book: TokenBook) -> web.Response:
     try:
-        body = await request.json()
-        identity = body["auth"]["identity"]
-        authenticated = _authenticate(identity, cloud, book)
+        auth = (await request.json())["auth"]
+        token, record = authenticate(cloud, book, auth)
     except (ValueError, KeyError, TypeError, AttributeError):  # Keystone's schema check: 400
         return keystone_error(400, "Expecting to find auth.identity in request body.")
-    if not authenticated:
-        return keystone_error(401, "The request you have made requires authentication.")
-    token, record = book.issue(cloud, list(identity.get("methods") or ["password"]))
-    return json_response(token_body(cloud, record), 201, {"X-Subject-Token": token})
+    except AuthFailed as exc:
+        return keystone_error(401, str(exc))
+    except DirectoryError as exc:
+        return keystone_error(401, exc.message)
+    with_catalog = "nocatalog" not in request.query
+    body = token_body(cloud, record, with_catalog)
+    return json_response(body, 201, {"X-Subject-Token": token})
 
 
-def _caller(request: web.Request, cloud: CloudState, book: TokenBook) -> TokenRecord | None:
-    return book.check(cloud, request.headers.get("X-Auth-Token"))
+def may_act_on(caller: TokenRecord, subject: TokenRecord) -> bool:
+    """Keystone's service_admin_or_token_subject rule."""
+    return caller.user_id == subject.user_id or bool(caller.role_names & {"admin", "service"})
 
 
 async def validate_token(request: web.Request, cloud: CloudState, book: TokenBook) -> web.Response:
-    if _caller(request, cloud, book) is None:
-        return keystone_error(401, "The request you have made requires authentication.")
+    """GET/HEAD (validate) and DELETE (revoke) /v3/auth/tokens."""
+    caller = book.check(cloud.name, request.headers.get("X-Auth-Token"))
+    if caller is None:
+        return keystone_error(401, UNAUTHENTICATED)
     subject = request.headers.get("X-Subject-Token")
-    record = book.check(cloud, subject)
+    record = book.check(cloud.name, subject)
     if record is None or subject is None:
         return keystone_error(404, f"Could not find token: {(subject or '')[:8]}...")
+    if not may_act_on(caller, record):
+        action = "revoke_token" if request.method == "DELETE" else "validate_token"
+        return keystone_error(
+            403, f"You are not authorized to perform the requested action: identity:{action}."
+        )
     if request.method == "HEAD":
         return web.Response(status=200, headers={"X-Subject-Token": subject})
     if request.method == "DELETE":
         book.revoke(subject)
         return web.Response(status=204)
-    return json_response(token_body(cloud, record), 200, {"X-Subject-Token": subject})
-
-
-def _project(cloud: CloudState) -> dict[str, Any]:
-    return {
-        "id": cloud.project_id,
-        "name": PROJECT_NAME,
-        "domain_id": DOMAIN_ID,
-        "enabled": True,
-        "description": f"admin project of {cloud.name}",
-        "is_domain": False,
-        "parent_id": DOMAIN_ID,
-        "tags": [],
-        "options": {},
-        "links": {"self": f"{cloud.info.auth_url}/projects/{cloud.project_id}"},
-    }
-
-
-def _user(cloud: CloudState) -> dict[str, Any]:
-    return {
-        "id": cloud.user_id,
-        "name": USERNAME,
-        "domain_id": DOMAIN_ID,
-        "enabled": True,
-        "password_expires_at": None,
-        "options": {},
-        "links": {"self": f"{cloud.info.auth_url}/users/{cloud.user_id}"},
-    }
-
-
-async def listing(request: web.Request, cloud: CloudState, book: TokenBook) -> web.Response:
-    """projects, users, domains, auth/projects, auth/catalog, users/{id}/projects."""
-    if _caller(request, cloud, book) is None:
-        return keystone_error(401, "The request you have made requires authentication.")
-    tail = request.match_info["tail"].rstrip("/")
-    links = {"self": str(request.url), "previous": None, "next": None}
-    if tail in ("projects", "auth/projects", f"users/{cloud.user_id}/projects"):
-        return json_response({"projects": [_project(cloud)], "links": links})
-    if tail == f"projects/{cloud.project_id}":
-        return json_response({"project": _project(cloud)})
-    if tail == "users":
-        return json_response({"users": [_user(cloud)], "links": links})
-    if tail == f"users/{cloud.user_id}":
-        return json_response({"user": _user(cloud)})
-    if tail == "domains":
-        domain = {**_domain(), "enabled": True, "description": "", "tags": [], "options": {}}
-        return json_response({"domains": [domain], "links": links})
-    if tail == "auth/catalog":
-        return json_response({"catalog": catalog(cloud), "links": links})
-    return keystone_error(404, f"Could not find resource: {tail}.")
+    body = token_body(cloud, record, "nocatalog" not in request.query)
+    return json_response(body, 200, {"X-Subject-Token": subject})

@@ -13,6 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from testbed.model import CloudState, stable_id
+from testbed.paging import GLANCE_MAX_LIMIT, PagingError, after_marker, glance_links, parse_limit
+from testbed.policy import CALLER, is_admin
 from testbed.responses import CHUNK, glance_error, json_response
 
 _READ_ONLY = frozenset(
@@ -41,7 +43,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _new_image(cloud: CloudState, image_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _new_image(owner: str, image_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     now = _now()
     image: dict[str, Any] = {
         "id": image_id,
@@ -60,7 +62,7 @@ def _new_image(cloud: CloudState, image_id: str, fields: dict[str, Any]) -> dict
         "checksum": None,
         "os_hash_algo": None,
         "os_hash_value": None,
-        "owner": cloud.project_id,
+        "owner": owner,
         "created_at": now,
         "updated_at": now,
         "self": f"/v2/images/{image_id}",
@@ -74,7 +76,7 @@ def _new_image(cloud: CloudState, image_id: str, fields: dict[str, Any]) -> dict
 def seed_images(cloud: CloudState) -> dict[str, dict[str, Any]]:
     data = f"cirros image held by {cloud.name}\n".encode() * 64
     image = _new_image(
-        cloud,
+        cloud.project_id,
         stable_id(cloud.name, "image/cirros"),
         {
             "name": "cirros",
@@ -109,6 +111,20 @@ async def versions(request: web.Request, cloud: CloudState) -> web.Response:
     return json_response({"versions": values}, status=300)
 
 
+def _visible(request: web.Request, image: dict[str, Any]) -> bool:
+    """Glance shows public and community images to all, others to their owner or an admin."""
+    if image.get("visibility") in ("public", "community") or is_admin(request):
+        return True
+    return bool(image.get("owner") == request[CALLER].project_id)
+
+
+def _listed(request: web.Request, image: dict[str, Any]) -> bool:
+    # Community images are listed only when asked for by visibility=community.
+    if image.get("visibility") == "community" and not is_admin(request):
+        return request.query.get("visibility") == "community"
+    return _visible(request, image)
+
+
 def _matches(image: dict[str, Any], query: dict[str, str]) -> bool:
     for key in ("name", "status", "visibility", "owner", "disk_format", "container_format"):
         if key in query and str(image.get(key)) != query[key]:
@@ -119,27 +135,24 @@ def _matches(image: dict[str, Any], query: dict[str, str]) -> bool:
 async def list_images(request: web.Request, cloud: CloudState) -> web.Response:
     query = dict(request.query)
     try:
-        limit = int(query.pop("limit", DEFAULT_LIMIT))
-    except ValueError:
-        return glance_error(400, "limit param must be an integer")
-    if limit < 0:
-        return glance_error(400, "limit param must be positive")
-    marker = query.pop("marker", None)
-    images = [img for img in cloud.images.values() if _matches(img, query)]
+        limit = parse_limit(query, DEFAULT_LIMIT, GLANCE_MAX_LIMIT)
+    except PagingError as exc:
+        return glance_error(exc.status, str(exc))
+    assert limit is not None
+    filters = {k: v for k, v in query.items() if k not in ("limit", "marker")}
+    images = [
+        img for img in cloud.images.values() if _matches(img, filters) and _listed(request, img)
+    ]
     images.sort(key=lambda img: (img["created_at"], img["id"]), reverse=True)
-    if marker is not None:
-        ids = [img["id"] for img in images]
-        if marker not in ids:
-            return glance_error(400, f"marker {marker} could not be found")
-        images = images[ids.index(marker) + 1 :]
-    page = images[:limit]
+    rest = after_marker(images, query.get("marker"))
+    if rest is None:
+        return glance_error(400, f"marker {query.get('marker')} could not be found")
+    page = rest[:limit]
     body: dict[str, Any] = {
         "images": [public_view(img) for img in page],
-        "first": "/v2/images",
+        **glance_links("/v2/images", query, page, limit),
         "schema": "/v2/schemas/images",
     }
-    if len(images) > limit and page:
-        body["next"] = f"/v2/images?marker={page[-1]['id']}&limit={limit}"
     return json_response(body)
 
 
@@ -156,26 +169,35 @@ async def create_image(request: web.Request, cloud: CloudState) -> web.Response:
     image_id = str(fields.pop("id", None) or uuid.uuid4())
     if image_id in cloud.images:
         return glance_error(409, f"Image with identifier {image_id} already exists!")
-    image = _new_image(cloud, image_id, {k: v for k, v in fields.items() if not k.startswith("_")})
+    owner = request[CALLER].project_id or cloud.project_id
+    image = _new_image(owner, image_id, {k: v for k, v in fields.items() if not k.startswith("_")})
     cloud.images[image_id] = image
     return json_response(public_view(image), 201, {"Location": f"{request.url}/{image_id}"})
 
 
-def _find(cloud: CloudState, image_id: str) -> dict[str, Any] | None:
-    return cloud.images.get(image_id)
+def _find(request: web.Request, cloud: CloudState, image_id: str) -> dict[str, Any] | None:
+    image = cloud.images.get(image_id)
+    return image if image is not None and _visible(request, image) else None
+
+
+def _may_change(request: web.Request, image: dict[str, Any]) -> bool:
+    return is_admin(request) or image.get("owner") == request[CALLER].project_id
 
 
 async def show_image(request: web.Request, cloud: CloudState) -> web.Response:
-    image = _find(cloud, request.match_info["image_id"])
+    image = _find(request, cloud, request.match_info["image_id"])
     if image is None:
         return glance_error(404, f"No image found with ID {request.match_info['image_id']}")
     return json_response(public_view(image))
 
 
 async def delete_image(request: web.Request, cloud: CloudState) -> web.Response:
-    image = cloud.images.pop(request.match_info["image_id"], None)
+    image = _find(request, cloud, request.match_info["image_id"])
     if image is None:
         return glance_error(404, f"Failed to find image {request.match_info['image_id']} to delete")
+    if not _may_change(request, image):
+        return glance_error(403, "You are not permitted to delete this image.")
+    del cloud.images[image["id"]]
     if path := image.get("_path"):
         Path(path).unlink(missing_ok=True)
     return web.Response(status=204)
@@ -183,9 +205,11 @@ async def delete_image(request: web.Request, cloud: CloudState) -> web.Response:
 
 async def update_image(request: web.Request, cloud: CloudState) -> web.Response:
     """PATCH with application/openstack-images-v2.1-json-patch (add/replace/remove)."""
-    image = _find(cloud, request.match_info["image_id"])
+    image = _find(request, cloud, request.match_info["image_id"])
     if image is None:
         return glance_error(404, f"No image found with ID {request.match_info['image_id']}")
+    if not _may_change(request, image):
+        return glance_error(403, "You are not permitted to modify this image.")
     try:
         operations = await request.json()
     except ValueError:
@@ -206,9 +230,11 @@ async def update_image(request: web.Request, cloud: CloudState) -> web.Response:
 
 async def upload(request: web.Request, cloud: CloudState, data_dir: Path) -> web.Response:
     """Stream the body to a file, hashing as it goes: memory stays constant."""
-    image = _find(cloud, request.match_info["image_id"])
+    image = _find(request, cloud, request.match_info["image_id"])
     if image is None:
         return glance_error(404, f"No image found with ID {request.match_info['image_id']}")
+    if not _may_change(request, image):
+        return glance_error(403, "You are not permitted to upload data for this image.")
     if image["status"] != "queued":
         return glance_error(409, "Image status transition from active to saving is not allowed")
     md5 = hashlib.md5(usedforsecurity=False)
@@ -235,7 +261,7 @@ async def upload(request: web.Request, cloud: CloudState, data_dir: Path) -> web
 
 
 async def download(request: web.Request, cloud: CloudState) -> web.StreamResponse:
-    image = _find(cloud, request.match_info["image_id"])
+    image = _find(request, cloud, request.match_info["image_id"])
     if image is None:
         return glance_error(404, f"No image found with ID {request.match_info['image_id']}")
     if image["status"] != "active":

@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry import Credentials
 
+if TYPE_CHECKING:
+    from testbed.directory import Directory
+
 USERNAME = "admin"
 PASSWORD = "secret"
+"""Only testbed/real's Keystones are bootstrapped with it; simulated clouds each have their
+own passwords (cloud_secret)."""
 PROJECT_NAME = "admin"
+SERVICE_USERNAME = "nova"
+"""Nova's service user, in each cloud's own `service` project."""
+SERVICE_PROJECT_NAME = "service"
 DOMAIN_ID = "default"
 DOMAIN_NAME = "Default"
 REGION = "RegionOne"
 FLAVORS = (("1", "m1.tiny", 512, 1, 1), ("2", "m1.small", 2048, 20, 1))
 
 
-def admin_auth_body() -> dict[str, Any]:
-    """POST /v3/auth/tokens for every testbed cloud's admin, scoped to its project."""
-    admin = Credentials(USERNAME, PASSWORD, PROJECT_NAME, DOMAIN_NAME, DOMAIN_NAME)
+def admin_auth_body(cloud: SimCloudInfo) -> dict[str, Any]:
+    """POST /v3/auth/tokens for `cloud`'s admin, scoped to its admin project."""
+    admin = Credentials(cloud.username, cloud.password, cloud.project_name)
     return admin.keystone_auth_body()
+
+
+def service_auth_body(cloud: CloudState) -> dict[str, Any]:
+    """Nova's [service_user] credentials at its own cloud's Keystone."""
+    info = cloud.info
+    nova = Credentials(SERVICE_USERNAME, info.service_password, SERVICE_PROJECT_NAME)
+    return nova.keystone_auth_body()
+
+
+def cloud_secret(seed: bytes, cloud: str, user: str) -> str:
+    """A user's password in one cloud: distinct per cloud, user and testbed run."""
+    digest = hmac.new(seed, f"{cloud}/{user}".encode(), hashlib.sha256).hexdigest()
+    return f"{cloud}-{user}-{digest[:16]}"
 
 
 def stable_id(cloud: str, kind: str) -> str:
@@ -65,10 +88,17 @@ class SimCloudInfo:
     index: int
     host: str
     port: int
+    password: str = field(repr=False)
+    """The admin's password: each cloud has its own."""
+    service_password: str = field(repr=False)
+    """Nova's service user's password at this cloud's Keystone."""
     username: str = USERNAME
-    password: str = PASSWORD
     project_name: str = PROJECT_NAME
     scheme: str = "http"
+
+    def stable_hex(self, kind: str) -> str:
+        """A Keystone-style id (hex, no dashes) that is the same on every run."""
+        return stable_id(self.name, kind).replace("-", "")
 
     @property
     def base_url(self) -> str:
@@ -99,24 +129,33 @@ class SimCloudInfo:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who a token presented to a cloud belongs to: its issuing cloud, user and project."""
+
+    cloud: str
+    user: str
+    project: str | None
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
-    """One request a cloud received; never the token itself."""
+    """One request a cloud received; never a token itself, only whose it is."""
 
     method: str
     path: str
     query: str
-    scope: str | None
-    has_token: bool
+    caller: Caller | None
+    """The owner of X-Auth-Token if this cloud's Keystone knows it, else None."""
+    service_caller: Caller | None
+    """The owner of X-Service-Token (a service calling on a user's behalf), if any."""
+    request_id: str | None
+    """The X-Openstack-Request-Id the client sent."""
+    header_names: frozenset[str]
+    """Lower-cased names of every header received: what a client let through."""
 
-
-@dataclass
-class TokenRecord:
-    cloud: str
-    user_id: str
-    project_id: str
-    methods: list[str]
-    issued_at: datetime
-    expires_at: datetime
+    @property
+    def has_token(self) -> bool:
+        return "x-auth-token" in self.header_names
 
 
 @dataclass
@@ -130,18 +169,37 @@ class CloudState:
     _images: dict[str, dict[str, Any]] | None = None
     _servers: dict[str, dict[str, Any]] | None = None
     _networks: dict[str, dict[str, Any]] | None = None
+    gate: asyncio.Event | None = None
+    """While set to an unset event, requests wait on it: a test holds a cloud's answers."""
+    held: int = 0
+    """Requests waiting at the gate now."""
+    service_token: tuple[str, float] | None = None
+    """Nova's own service token and its renewal deadline (time.monotonic())."""
 
     @property
     def name(self) -> str:
         return self.info.name
 
+    _directory: Directory | None = None
+
+    @property
+    def directory(self) -> Directory:
+        """This cloud's Keystone data, built on first use."""
+        if self._directory is None:
+            from testbed.directory import Directory
+
+            self._directory = Directory(self.info)
+        return self._directory
+
     @property
     def project_id(self) -> str:
-        return stable_id(self.name, "project/admin").replace("-", "")
+        """The admin project's id: owner of the seeded resources."""
+        return self.info.stable_hex(f"project/{PROJECT_NAME}")
 
     @property
     def user_id(self) -> str:
-        return stable_id(self.name, "user/admin").replace("-", "")
+        """The admin's id."""
+        return self.info.stable_hex(f"user/{USERNAME}")
 
     @property
     def images(self) -> dict[str, dict[str, Any]]:

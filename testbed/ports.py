@@ -3,6 +3,11 @@
 Binding to port 0 lets the kernel pick, but its pick scans for a free port and slowed to
 ~0.4 ms a socket by 10,000 clouds (4.3 s of a 6.3 s start). Ports tried in turn from a random
 point of the ephemeral range cost one bind each; a port in use is skipped.
+
+An outage keeps the port: closing the socket and binding again later lost it whenever an
+outgoing connection took the freed ephemeral port meanwhile (EADDRINUSE). On Linux a listening
+socket shut down for reading stops listening (connections are refused) yet stays bound to the
+port it was bound to explicitly, and listen() on it serves again (as HAProxy pauses listeners).
 """
 
 from __future__ import annotations
@@ -28,18 +33,27 @@ def ephemeral_range() -> tuple[int, int]:
     return low, high
 
 
+BACKLOG = 128
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A non-blocking socket listening on host:port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
     sock.setblocking(False)
     return sock
+
+
+def stop_listening(sock: socket.socket) -> None:
+    """Refuse connections on `sock` while keeping its port: shut down for reading. (`sock`
+    is a dup() kept when the server on it closed its own handle.)"""
+    sock.shutdown(socket.SHUT_RD)
 
 
 class PortPicker:

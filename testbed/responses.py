@@ -43,9 +43,14 @@ def keystone_error(status: int, message: str) -> web.Response:
 
 
 def nova_error(status: int, message: str) -> web.Response:
-    kind = {400: "badRequest", 404: "itemNotFound", 409: "conflictingRequest"}.get(
-        status, "computeFault"
-    )
+    kinds = {
+        400: "badRequest",
+        403: "forbidden",
+        404: "itemNotFound",
+        409: "conflictingRequest",
+        413: "overLimit",
+    }
+    kind = kinds.get(status, "computeFault")
     return json_response({kind: {"code": status, "message": message}}, status)
 
 

@@ -10,7 +10,9 @@ import pytest_asyncio
 
 from proxy import ProxyConfig, running_proxy
 from registry import Registry, load_clouds_yaml
-from testbed import Testbed, admin_auth_body
+from scope_dsl import parse_scope
+from scope_dsl.ast import CloudRef
+from testbed import SimCloudInfo, Testbed, admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
 
 
@@ -21,8 +23,17 @@ class Federation:
     registry: Registry
     session: aiohttp.ClientSession
 
+    def issuer(self, scope: str) -> SimCloudInfo:
+        """The testbed cloud whose Keystone `scope` names; cloud-1 for any other (a test's
+        own stub Keystone accepts any credentials)."""
+        expr = parse_scope(scope).expr_for("identity")
+        names = {c.name for c in self.bed.clouds}
+        name = expr.name if isinstance(expr, CloudRef) and expr.name in names else "cloud-1"
+        return self.bed.cloud(name)
+
     async def token(self, scope: str) -> str:
-        body = admin_auth_body()
+        """A token of the admin of the Keystone `scope` names, with that cloud's password."""
+        body = admin_auth_body(self.issuer(scope))
         url = f"{self.url}/identity/v3/auth/tokens"
         async with self.session.post(url, json=body, headers={"X-Scope": scope}) as resp:
             assert resp.status == 201, await resp.text()

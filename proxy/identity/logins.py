@@ -12,7 +12,8 @@ from cachetools import TLRUCache
 
 from proxy.identity.tokens import parse_expiry
 from registry import Cloud
-from registry.keystone import Login, LoginFailed, login
+from registry.errors import LoginFailed
+from registry.keystone import Login, login
 
 MARGIN = 60.0
 """Seconds before expiry at which a kept login counts as expired."""
@@ -29,8 +30,13 @@ class Logins:
         self._kept: TLRUCache[str, tuple[Login, float]] = TLRUCache(max_clouds, _until)
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def kept(self, cloud: Cloud) -> Login | None:
+        """The cloud's login if one is kept: nearly every call, and no coroutine for it."""
+        kept = self._kept.get(cloud.name)
+        return kept[0] if kept is not None else None
+
     async def of(self, cloud: Cloud) -> Login:
-        """The cloud's login; raises registry.keystone's errors or aiohttp's."""
+        """The cloud's login; raises registry.errors' login errors or aiohttp's."""
         kept = self._kept.get(cloud.name)
         if kept is not None:
             return kept[0]

@@ -15,7 +15,7 @@ from proxy.errors import Forbidden, Unauthorized, UpstreamUnavailable, map_upstr
 from proxy.identity.logins import Logins
 from proxy.identity.tokens import parse_expiry, token_key
 from registry import Cloud
-from registry.keystone import LoginFailed, LoginRefused, NoCredentials
+from registry.errors import LoginFailed, LoginRefused, NoCredentials
 from registry.tls import tls_for
 
 
@@ -72,20 +72,23 @@ class ValidateAtIssuer:
     async def token_for(self, issuer: Cloud | None, target: Cloud, token: str | None) -> str | None:
         if token is None or issuer is None or issuer.name == target.name:
             return token
-        await self._validate(issuer, token)
-        return await self._service_token(target)
+        # The cached cases first, without a coroutine each: nearly every request.
+        key = token_key(token)
+        if key not in self._validated:
+            await self._validate(issuer, token, key)
+        login = self.logins.kept(target)
+        return login.token if login is not None else await self._service_token(target)
 
     def forget(self, target: Cloud) -> None:
         self.logins.forget(target)
 
     async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
         if token is not None and issuer is not None:
-            await self._validate(issuer, token)  # kept: the fan-out's own calls reuse it
+            key = token_key(token)
+            if key not in self._validated:  # kept: the fan-out's own calls reuse it
+                await self._validate(issuer, token, key)
 
-    async def _validate(self, issuer: Cloud, token: str) -> None:
-        key = token_key(token)
-        if key in self._validated:
-            return
+    async def _validate(self, issuer: Cloud, token: str, key: str) -> None:
         headers = {"X-Auth-Token": token, "X-Subject-Token": token}
         url = f"{issuer.auth_url}/auth/tokens"
         session = self.logins.session

@@ -27,8 +27,9 @@ from proxy.errors import (
 from proxy.headers import upstream_request_headers
 from proxy.identity import IdentityStrategy
 from proxy.metrics import ProxyMetrics
-from proxy.routing import IDENTITY, upstream_url, within
-from proxy.upstream.connection import RequestBodyFailed, UpstreamResponse
+from proxy.routing import upstream_url, within
+from proxy.services import IDENTITY
+from proxy.upstream.connection import UpstreamResponse
 from proxy.upstream.destinations import Destinations
 from proxy.upstream.pool import Body, UpstreamPool
 from proxy.upstream.slots import SlotTimeout
@@ -123,9 +124,8 @@ class CloudClient:
                     )
             except SlotTimeout as exc:  # busy, not failing: the circuit stays as it is
                 raise CloudBusy(f"cloud {cloud.name!r} is busy: {exc}; try again") from exc
-            except RequestBodyFailed as exc:
-                # The client's doing (gone, or a broken body): no failure of the cloud.
-                raise RequestBodyIncomplete(f"the request body broke off: {exc}") from exc
+            except RequestBodyIncomplete:
+                raise  # the client's doing (gone, or a broken body): no failure of the cloud
             except ProxyError:
                 self.breakers.failure(cloud.name)
                 self.metrics.count_upstream(cloud.name, service_type, None)

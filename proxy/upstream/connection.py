@@ -10,6 +10,10 @@ from typing import Protocol, cast
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from proxy.upstream.errors import BrokenUpstream as BrokenUpstream
+from proxy.upstream.errors import RequestBodyFailed as RequestBodyFailed
+from proxy.upstream.errors import StaleConnection as StaleConnection
+
 HIGH_WATER = 512 * 1024
 """Buffered body bytes at which reading from the cloud pauses: memory stays bounded."""
 LOW_WATER = 128 * 1024
@@ -17,20 +21,6 @@ RAW_BODY_FROM = 64 * 1024
 """Bodies of a known length at least this big bypass llhttp after the read that held their
 head: llhttp hands each piece over as a copy, where the bytes read from the socket can go on
 as they are (a download through the proxy spent a fifth of its CPU copying)."""
-
-
-class BrokenUpstream(ConnectionError):
-    """The cloud closed the connection or sent something that is not HTTP."""
-
-
-class StaleConnection(BrokenUpstream):
-    """A reused idle connection was closed by the cloud before it answered: safe to retry."""
-
-
-class RequestBodyFailed(Exception):
-    """The request body could not be read to its end: the client went away or sent it
-    malformed. The client's failure, not the cloud's; the connection is closed (the cloud
-    got half a request)."""
 
 
 class _Source(Protocol):

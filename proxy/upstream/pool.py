@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-from proxy.upstream.connection import StaleConnection, UpstreamConnection, UpstreamResponse
+from proxy.upstream.connection import UpstreamConnection, UpstreamResponse
+from proxy.upstream.errors import StaleConnection
 from proxy.upstream.slots import Slots
 
 Body = bytes | AsyncIterator[bytes] | None

@@ -1,7 +1,15 @@
-"""Real OpenStack clouds for tests: Keystone and Glance from PyPI, run from .venv-real."""
+"""Real OpenStack clouds for tests, run from .venv-real: Keystone and Glance in every cloud;
+Nova, Placement and Neutron (on MariaDB and RabbitMQ) in compute clouds."""
 
 from testbed.real.bed import RealTestbed
-from testbed.real.errors import RealTestbedError, RealVenvMissing
-from testbed.real.model import RealCloudInfo
+from testbed.real.errors import BackingServiceDown, RealTestbedError, RealVenvMissing
+from testbed.real.model import ComputePorts, RealCloudInfo
 
-__all__ = ["RealCloudInfo", "RealTestbed", "RealTestbedError", "RealVenvMissing"]
+__all__ = [
+    "BackingServiceDown",
+    "ComputePorts",
+    "RealCloudInfo",
+    "RealTestbed",
+    "RealTestbedError",
+    "RealVenvMissing",
+]

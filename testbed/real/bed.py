@@ -1,26 +1,31 @@
-"""RealTestbed: N real clouds, each a Keystone and a Glance from PyPI under gunicorn."""
+"""RealTestbed: real clouds from PyPI, Keystone and Glance in each, Nova in compute clouds."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import grp
 import os
 import pwd
+import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from rich.progress import Progress
 
 from testbed.lifecycle import CloudsBed
-from testbed.model import DOMAIN_NAME, REGION
+from testbed.model import REGION
 from testbed.real import config
+from testbed.real.backing import CloudBacking, check_backing_services
+from testbed.real.compute import STEPS as COMPUTE_STEPS
+from testbed.real.compute import ComputeServices, Stoppable
 from testbed.real.config import CloudDirs
 from testbed.real.errors import RealTestbedError, RealVenvMissing
-from testbed.real.model import RealCloudInfo
+from testbed.real.keystone_admin import KeystoneAdmin
+from testbed.real.model import ComputePorts, RealCloudInfo
 from testbed.real.process import GunicornServer, free_port, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +33,17 @@ DEFAULT_VENV = REPO_ROOT / ".venv-real"
 KEYSTONE_APP = "keystone.wsgi.api:application"
 GLANCE_APP = "glance.wsgi.api:application"
 STEPS_PER_CLOUD = 5
+COMPUTE_COMMANDS = (
+    "nova-manage",
+    "nova-conductor",
+    "nova-scheduler",
+    "nova-compute",
+    "placement-manage",
+    "neutron-db-manage",
+)
+TESTBED_AGENT = "openstackoid-testbed"
+"""The User-Agent of the testbed's own calls (set-up as the cloud's operator), told apart
+from the proxy's and the services' calls in the access logs."""
 PARALLEL_CLOUDS = 2
 """Creating a cloud is CPU bound (imports, migrations copied, bcrypt): one per core."""
 
@@ -37,42 +53,72 @@ class RealVenv:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.gunicorn = root / "bin" / "gunicorn"
-        self.keystone_manage = root / "bin" / "keystone-manage"
-        self.glance_manage = root / "bin" / "glance-manage"
+        self.gunicorn = self.bin("gunicorn")
+        self.keystone_manage = self.bin("keystone-manage")
+        self.glance_manage = self.bin("glance-manage")
         self.glance_paste_ini = root / "etc" / "glance" / "glance-api-paste.ini"
+        self.nova_paste_ini = root / "etc" / "nova" / "api-paste.ini"
+        self.neutron_paste_ini = root / "etc" / "neutron" / "api-paste.ini"
 
-    def check(self) -> None:
-        needed = (self.gunicorn, self.keystone_manage, self.glance_manage, self.glance_paste_ini)
+    def bin(self, name: str) -> Path:
+        return self.root / "bin" / name
+
+    def check(self, compute: bool = False) -> None:
+        needed = [self.gunicorn, self.keystone_manage, self.glance_manage, self.glance_paste_ini]
+        if compute:
+            needed += [self.bin(name) for name in COMPUTE_COMMANDS]
+            needed += [self.nova_paste_ini, self.neutron_paste_ini]
         missing = [str(path) for path in needed if not path.exists()]
         if missing:
+            services = "Keystone/Glance/Nova/Placement/Neutron" if compute else "Keystone/Glance"
             raise RealVenvMissing(
-                f"real Keystone/Glance venv incomplete ({', '.join(missing)} missing): "
+                f"real {services} venv incomplete ({', '.join(missing)} missing): "
                 "run `make real-venv`"
             )
 
 
 class RealTestbed(CloudsBed):
-    """Real OpenStack clouds named cloud-1..cloud-N, each with its own Keystone and Glance.
+    """Real OpenStack clouds, each with its own Keystone and Glance; compute clouds add Nova,
+    Placement and Neutron.
 
     Same interface as the simulated ``Testbed``. Each cloud lives in its own directory (SQLite
     databases, fernet keys, image files), so a token of one cloud is invalid in every other.
+    A compute cloud's Nova, Placement and Neutron keep their databases in MariaDB and talk
+    over a RabbitMQ vhost, all named after the cloud and this run, dropped by ``stop``.
+
+    ``clouds`` is a count (cloud-1..cloud-N) or names (``["cloud-1", "cloud-999"]``, the
+    number after the dash being the cloud's index). ``image_service_url``, as for the
+    simulated testbed, is where the compute clouds' Nova asks for images (``[glance]
+    endpoint_override``, e.g. the proxy's ``/image``); None: the cloud's own catalog.
     """
 
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(
-        self, clouds: int = 2, host: str = "127.0.0.1", venv: str | Path | None = None
+        self,
+        clouds: int | Sequence[str] = 2,
+        host: str = "127.0.0.1",
+        venv: str | Path | None = None,
+        compute: Collection[str] = (),
+        image_service_url: str | None = None,
     ) -> None:
-        if clouds < 1:
-            raise ValueError(f"clouds must be at least 1, not {clouds}")
-        self.count = clouds
+        names = cloud_names(clouds)
+        unknown = sorted(set(compute) - set(names))
+        if unknown:
+            raise ValueError(f"compute clouds {unknown} are not among the clouds {names}")
+        self.names = names
+        self.compute = frozenset(compute)
+        self.count = len(names)
         self.host = host
+        self.image_service_url = image_service_url
         default = os.environ.get("OPENSTACKOID_REAL_VENV", str(DEFAULT_VENV))
         self.venv = RealVenv(Path(venv) if venv is not None else Path(default))
+        self.run_id = secrets.token_hex(4)
         self._root: Path | None = None
         self._clouds: list[RealCloudInfo] = []
-        self._servers: list[GunicornServer] = []
+        self._servers: list[Stoppable] = []
+        self._backings: list[CloudBacking] = []
+        self._compute: dict[str, ComputeServices] = {}
 
     @property
     def clouds(self) -> list[RealCloudInfo]:
@@ -84,15 +130,29 @@ class RealTestbed(CloudsBed):
                 return info
         raise KeyError(name)
 
+    def access_log(self, cloud: str, service: str) -> Path:
+        """The JSON-lines access log of a cloud's service: keystone, glance, nova-api,
+        placement or neutron."""
+        return self._dirs(self.cloud(cloud).name).access_log(service)
+
+    def log(self, cloud: str, service: str) -> Path:
+        """A service's own log (e.g. ``nova-compute``)."""
+        return self._dirs(self.cloud(cloud).name).log(service)
+
     async def start(self, progress: bool = False) -> None:
-        self.venv.check()
+        self.venv.check(compute=bool(self.compute))
+        if self.compute:
+            await check_backing_services()
         self._root = Path(tempfile.mkdtemp(prefix="openstackoid-real-"))
-        infos = [self._plan(index) for index in range(1, self.count + 1)]
+        infos = [self._plan(name) for name in self.names]
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=60), headers={"User-Agent": TESTBED_AGENT}
+            ) as http:
                 with Progress(disable=not progress, transient=True) as bar:
-                    total = 1 + STEPS_PER_CLOUD * self.count
-                    task = bar.add_task(f"creating {self.count} real clouds", total=total)
+                    total = 1 + STEPS_PER_CLOUD * self.count + COMPUTE_STEPS * len(self.compute)
+                    kinds = f", {len(self.compute)} with Nova" if self.compute else ""
+                    task = bar.add_task(f"creating {self.count} real clouds{kinds}", total=total)
 
                     def step() -> None:
                         bar.advance(task)
@@ -119,9 +179,11 @@ class RealTestbed(CloudsBed):
             raise
         self._clouds = infos
 
-    def _plan(self, index: int) -> RealCloudInfo:
+    def _plan(self, name: str) -> RealCloudInfo:
+        pick = functools.partial(free_port, self.host)
+        ports = ComputePorts(pick(), pick(), pick()) if name in self.compute else None
         return RealCloudInfo(
-            f"cloud-{index}", index, self.host, free_port(self.host), free_port(self.host)
+            name, cloud_index(name), self.host, pick(), pick(), compute_ports=ports
         )
 
     def _dirs(self, name: str) -> CloudDirs:
@@ -155,6 +217,34 @@ class RealTestbed(CloudsBed):
     ) -> None:
         dirs = self._dirs(info.name)
         dirs.make()
+        services: ComputeServices | None = None
+        if info.is_compute:
+            backing = CloudBacking(self.run_id, info.name)
+            self._backings.append(backing)  # listed first: stop() drops what was made
+            services = ComputeServices(
+                self.venv, info, dirs, backing, self.image_service_url, self._servers.append
+            )
+            self._compute[info.name] = services
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._identity_and_image(info, dirs, template, http, step))
+            if services is not None:
+                group.create_task(services.prepare(step))
+        admin = await KeystoneAdmin.login(http, info)
+        await admin.add_service("image", "glance", info.endpoints["image"])
+        await seed_image(http, admin, info)
+        step()
+        if services is not None:
+            await services.register(admin)
+            await services.start(http, admin, step)
+
+    async def _identity_and_image(
+        self,
+        info: RealCloudInfo,
+        dirs: CloudDirs,
+        template: CloudDirs,
+        http: aiohttp.ClientSession,
+        step: Callable[[], None],
+    ) -> None:
         shutil.copyfile(template.keystone_db, dirs.keystone_db)
         shutil.copyfile(template.glance_db, dirs.glance_db)
         dirs.keystone_conf.write_text(config.keystone_conf(dirs))
@@ -189,74 +279,95 @@ class RealTestbed(CloudsBed):
         step()
         await glance.wait_ready(http)
         step()
-        await register_image_service(http, info)
-        step()
 
     def _server(
         self, app: str, port: int, prefix: str, dirs: CloudDirs, service: str
     ) -> GunicornServer:
         return GunicornServer(
-            self.venv.gunicorn, app, self.host, port, prefix, dirs.log(service), {}
+            self.venv.gunicorn,
+            app,
+            self.host,
+            port,
+            prefix,
+            dirs.log(service),
+            {},
+            access_log=dirs.access_log(service),
         )
 
+    async def use_image_service(self, url: str | None) -> None:
+        """Point every compute cloud's Nova at another image service (None: its catalog's)
+        and restart nova-api; e.g. to compare the proxy with the cloud's own Glance."""
+        self.image_service_url = url
+        async with aiohttp.ClientSession(headers={"User-Agent": TESTBED_AGENT}) as http:
+            for services in self._compute.values():
+                await services.use_image_service(http, url)
+
     async def stop(self) -> None:
+        self._compute = {}
         servers, self._servers = self._servers, []
         await asyncio.gather(*(server.stop() for server in servers))
+        backings, self._backings = self._backings, []
+        failures = []
+        for backing in backings:
+            try:
+                await backing.drop()
+            except RealTestbedError as exc:  # the files and the other clouds go all the same
+                failures.append(exc)
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
         self._clouds = []
+        if failures:
+            raise failures[0]
 
 
-async def register_image_service(http: aiohttp.ClientSession, info: RealCloudInfo) -> None:
-    """Add Glance to the cloud's Keystone catalog, as an operator would after bootstrap."""
-    token = await _admin_token(http, info)
-    headers = {"X-Auth-Token": token}
-    service = {"service": {"type": "image", "name": "glance", "enabled": True}}
-    body = await _post(http, f"{info.auth_url}/services", service, headers)
-    endpoint = {
-        "endpoint": {
-            "service_id": body["service"]["id"],
-            "interface": "public",
-            "region_id": REGION,
-            "url": info.endpoints["image"],
-            "enabled": True,
-        }
+def cloud_names(clouds: int | Sequence[str]) -> list[str]:
+    if isinstance(clouds, int):
+        if clouds < 1:
+            raise ValueError(f"clouds must be at least 1, not {clouds}")
+        return [f"cloud-{index}" for index in range(1, clouds + 1)]
+    names = list(clouds)
+    if not names:
+        raise ValueError("clouds must be at least 1, not 0")
+    if len(set(names)) != len(names):
+        raise ValueError(f"cloud names repeat: {names}")
+    for name in names:
+        cloud_index(name)
+    return names
+
+
+def cloud_index(name: str) -> int:
+    """cloud-999 -> 999: the number labels and selectors know the cloud by."""
+    prefix, _, number = name.rpartition("-")
+    if prefix != "cloud" or not number.isdigit() or int(number) < 1:
+        raise ValueError(f"a real cloud is named cloud-<n> (n >= 1), not {name!r}")
+    return int(number)
+
+
+async def seed_image(
+    http: aiohttp.ClientSession, admin: KeystoneAdmin, info: RealCloudInfo
+) -> None:
+    """The `cirros` image every testbed cloud holds: a small raw disk, public, a stable id."""
+    url = f"{info.endpoints['image']}/v2/images"
+    image = {
+        "id": info.image_id,
+        "name": "cirros",
+        "disk_format": "raw",
+        "container_format": "bare",
+        "visibility": "public",
     }
-    await _post(http, f"{info.auth_url}/endpoints", endpoint, headers)
-
-
-async def _admin_token(http: aiohttp.ClientSession, info: RealCloudInfo) -> str:
-    domain = {"name": DOMAIN_NAME}
-    auth = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {"name": info.username, "password": info.password, "domain": domain}
-                },
-            },
-            "scope": {"project": {"name": info.project_name, "domain": domain}},
-        }
-    }
-    async with http.post(f"{info.auth_url}/auth/tokens", json=auth) as response:
+    async with http.post(url, json=image, headers=admin.headers) as response:
         if response.status != 201:
             raise RealTestbedError(
-                f"{info.name}: admin token refused ({response.status}): {await response.text()}"
+                f"{info.name}: image create refused ({response.status}): {await response.text()}"
             )
-        return response.headers["X-Subject-Token"]
-
-
-async def _post(
-    http: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
-) -> dict[str, Any]:
-    async with http.post(url, json=body, headers=headers) as response:
-        if response.status != 201:
+    data = f"cirros disk of {info.name}\n".encode() * 2048
+    headers = {**admin.headers, "Content-Type": "application/octet-stream"}
+    async with http.put(f"{url}/{info.image_id}/file", data=data, headers=headers) as response:
+        if response.status != 204:
             raise RealTestbedError(
-                f"POST {url} failed ({response.status}): {await response.text()}"
+                f"{info.name}: image upload refused ({response.status}): {await response.text()}"
             )
-        result: dict[str, Any] = await response.json()
-        return result
 
 
 def _user() -> str:

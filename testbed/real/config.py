@@ -47,8 +47,26 @@ class CloudDirs:
     def images(self) -> Path:
         return self.root / "images"
 
+    @property
+    def nova_dir(self) -> Path:
+        """nova-api reads ``nova.conf`` and ``api-paste.ini`` here (OS_NOVA_CONFIG_DIR)."""
+        return self.root / "nova"
+
+    @property
+    def placement_dir(self) -> Path:
+        """Placement reads ``placement.conf`` here (OS_PLACEMENT_CONFIG_DIR)."""
+        return self.root / "placement"
+
+    @property
+    def neutron_dir(self) -> Path:
+        return self.root / "neutron"
+
     def log(self, service: str) -> Path:
         return self.root / f"{service}.log"
+
+    def access_log(self, service: str) -> Path:
+        """One JSON line per request the service received (see ``_wsgi_entry``)."""
+        return self.root / f"{service}.access.jsonl"
 
     def make(self) -> None:
         for path in (self.root, self.glance_dir, self.images):
@@ -57,6 +75,10 @@ class CloudDirs:
             (self.root / name).mkdir(exist_ok=True)
         # keystone-manage creates the key repositories itself but refuses world-readable ones.
         self.root.chmod(0o700)
+
+    def make_compute(self) -> None:
+        for path in (self.nova_dir, self.placement_dir, self.neutron_dir):
+            path.mkdir(parents=True, exist_ok=True)
 
 
 def sqlite_url(path: Path) -> str:

@@ -7,3 +7,7 @@ class RealTestbedError(RuntimeError):
 
 class RealVenvMissing(RealTestbedError):
     """The venv holding Keystone, Glance and gunicorn is not there: run ``make real-venv``."""
+
+
+class BackingServiceDown(RealTestbedError):
+    """MariaDB or RabbitMQ, which a compute cloud needs, is not answering."""

@@ -1,15 +1,36 @@
-"""How a client reaches one real cloud (Keystone and Glance on their own ports)."""
+"""How a client reaches one real cloud: a service per port, Keystone and Glance in every
+cloud, Nova, Placement and Neutron in a compute cloud."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed.model import PASSWORD, PROJECT_NAME, USERNAME, cloud_labels
+from testbed.model import PASSWORD, PROJECT_NAME, USERNAME, cloud_labels, stable_id
+
+
+@dataclass(frozen=True)
+class ComputePorts:
+    compute: int
+    placement: int
+    network: int
+
+    @property
+    def all(self) -> tuple[int, int, int]:
+        return (self.compute, self.placement, self.network)
+
+    def endpoints(self, host: str) -> dict[str, str]:
+        return {
+            "compute": f"http://{host}:{self.compute}/compute/v2.1",
+            "placement": f"http://{host}:{self.placement}/placement",
+            "network": f"http://{host}:{self.network}/network",
+        }
 
 
 @dataclass(frozen=True)
 class RealCloudInfo:
-    """One real cloud: Keystone at ``/identity`` on one port, Glance at ``/image`` on another."""
+    """One real cloud: Keystone at ``/identity`` on one port, Glance at ``/image`` on another;
+    a compute cloud adds Nova at ``/compute``, Placement at ``/placement`` and Neutron at
+    ``/network``, each on its own port."""
 
     name: str
     index: int
@@ -19,6 +40,11 @@ class RealCloudInfo:
     username: str = USERNAME
     password: str = PASSWORD
     project_name: str = PROJECT_NAME
+    compute_ports: ComputePorts | None = None
+
+    @property
+    def is_compute(self) -> bool:
+        return self.compute_ports is not None
 
     @property
     def port(self) -> int:
@@ -26,8 +52,9 @@ class RealCloudInfo:
         return self.identity_port
 
     @property
-    def ports(self) -> tuple[int, int]:
-        return (self.identity_port, self.image_port)
+    def ports(self) -> tuple[int, ...]:
+        extra = self.compute_ports.all if self.compute_ports else ()
+        return (self.identity_port, self.image_port, *extra)
 
     @property
     def identity_root(self) -> str:
@@ -39,8 +66,16 @@ class RealCloudInfo:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        return {"identity": self.auth_url, "image": f"http://{self.host}:{self.image_port}/image"}
+        found = {"identity": self.auth_url, "image": f"http://{self.host}:{self.image_port}/image"}
+        if self.compute_ports is not None:
+            found.update(self.compute_ports.endpoints(self.host))
+        return found
 
     @property
     def labels(self) -> dict[str, str]:
         return cloud_labels(self.index, self.name)
+
+    @property
+    def image_id(self) -> str:
+        """The id of this cloud's seeded `cirros` image (the simulated testbed's id too)."""
+        return stable_id(self.name, "image/cirros")

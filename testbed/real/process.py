@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import random
 import signal
 import socket
 import sys
@@ -14,19 +15,42 @@ from pathlib import Path
 
 import aiohttp
 
+from testbed.ports import ephemeral_range
 from testbed.real.errors import RealTestbedError
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+PORTS_FLOOR = 10000
+PORTS_BELOW_EPHEMERAL = 12000
+PORT_ATTEMPTS = 1000
+_HANDED_OUT: set[int] = set()
 WSGI_ENTRY_DIR = Path(__file__).resolve().parent
 """gunicorn imports ``_wsgi_entry`` from here (standard library only: it runs in .venv-real)."""
 
 
 def free_port(host: str) -> int:
-    """A port nobody listens on right now; gunicorn binds it a moment later."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+    """A port nobody listens on now, below the kernel's ephemeral range.
+
+    A compute cloud's services bind their ports a minute or two after they are chosen
+    (Nova's schemas come first). Outgoing connections take their local ports from the
+    ephemeral range, and one took a port picked there before gunicorn bound it: below the
+    range only another listener can. One process never hands a port out twice.
+    """
+    low, _ = ephemeral_range()
+    span = (max(PORTS_FLOOR, low - PORTS_BELOW_EPHEMERAL), low - 1)
+    if span[0] > span[1]:
+        span = ephemeral_range()  # a range starting near 1024 leaves nothing below it
+    for _ in range(PORT_ATTEMPTS):
+        port = random.randint(*span)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise RealTestbedError(f"no free port in {span[0]}-{span[1]} after {PORT_ATTEMPTS} tries")
 
 
 def tail(path: Path, lines: int = 25) -> str:
@@ -76,6 +100,7 @@ class GunicornServer:
         prefix: str,
         log: Path,
         env: Mapping[str, str],
+        access_log: Path | None = None,
     ) -> None:
         self.gunicorn = gunicorn
         self.app = app
@@ -84,6 +109,7 @@ class GunicornServer:
         self.prefix = prefix
         self.log = log
         self.env = dict(env)
+        self.access_log = access_log
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -109,6 +135,8 @@ class GunicornServer:
             "OPENSTACKOID_WSGI_APP": self.app,
             "SCRIPT_NAME": self.prefix,
         }
+        if self.access_log is not None:
+            env["OPENSTACKOID_ACCESS_LOG"] = str(self.access_log)
         with self.log.open("ab") as out:
             # Own session: stop() signals the master and its worker as one process group.
             self._proc = await asyncio.create_subprocess_exec(
@@ -144,14 +172,50 @@ class GunicornServer:
 
     async def stop(self, grace: float = 10.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        _signal_group(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), grace)
-        except TimeoutError:
-            _signal_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        await _stop_group(proc, grace)
+
+
+class Daemon:
+    """A long-running service process that listens on no port (nova-conductor, -scheduler,
+    -compute): it talks over RabbitMQ and records itself in the database."""
+
+    def __init__(self, argv: Sequence[str], log: Path) -> None:
+        self.argv = list(argv)
+        self.log = log
+        self.name = Path(self.argv[0]).name
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+    def check_alive(self) -> None:
+        if self._proc is None or self._proc.returncode is not None:
+            raise RealTestbedError(
+                f"{self.name} stopped while starting; end of its log:\n{tail(self.log)}"
+            )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        await _stop_group(proc, grace)
+
+
+async def _stop_group(proc: asyncio.subprocess.Process | None, grace: float) -> None:
+    if proc is None or proc.returncode is not None:
+        return
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        _signal_group(proc.pid, signal.SIGKILL)
+        await proc.wait()
 
 
 def _die_with_parent() -> None:

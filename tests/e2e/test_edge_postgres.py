@@ -20,7 +20,6 @@ import pytest_asyncio
 from proxy import ProxyConfig, running_proxy
 from registry import Cloud, Registry, load_clouds_yaml
 from registry.postgres import PostgresStore
-from testbed import admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
 from tests.faultline import Faultline
 from tests.pg import private_schema, server_address, through
@@ -79,14 +78,17 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> 
 
 
 class Client:
-    def __init__(self, session: aiohttp.ClientSession, proxy: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, proxy: str, issuer: Cloud) -> None:
         self.session = session
         self.proxy = proxy
+        self.issuer = issuer
+        """The cloud whose Keystone the client logs in at, with its own credentials."""
         self.token = ""
 
     async def login(self) -> None:
         url = f"{self.proxy}/identity/v3/auth/tokens"
-        body = admin_auth_body()
+        assert self.issuer.credentials is not None
+        body = self.issuer.credentials.keystone_auth_body()
         async with self.session.post(url, json=body, headers={"X-Scope": "{*: cloud-1}"}) as r:
             assert r.status == 201, await r.text()
             self.token = r.headers["X-Subject-Token"]
@@ -116,6 +118,10 @@ async def _routes(client: Client, scope: str) -> bool:
     return await client.images_status(scope) == 200
 
 
+async def _healthy(client: Client) -> bool:
+    return (await client.health())[1]["status"] == "ok"
+
+
 async def test_cut_off_edge_serves_tells_refuses_writes_and_converges_on_restore(
     site: Site,
 ) -> None:
@@ -128,7 +134,8 @@ async def test_cut_off_edge_serves_tells_refuses_writes_and_converges_on_restore
             running_proxy(site.config(edge=True), edge_registry)
         )
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        centre, edge = Client(session, centre_url), Client(session, edge_url)
+        centre = Client(session, centre_url, site.cloud_1)
+        edge = Client(session, edge_url, site.cloud_1)
         await edge.login()
         status, health = await edge.health()
         assert status == 200 and health["status"] == "ok"
@@ -189,7 +196,7 @@ async def test_started_cut_off_with_a_snapshot_it_serves_then_converges(site: Si
         edge_url = await stack.enter_async_context(
             running_proxy(site.config(edge=True), edge_registry)
         )
-        edge = Client(session, edge_url)
+        edge = Client(session, edge_url, site.cloud_1)
         await edge.login()
         assert await edge.images_status(SCOPE_1) == 200
         status, health = await edge.health()
@@ -199,7 +206,7 @@ async def test_started_cut_off_with_a_snapshot_it_serves_then_converges(site: Si
 
         site.line.restore()
         await until(lambda: _routes(edge, SCOPE_2), 5)
-        assert (await edge.health())[1]["status"] == "ok"
+        await until(lambda: _healthy(edge), 5)  # every follower (clouds, named scopes) live
 
 
 async def test_started_cut_off_without_a_snapshot_it_waits_then_serves(site: Site) -> None:
@@ -213,7 +220,7 @@ async def test_started_cut_off_without_a_snapshot_it_waits_then_serves(site: Sit
     edge_url = await asyncio.wait_for(starting, 10)
     try:
         async with aiohttp.ClientSession() as session:
-            edge = Client(session, edge_url)
+            edge = Client(session, edge_url, site.cloud_1)
             await edge.login()
             assert await edge.images_status(SCOPE_1) == 200
         assert edge_registry.names() == ["cloud-1", "doomed"]
@@ -240,7 +247,8 @@ async def test_a_flapping_link_ten_cuts_in_thirty_seconds(site: Site) -> None:
             running_proxy(site.config(edge=True), edge_registry)
         )
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        centre, edge = Client(session, centre_url), Client(session, edge_url)
+        centre = Client(session, centre_url, site.cloud_1)
+        edge = Client(session, edge_url, site.cloud_1)
         await edge.login()
         refused: list[int] = []
 
@@ -287,7 +295,7 @@ async def test_a_flapping_link_ten_cuts_in_thirty_seconds(site: Site) -> None:
 
         await until(converged, 10)
         assert "cloud-2" not in edge_registry  # the tenth change was a deletion
-        assert (await edge.health())[1]["status"] == "ok"
+        await until(lambda: _healthy(edge), 5)  # every follower (clouds, named scopes) live
     await site.line.wait_idle()  # the edge closed every connection it opened
     assert len(asyncio.all_tasks()) == tasks_before
 
@@ -302,7 +310,7 @@ async def test_after_a_long_outage_a_change_is_routed_within_5_s_of_the_restore(
             running_proxy(site.config(edge=True), Registry())
         )
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        edge = Client(session, edge_url)
+        edge = Client(session, edge_url, site.cloud_1)
         await edge.login()
         site.line.cut()
         before = site.line.accepted

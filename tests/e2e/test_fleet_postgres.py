@@ -15,7 +15,7 @@ import pytest_asyncio
 from proxy import ProxyConfig, running_proxy
 from registry import Registry, load_clouds_yaml
 from registry.postgres import PostgresStore
-from testbed import admin_auth_body
+from testbed import Testbed, admin_auth_body
 from testbed.pytest_plugin import TestbedFactory
 from tests.pg import private_schema
 
@@ -58,7 +58,7 @@ async def test_a_cloud_added_through_one_proxy_is_routed_by_the_other(
         proxy_a = await stack.enter_async_context(running_proxy(config, Registry()))
         proxy_b = await stack.enter_async_context(running_proxy(config, Registry()))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        token = await _token(session, proxy_b)
+        token = await _token(session, proxy_b, bed)
         scope = "{keystone: cloud-1; glance: cloud-2}"
         headers = {"X-Auth-Token": token, "X-Scope": scope}
 
@@ -93,8 +93,8 @@ async def test_a_cloud_added_through_one_proxy_is_routed_by_the_other(
         assert await _eventually(refused), "proxy B still routes to a removed cloud"
 
 
-async def _token(session: aiohttp.ClientSession, proxy: str) -> str:
-    body = admin_auth_body()
+async def _token(session: aiohttp.ClientSession, proxy: str, bed: Testbed) -> str:
+    body = admin_auth_body(bed.cloud("cloud-1"))
     headers = {"X-Scope": "{*: cloud-1}"}
     async with session.post(f"{proxy}/identity/v3/auth/tokens", json=body, headers=headers) as r:
         assert r.status == 201, await r.text()

@@ -9,7 +9,7 @@ import yaml
 
 from cli_plugin import connect, scoped
 from cli_plugin.demo import client_clouds_yaml
-from testbed import Faults
+from testbed import Caller, Faults, admin_auth_body
 from testbed.cli_runner import run_openstack
 from tests.federation import Federation, FederationFactory
 
@@ -25,8 +25,12 @@ async def _cli(clouds_yaml: Path, *args: str, env: dict[str, str] | None = None)
 
 
 async def test_seed_scenario(make_federation: FederationFactory, tmp_path: Path) -> None:
+    """Nova of cloud-1 boots cloud-4's image. The testbed's Nova asks for it as real Nova does
+    (user's token, its own service token, request id; no X-Scope), so only the proxy's memory
+    of the token's scope can send its call to cloud-4: the clouds' request logs prove it."""
     fed = await make_federation(clouds=4)
-    clouds_yaml = client_clouds_yaml(fed.url, tmp_path / "client.yaml")
+    bed = fed.bed
+    clouds_yaml = client_clouds_yaml(fed.url, tmp_path / "client.yaml", bed.cloud("cloud-1"))
     server = await _cli(
         clouds_yaml,
         "server",
@@ -41,23 +45,49 @@ async def test_seed_scenario(make_federation: FederationFactory, tmp_path: Path)
         "cirros1",
     )
     assert isinstance(server, dict)
-    assert fed.bed.cloud("cloud-4").image_id in server["image"]
-    assert any(r.method == "POST" for r in fed.bed.requests("cloud-1") if "servers" in r.path)
-    # X-Scope travelled on the token request and on discovery, not only on API calls: they
-    # reached the clouds it names. The proxy keeps the header (issue 15): no cloud sees it.
-    token_requests = [
-        r
-        for r in fed.bed.requests("cloud-1")
-        if r.path == "/identity/v3/auth/tokens" and r.method == "POST"
-    ]
-    assert token_requests and all(r.scope is None for r in token_requests)
-    discovery = [r for r in fed.bed.requests("cloud-4") if r.path == "/image"]
-    assert discovery and discovery[0].scope is None
+    image_id = bed.cloud("cloud-4").image_id
+    assert image_id in server["image"]
+    admin_of = {name: Caller(name, "admin", "admin") for name in ("cloud-1", "cloud-4")}
+    one, four = bed.requests("cloud-1"), bed.requests("cloud-4")
+    # cloud-1: the user's own Keystone and Nova; its Glance never heard of the image.
+    created = [r for r in one if r.method == "POST" and r.path == "/compute/v2.1/servers"]
+    assert [r.caller for r in created] == [admin_of["cloud-1"]]
+    assert not [r for r in one if r.path.startswith("/image")]
+    # cloud-4: Nova's image check (the image, then glanceclient's schema), reached through the
+    # proxy with a token of cloud-4's own (the proxy's credentials there, no service token).
+    # (only Nova reads the schema; the CLI shows the image by id again afterwards)
+    paths = [r.path for r in four]
+    schema = paths.index("/image/v2/schemas/image")
+    assert paths[schema - 1] == f"/image/v2/images/{image_id}"
+    checks = four[schema - 1 : schema + 1]
+    assert all(r.caller == admin_of["cloud-4"] and r.service_caller is None for r in checks)
+    assert all("x-service-token" not in r.header_names for r in checks)
+    # The CLI found the image by name at cloud-4 and nowhere else; cloud-2 and -3 saw nothing.
+    assert any(r.path == "/image/v2/images" and "name=cirros" in r.query for r in four)
+    assert not bed.requests("cloud-2") and not bed.requests("cloud-3")
+
+
+async def test_nova_image_check_fails_without_the_proxy_s_memory(
+    make_federation: FederationFactory,
+) -> None:
+    """The control experiment: a token the proxy never saw with a scope gets Nova's image
+    check routed by the default scope, to a cloud without the image."""
+    fed = await make_federation(clouds=4, default_scope="{*: cloud-1}")
+    bed = fed.bed
+    body = admin_auth_body(bed.cloud("cloud-1"))
+    async with fed.session.post(bed.cloud("cloud-1").auth_url + "/auth/tokens", json=body) as r:
+        token = r.headers["X-Subject-Token"]  # straight from cloud-1: the proxy never saw it
+    server = {"server": {"name": "vm", "imageRef": bed.cloud("cloud-4").image_id, "flavorRef": "2"}}
+    url = f"{fed.url}/compute/v2.1/servers"
+    async with fed.session.post(url, json=server, headers={"X-Auth-Token": token}) as resp:
+        assert resp.status == 400
+        assert "could not be found" in (await resp.json())["badRequest"]["message"]
+    assert not bed.requests("cloud-4")
 
 
 async def test_fan_out_and_failover(make_federation: FederationFactory, tmp_path: Path) -> None:
     fed = await make_federation(clouds=3, default_scope="{*: cloud-1}")
-    clouds_yaml = client_clouds_yaml(fed.url, tmp_path / "client.yaml")
+    clouds_yaml = client_clouds_yaml(fed.url, tmp_path / "client.yaml", fed.bed.cloud("cloud-1"))
     images = await _cli(clouds_yaml, "image", "list", "--scope", "{glance: cloud-1 & cloud-2}")
     assert isinstance(images, list)
     assert {i["ID"] for i in images} == {fed.bed.cloud(n).image_id for n in ("cloud-1", "cloud-2")}
@@ -70,11 +100,13 @@ async def test_os_scope_env_and_clouds_yaml_scope(
     make_federation: FederationFactory, tmp_path: Path
 ) -> None:
     fed = await make_federation(clouds=3)
-    clouds_yaml = client_clouds_yaml(fed.url, tmp_path / "client.yaml")
+    # The user of cloud-2's Keystone logs in with cloud-2's own password.
+    as_cloud_2 = client_clouds_yaml(fed.url, tmp_path / "two.yaml", fed.bed.cloud("cloud-2"))
     images = await _cli(
-        clouds_yaml, "image", "list", env={"OS_SCOPE": "{keystone: cloud-2; glance: cloud-3}"}
+        as_cloud_2, "image", "list", env={"OS_SCOPE": "{keystone: cloud-2; glance: cloud-3}"}
     )
     assert [i["ID"] for i in images] == [fed.bed.cloud("cloud-3").image_id]  # type: ignore[index]
+    clouds_yaml = client_clouds_yaml(fed.url, tmp_path / "client.yaml", fed.bed.cloud("cloud-1"))
     for scope in (
         {"keystone": "cloud-1", "glance": "cloud-2"},
         "{keystone: cloud-1; glance: cloud-2}",
@@ -89,7 +121,9 @@ async def test_os_scope_env_and_clouds_yaml_scope(
 async def test_bad_scope_exits_2_with_the_caret_and_no_request(
     federation: Federation, tmp_path: Path
 ) -> None:
-    clouds_yaml = client_clouds_yaml(federation.url, tmp_path / "client.yaml")
+    clouds_yaml = client_clouds_yaml(
+        federation.url, tmp_path / "client.yaml", federation.bed.cloud("cloud-1")
+    )
     code, _, err = await run_openstack(
         "--os-cloud",
         "openstackoid",
@@ -107,7 +141,9 @@ async def test_bad_scope_exits_2_with_the_caret_and_no_request(
 async def test_openstacksdk_connect_with_a_scope(
     federation: Federation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clouds_yaml = client_clouds_yaml(federation.url, tmp_path / "client.yaml")
+    clouds_yaml = client_clouds_yaml(
+        federation.url, tmp_path / "client.yaml", federation.bed.cloud("cloud-1")
+    )
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml))
     bed = federation.bed
 
@@ -128,7 +164,9 @@ async def test_openstacksdk_connect_with_a_scope(
 
 
 async def test_scope_check_asks_the_proxy(federation: Federation, tmp_path: Path) -> None:
-    clouds_yaml = client_clouds_yaml(federation.url, tmp_path / "client.yaml")
+    clouds_yaml = client_clouds_yaml(
+        federation.url, tmp_path / "client.yaml", federation.bed.cloud("cloud-1")
+    )
     rows = await _cli(clouds_yaml, "scope", "check", "{keystone: cloud-1; glance: cloud-2 | @edge}")
     assert isinstance(rows, list)
     plans = {row["Service"]: json.loads(row["Clouds (resolved by the proxy)"]) for row in rows}

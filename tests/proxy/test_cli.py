@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from proxy.metrics import FLUSH_SECONDS
 from testbed import Testbed
+from tests.processes import wait_for_line
 
 
 async def _start_proxy(
@@ -62,6 +64,17 @@ async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_p
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
 
 
+async def _requests_counted(session: aiohttp.ClientSession, base: str) -> float:
+    """openstackoid_requests_total, every label summed, as one scrape of /metrics says."""
+    async with session.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("openstackoid_requests_total{")
+    )
+
+
 async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) -> None:
     """With --workers 2 the kernel spreads connections over both; /metrics in either worker
     counts every request the proxy answered."""
@@ -77,18 +90,12 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
             for _ in range(sent):
                 async with session.get(f"{base}/identity/v3") as resp:
                     assert resp.status == 200
-            await asyncio.sleep(FLUSH_SECONDS + 0.5)  # each worker folds its counts in
-            counts = []
-            for _ in range(10):  # scrapes land on either worker: each must see both
-                async with session.get(f"{base}/metrics") as resp:
-                    text = await resp.text()
-                counts.append(
-                    sum(
-                        float(line.rsplit(" ", 1)[1])
-                        for line in text.splitlines()
-                        if line.startswith("openstackoid_requests_total{")
-                    )
-                )
+            # Each worker folds its counts in every FLUSH_SECONDS: wait (bounded) until a
+            # scrape sees them all, then every scrape, on either worker, must see them all.
+            async with asyncio.timeout(10 * FLUSH_SECONDS + 10):
+                while await _requests_counted(session, base) < sent:
+                    await asyncio.sleep(0.05)
+            counts = [await _requests_counted(session, base) for _ in range(10)]
         assert counts == [sent] * 10
     finally:
         process.send_signal(signal.SIGTERM)
@@ -143,3 +150,124 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
     assert sorted(entry["id"] for entry in logged) == sorted(sent)
     assert len(set(sent)) == 20  # workers never share request ids
     assert stderr.count("openstackoid.proxy serving 3 clouds") == 2  # each worker's notice
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+async def _run_cli(*argv: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "openstackoid_cli", *argv, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def test_a_port_already_served_is_named_and_refused(testbed: Testbed, tmp_path: Path) -> None:
+    """A second proxy on a port a running proxy serves (its workers share it through
+    SO_REUSEPORT) must not join it: exit 2, the port named, the first one untouched."""
+    process, base = await _start_proxy(
+        testbed, tmp_path, "--default-scope", "{*: cloud-1}", "--workers", "2"
+    )
+    port = base.rsplit(":", 1)[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            await _health(session, base)
+        for workers in ("1", "2"):
+            code, err = await _run_cli(
+                "proxy", "--clouds-yaml", str(tmp_path / "clouds.yaml"), "--port", port,
+                "--workers", workers,
+            )  # fmt: skip
+            assert code == 2
+            assert err.strip().splitlines() == [
+                f"openstackoid proxy: error: port {port} on 127.0.0.1 is already in use by "
+                "another process: stop it or choose another port"
+            ]
+    finally:
+        await _stop(process)
+
+
+async def test_default_scope_naming_no_registered_cloud_is_refused(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
+    code, err = await _run_cli(
+        "proxy", "--clouds-yaml", str(clouds_yaml), "--port", "0",
+        "--default-scope", "{keystone: cloud-1; glance: cloud-1 | clod-2}",
+    )  # fmt: skip
+    assert code == 2
+    assert "openstackoid proxy: error: --default-scope" in err
+    assert "image: no cloud 'clod-2' (did you mean cloud-2" in err
+    assert "Traceback" not in err
+
+
+async def test_an_empty_registry_is_said_loudly(tmp_path: Path) -> None:
+    empty = tmp_path / "clouds.yaml"
+    empty.write_text("clouds: {}\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "openstackoid_cli", "proxy", "--clouds-yaml", str(empty),
+        "--port", "0", stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen: list[str] = []
+    try:
+        warning = await wait_for_line(process.stderr, "NO CLOUDS", seen)
+        assert "every request will fail" in warning
+        line = await wait_for_line(process.stderr, "serving 0 clouds", seen)
+        async with aiohttp.ClientSession() as session:
+            assert (await _health(session, line.rsplit(" on ", 1)[1].strip()))["clouds"] == 0
+    finally:
+        await _stop(process)
+
+
+def _fleet(testbed: Testbed, path: Path, names: set[str]) -> Path:
+    """The testbed's clouds.yaml keeping only `names`."""
+    testbed.write_clouds_yaml(path)
+    document = yaml.safe_load(path.read_text())
+    document["clouds"] = {k: v for k, v in document["clouds"].items() if k in names}
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+async def test_sighup_reloads_the_clouds_yaml(testbed: Testbed, tmp_path: Path) -> None:
+    """The running proxy applies the file's changes on SIGHUP: a cloud added and one removed,
+    each seen by routing at once; a broken file leaves the previous registry serving."""
+    clouds_yaml = _fleet(testbed, tmp_path / "fleet.yaml", {"cloud-1", "cloud-2"})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "openstackoid_cli", "proxy", "--clouds-yaml", str(clouds_yaml),
+        "--port", "0", "--workers", "2", stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen: list[str] = []
+
+    async def status(session: aiohttp.ClientSession, base: str, cloud: str) -> int:
+        headers = {"X-Scope": f"{{keystone: {cloud}}}"}
+        async with session.get(f"{base}/identity/v3", headers=headers) as resp:
+            return resp.status
+
+    try:
+        line = await wait_for_line(process.stderr, "serving 2 clouds", seen)
+        await wait_for_line(process.stderr, "serving 2 clouds", seen)  # both workers
+        base = line.rsplit(" on ", 1)[1].strip()
+        async with aiohttp.ClientSession() as session:
+            assert [await status(session, base, c) for c in ("cloud-2", "cloud-3")] == [200, 400]
+            _fleet(testbed, clouds_yaml, {"cloud-1", "cloud-3"})
+            process.send_signal(signal.SIGHUP)
+            for _ in range(2):  # each worker
+                line = await wait_for_line(process.stderr, "SIGHUP", seen)
+                assert "registry reloaded: 1 added, 0 changed, 1 removed; 2 clouds" in line
+            for _ in range(4):  # connections land on either worker
+                assert [await status(session, base, c) for c in ("cloud-2", "cloud-3")] == [
+                    400,
+                    200,
+                ]
+            clouds_yaml.write_text("clouds: [\n")
+            process.send_signal(signal.SIGHUP)
+            line = await wait_for_line(process.stderr, "SIGHUP", seen)
+            assert "NOT reloaded" in line
+            assert await status(session, base, "cloud-3") == 200
+    finally:
+        await _stop(process)

@@ -12,11 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
+from proxy.listing import has_more, list_key
 from proxy.paged import GetPage, node_key, step
 from proxy.pagination import DONE, Failed, Fetched, Page, Position, decode_marker, encode_marker
 from proxy.routing import AllNode, AnyNode, CloudNode, Node
+from proxy.services import service as service_entry
 from registry import Cloud
-from testbed import Faults
+from testbed import Faults, paging
+from testbed.model import stable_id
 from tests.federation import Federation, FederationFactory
 
 # -- the algorithm, against simulated clouds ------------------------------------------------
@@ -45,16 +48,38 @@ def clouds_of(node: Node) -> list[str]:
     return [name for child in node.children for name in clouds_of(child)]
 
 
-def simulated(catalog: dict[str, list[str]], down: set[str], limit: int) -> GetPage:
-    """Glance's paging: the items after the marker, `limit` at a time."""
+SERVICES = ("image", "compute", "network")
+
+
+def simulated(
+    catalog: dict[str, list[str]], down: set[str], limit: int, service: str = "image"
+) -> GetPage:
+    """A cloud's paging as the real `service` does it (testbed.paging): the items after the
+    marker, `limit` at a time, a next link on every full page in that API's own format,
+    read back by the proxy's own link parser."""
 
     async def get_page(cloud: Cloud, marker: str | None) -> Fetched:
         if cloud.name in down:
             return Failed(f"{cloud.name}: connection refused")
-        ids = catalog[cloud.name]
-        rest = ids[ids.index(marker) + 1 :] if marker else ids
-        items = [{"id": i} for i in rest[:limit]]
-        return Page(cloud.name, {"images": []}, items, more=len(rest) > limit)
+        ids = [{"id": i} for i in catalog[cloud.name]]
+        query = {"limit": str(limit), **({"marker": marker} if marker else {})}
+        rest = paging.after_marker(ids, marker)
+        assert rest is not None, "the proxy sent a marker the cloud never gave"
+        page = list(rest[:limit])
+        document: dict[str, Any]
+        if service == "image":
+            document = {"images": page, **paging.glance_links("/v2/images", query, page, limit)}
+        elif service == "compute":
+            links = paging.nova_links("http://c/compute/v2.1/servers", query, page, limit, "id")
+            document = {"servers": page, **({"servers_links": links} if links else {})}
+        else:
+            page, _ = paging.neutron_page(ids, query, limit)
+            links = paging.neutron_links("http://c/network/v2.0/networks", query, page, limit)
+            document = {"networks": list(page), "networks_links": links}
+        key = list_key(document)
+        assert key is not None
+        more = has_more(document, service_entry(service).links)
+        return Page(cloud.name, document, list(document[key]), more)
 
     return get_page
 
@@ -79,12 +104,16 @@ def listed_whole(node: Node, catalog: dict[str, list[str]], seen: set[str]) -> b
     return len(used) == 1 and listed_whole(used[0], catalog, seen)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.parametrize("service", SERVICES)
+@settings(max_examples=150, deadline=None)
 @given(shape=shapes, data=st.data())
-def test_any_tree_pages_whole_without_repeats_through_outages(shape: Shape, data: Any) -> None:
-    """Random trees, item counts, limits and clouds going down and back between pages:
-    no page exceeds the limit, no item comes twice, and once every cloud is back the
-    listing ends with every branch whole and every group on a single member."""
+def test_any_tree_pages_whole_without_repeats_through_outages(
+    service: str, shape: Shape, data: Any
+) -> None:
+    """Random trees, item counts, limits and clouds going down and back between pages, with
+    Glance's, Nova's and Neutron's paging: no page exceeds the limit, no item comes twice,
+    and once every cloud is back the listing ends with every branch whole and every group on
+    a single member."""
     node = build(shape, (f"c{n}" for n in range(1, 100)))
     names = clouds_of(node)
     catalog = {n: [f"{n}-{i}" for i in range(data.draw(st.integers(0, 5)))] for n in names}
@@ -96,7 +125,8 @@ def test_any_tree_pages_whole_without_repeats_through_outages(shape: Shape, data
         position: Position = None
         for page_number in range(200):
             down = outages[page_number] if page_number < len(outages) else set()
-            result = await step(node, position, limit, simulated(catalog, down, limit), 8)
+            get_page = simulated(catalog, down, limit, service)
+            result = await step(node, position, limit, get_page, 8)
             taken = [item["id"] for _, item in result.taken.items]
             assert len(taken) <= limit
             if not taken and result.taken.failures and result.after != DONE:
@@ -128,21 +158,34 @@ async def _upload(fed: Federation, clouds: int) -> dict[str, set[str]]:
     return await fed.add_images(await fed.scoped("{keystone: cloud-1; glance: cloud-1}"), clouds)
 
 
+def assert_pages(sizes: list[int], total: int, limit: int) -> None:
+    """Every page full but the last, which holds the rest; when the rest is nothing, the
+    last page is either the last full one or an empty one after it (as Glance's)."""
+    assert sum(sizes) == total
+    assert all(size == limit for size in sizes[:-1]), sizes
+    if total % limit:
+        assert sizes[-1] == total % limit, sizes
+    else:
+        assert sizes[-1] in (0, limit) and len(sizes) in (total // limit, total // limit + 1)
+
+
 async def _list(
     fed: Federation, glance: str, limit: int, keystone: str = "cloud-1"
-) -> tuple[list[dict[str, Any]], int]:
-    """Every page of `GET /image/v2/images?limit=N` under the scope: (items, pages)."""
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Every page of `GET /image/v2/images?limit=N` under the scope: (items, page sizes)."""
     headers = await fed.scoped(f"{{keystone: {keystone}; glance: {glance}}}")
     items: list[dict[str, Any]] = []
+    sizes: list[int] = []
     path = f"/image/v2/images?limit={limit}"
-    for pages in range(1, 20):
+    for _ in range(20):
         async with fed.session.get(fed.url + path, headers=headers) as resp:
             body = await resp.json()
             assert resp.status == 200, body
         assert len(body["images"]) <= limit
         items += body["images"]
+        sizes.append(len(body["images"]))
         if "next" not in body:
-            return items, pages
+            return items, sizes
         path = "/image" + body["next"]
     raise AssertionError("more than 20 pages")
 
@@ -156,9 +199,9 @@ async def test_a_selector_beside_a_cloud_pages_whole(make_federation: Federation
     for limit=2 and no next page, dropping the other 5."""
     fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
     ids = await _upload(fed, 3)
-    items, pages = await _list(fed, "region=eu & cloud-2", 2)
+    items, sizes = await _list(fed, "region=eu & cloud-2", 2)
     assert sorted(_ids(items)) == sorted(ids["cloud-1"] | ids["cloud-2"] | ids["cloud-3"])
-    assert pages == 5
+    assert_pages(sizes, 9, 2)
 
 
 async def test_a_group_of_a_fan_out_and_a_cloud_beside_a_cloud(
@@ -185,8 +228,9 @@ async def test_failover_to_a_fan_out_pages_by_composite_marker(
     fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
     ids = await _upload(fed, 3)
     await fed.bed.set_faults("cloud-1", Faults(outage=True))
-    items, pages = await _list(fed, "cloud-1 | cloud-2 & cloud-3", 4, keystone="cloud-2")
-    assert sorted(_ids(items)) == sorted(ids["cloud-2"] | ids["cloud-3"]) and pages == 2
+    items, sizes = await _list(fed, "cloud-1 | cloud-2 & cloud-3", 4, keystone="cloud-2")
+    assert sorted(_ids(items)) == sorted(ids["cloud-2"] | ids["cloud-3"])
+    assert_pages(sizes, 6, 4)
 
 
 async def test_a_cloud_down_ends_in_an_error_that_the_same_marker_resumes(
@@ -267,3 +311,65 @@ async def test_a_page_with_one_cloud_refusing_still_lists_the_others(
         assert resp.status == 200, body
         assert "cloud-2: status 401" in resp.headers[PARTIAL_FAILURE]
     assert {item[CLOUD_TAG] for item in body["images"]} == {"cloud-1"}
+
+
+async def _follow(
+    fed: Federation, scope: str, path: str, key: str, limit: int
+) -> tuple[list[str], list[int]]:
+    """Every page of a Nova or Neutron listing, following `<key>_links` rel=next."""
+    headers = await fed.scoped(scope)
+    url = f"{fed.url}{path}?limit={limit}"
+    ids: list[str] = []
+    sizes: list[int] = []
+    for _ in range(20):
+        async with fed.session.get(url, headers=headers) as resp:
+            body = await resp.json()
+            assert resp.status == 200, body
+        ids += [item["id"] for item in body[key]]
+        sizes.append(len(body[key]))
+        nexts = [link["href"] for link in body.get(f"{key}_links", []) if link["rel"] == "next"]
+        if not nexts:
+            return ids, sizes
+        url = nexts[0]
+        assert url.startswith(fed.url), "a next link that leaves the proxy"
+    raise AssertionError("more than 20 pages")
+
+
+async def test_servers_page_across_clouds(make_federation: FederationFactory) -> None:
+    """Nova's limit/marker and servers_links, fanned out over two clouds by the proxy."""
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    created: set[str] = set()
+    for cloud in ("cloud-1", "cloud-2"):
+        scope = f"{{keystone: cloud-1; nova: {cloud}; glance: {cloud}}}"
+        headers = await fed.scoped(scope)
+        image = fed.bed.cloud(cloud).image_id
+        for n in range(3):
+            server = {"server": {"name": f"vm-{n}", "imageRef": image, "flavorRef": "1"}}
+            url = f"{fed.url}/compute/v2.1/servers"
+            async with fed.session.post(url, json=server, headers=headers) as resp:
+                assert resp.status == 202, await resp.text()
+                created.add((await resp.json())["server"]["id"])
+    scope = "{keystone: cloud-1; nova: cloud-1 & cloud-2}"
+    for path in ("/compute/v2.1/servers", "/compute/v2.1/servers/detail"):
+        ids, sizes = await _follow(fed, scope, path, "servers", 4)
+        assert sorted(ids) == sorted(created)
+        assert_pages(sizes, 6, 4)
+
+
+async def test_networks_page_across_clouds(make_federation: FederationFactory) -> None:
+    """Neutron's limit/marker and networks_links, fanned out over two clouds by the proxy."""
+    fed = await make_federation(shared_identity=True, identity_strategy="passthrough")
+    made = {stable_id(cloud, "network/private") for cloud in ("cloud-1", "cloud-2")}  # seeded
+    for cloud in ("cloud-1", "cloud-2"):
+        headers = await fed.scoped(f"{{keystone: cloud-1; neutron: {cloud}}}")
+        for n in range(2):
+            url = f"{fed.url}/network/v2.0/networks"
+            async with fed.session.post(
+                url, json={"network": {"name": f"n{n}"}}, headers=headers
+            ) as r:
+                assert r.status == 201, await r.text()
+                made.add((await r.json())["network"]["id"])
+    scope = "{keystone: cloud-1; neutron: cloud-1 & cloud-2}"
+    ids, sizes = await _follow(fed, scope, "/network/v2.0/networks", "networks", 2)
+    assert sorted(ids) == sorted(made)
+    assert_pages(sizes, 6, 2)

@@ -44,11 +44,13 @@ def _registry(bed: Testbed, **tls: object) -> Registry:
     return Registry(clouds)
 
 
-async def _cross_cloud_listing(url: str, session: aiohttp.ClientSession) -> tuple[int, str]:
+async def _cross_cloud_listing(
+    url: str, session: aiohttp.ClientSession, bed: Testbed
+) -> tuple[int, str]:
     """A cloud-1 token (through the proxy), then cloud-2's images with it."""
     async with session.post(
         f"{url}/identity/v3/auth/tokens",
-        json=admin_auth_body(),
+        json=admin_auth_body(bed.cloud("cloud-1")),
         headers={"X-Scope": SCOPE},
     ) as resp:
         if resp.status != 201:
@@ -83,12 +85,12 @@ async def test_the_whole_identity_path_uses_the_clouds_tls(
     async with running_proxy(ProxyConfig(), registry) as url, aiohttp.ClientSession() as s:
         # Login at cloud-1 (pool), validation at cloud-1, login at cloud-2 for its service
         # token and its catalog, the listing at cloud-2 (pool).
-        status, text = await _cross_cloud_listing(url, s)
+        status, text = await _cross_cloud_listing(url, s, bed)
         assert status == 200, text
         assert bed.cloud("cloud-2").image_id in text
         assert _logins(bed, "cloud-2") == 1  # one login: service token and endpoints
         _revoke_every_token_of(bed, "cloud-2")
-        status, text = await _cross_cloud_listing(url, s)
+        status, text = await _cross_cloud_listing(url, s, bed)
         assert status == 200, text  # a 401, a fresh login over TLS, the retry
         assert _logins(bed, "cloud-2") == 2
 
@@ -101,6 +103,6 @@ async def test_a_private_ca_the_cloud_does_not_name_is_refused(
         running_proxy(ProxyConfig(), _registry(bed)) as url,
         aiohttp.ClientSession() as s,
     ):
-        status, text = await _cross_cloud_listing(url, s)
+        status, text = await _cross_cloud_listing(url, s, bed)
     assert status == 502 and "cloud-1" in text
     assert not bed.requests("cloud-1") and not bed.requests("cloud-2")

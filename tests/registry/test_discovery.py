@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -17,7 +18,7 @@ def _bare(bed: Testbed, name: str) -> Cloud:
         name,
         info.auth_url,
         region_name="RegionOne",
-        credentials=Credentials(username="admin", password="secret", project_name="admin"),
+        credentials=Credentials(info.username, info.password, info.project_name),
     )
 
 
@@ -30,9 +31,27 @@ async def test_discovers_caches_and_serves_stale(testbed: Testbed) -> None:
         asked = len(testbed.requests("cloud-2"))
         assert await catalog.endpoints(session, cloud) == found
         assert len(testbed.requests("cloud-2")) == asked  # cached
-        await asyncio.sleep(0.3)
+
+        async def asked_again() -> bool:
+            assert await catalog.endpoints(session, cloud) == found
+            return len(testbed.requests("cloud-2")) > asked
+
+        # The TTL ends: the catalog asks the cloud again (bounded wait, no fixed sleep).
+        assert await _within(5.0, asked_again), "the catalog never expired"
         await testbed.set_faults("cloud-2", Faults(outage=True))
-        assert await catalog.endpoints(session, cloud) == found  # stale, cloud down
+        asked = len(testbed.requests("cloud-2"))
+        # Down for five TTLs: every answer is the last known one, the cloud is never reached.
+        assert await _within(1.0, asked_again) is False
+
+
+async def _within(seconds: float, event: Callable[[], Awaitable[bool]]) -> bool:
+    """True as soon as `event()` is, False if it never is within `seconds`."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if await event():
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 async def test_unknown_cloud_without_history_fails_clearly(testbed: Testbed) -> None:

@@ -88,6 +88,27 @@ async def _image(federation: Federation, headers: dict[str, str]) -> str:
         return str((await resp.json())["id"])
 
 
+async def _answered(federation: Federation) -> float:
+    """Image requests the proxy has finished with, whatever their answer (its /metrics)."""
+    async with federation.session.get(f"{federation.url}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('openstackoid_requests_total{service="image"')
+    )
+
+
+async def _wait_until_answered(
+    federation: Federation, before: float, seconds: float = 10.0
+) -> None:
+    """Until the proxy has finished one more image request than `before` (bounded)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while await _answered(federation) <= before:
+        assert asyncio.get_running_loop().time() < deadline, "the proxy never finished it"
+        await asyncio.sleep(0.02)
+
+
 async def _cloud_health(federation: Federation) -> tuple[list[str], float]:
     """(open circuits, upstream calls to cloud-2 counted as errors)."""
     async with federation.session.get(f"{federation.url}/healthz") as resp:
@@ -157,8 +178,9 @@ async def test_a_body_abandoned_while_held_for_failover_is_logged_as_the_clients
         "Content-Length: 100000",
     )
     federation.bed.clear_requests()
+    before = await _answered(federation)
     await _send_then_abort(federation, head + b'{"name": "' + b"x" * 5000, read=0)
-    await asyncio.sleep(0.1)
+    await _wait_until_answered(federation, before)  # the proxy is done with it
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert federation.bed.requests("cloud-2") == federation.bed.requests("cloud-3") == []
 
@@ -175,8 +197,9 @@ async def test_a_client_gone_before_a_slow_cloud_answers_leaves_no_trace(
     async with federation.session.put(file_url, data=b"z" * 300_000, headers=upload) as resp:
         assert resp.status == 204
     await federation.bed.set_faults("cloud-2", Faults(latency=0.3))
+    before = await _answered(federation)
     await _send_then_abort(federation, _head("GET", path.format(id=image_id), headers), read=0)
-    await asyncio.sleep(0.5)  # the cloud answers; the proxy finds the client gone
+    await _wait_until_answered(federation, before)  # the cloud answered, the client was gone
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
     assert await _cloud_health(federation) == ([], 0)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import socket
 
+import aiohttp
 import pytest
 
+from testbed import Faults, Testbed
 from testbed.ports import PortPicker, PortsExhausted, ephemeral_range, listen
 
 
@@ -55,3 +57,26 @@ def test_an_address_that_is_not_ours_fails_at_once() -> None:
         picker.listen()
     assert caught.value.errno == errno.EADDRNOTAVAIL
     assert not isinstance(caught.value, PortsExhausted)
+
+
+async def test_an_outage_refuses_connections_but_keeps_the_port(testbed: Testbed) -> None:
+    """A flapping cloud used to close its socket and bind again: an outgoing connection
+    could take the freed port meanwhile (EADDRINUSE in the soak). Now the port stays bound
+    through every outage, no one else can bind it, and it serves again each time."""
+    cloud = testbed.cloud("cloud-2")
+    url = cloud.endpoints["identity"]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        for _ in range(20):
+            await testbed.set_faults("cloud-2", Faults(outage=True))
+            with pytest.raises(aiohttp.ClientConnectorError) as refused:
+                async with session.get(url):
+                    pass
+            assert isinstance(refused.value.os_error, ConnectionRefusedError)
+            intruder = socket.socket()
+            with pytest.raises(OSError) as taken:
+                intruder.bind((cloud.host, cloud.port))  # as an outgoing connection would
+            intruder.close()
+            assert taken.value.errno == errno.EADDRINUSE
+            await testbed.set_faults("cloud-2", Faults())
+            async with session.get(url) as resp:
+                assert resp.status == 200
