@@ -48,6 +48,7 @@ from proxy.routing import AnyNode, RoutePlanner, describe, fans_out, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
 from proxy.services import IDENTITY, SERVICES
 from proxy.upstream.client import CloudClient
+from proxy.upstream.connection import UpstreamResponse
 from proxy.upstream.destinations import Destinations
 from proxy.upstream.pool import Body, UpstreamPool
 from proxy.url_scope import PREFIX as SCOPED_PREFIX
@@ -183,14 +184,29 @@ async def _answer(request: web.Request, call: ProxyRequest) -> web.StreamRespons
     await _caller_checked(app, call)
     plan = decision.node
     if isinstance(plan, AnyNode) and not fans_out(plan):
-        # Failover between single clouds: the answer streams, nothing held whole.
-        cloud, upstream, failed = await executor.first_answer(call, plan)
-        extra = ((PARTIAL_FAILURE, "; ".join(failed)[:4000]),) if failed else ()
-        return await app[RELAY].answer(request, call, cloud, upstream, extra)
-    result = await executor.execute(call, plan)
+        # Failover between single clouds: the answer streams, nothing held whole, unless
+        # it is a JSON listing to collect (its pages followed, as for a merge).
+        index, upstream, failed = await executor.first_answer(call, plan)
+        if not _collectable(call, upstream):
+            extra = ((PARTIAL_FAILURE, "; ".join(failed)[:4000]),) if failed else ()
+            cloud = plan.children[index].cloud  # type: ignore[union-attr]
+            return await app[RELAY].answer(request, call, cloud.name, upstream, extra)
+        result = await executor.failover_from(call, plan, index, upstream, failed)
+    else:
+        result = await executor.execute(call, plan)
     body = app[HOOKS].token_answer(call, result.headers, result.body)
     headers = CIMultiDict(result.headers)
     return await app[RELAY].whole(request, result.status, headers, body)
+
+
+def _collectable(call: ProxyRequest, upstream: UpstreamResponse) -> bool:
+    """A GET's JSON answer below 500 and without `limit`: maybe a listing to collect."""
+    return (
+        call.method == "GET"
+        and upstream.status < 500
+        and upstream.content_type == "application/json"
+        and "limit" not in call.params
+    )
 
 
 async def _request_body(request: web.Request, single: bool, config: ProxyConfig) -> Body:

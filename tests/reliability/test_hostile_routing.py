@@ -11,9 +11,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.errors import LoopDetected
-from proxy.upstream.destinations import Destinations, allowed
-from proxy.upstream.pool import split_url
 from registry import Cloud, Credentials
 from tests.federation import Federation, FederationFactory
 from tests.reliability.conftest import (
@@ -129,7 +126,7 @@ async def test_the_scope_header_stays_with_the_proxy(federation: Federation) -> 
     status, text = await _get(federation, "/image/v2/images", headers)
     assert status == 200, text[:300]
     seen = [r for c in federation.bed.clouds for r in federation.bed.requests(c.name)]
-    assert seen and all(r.scope is None for r in seen), seen
+    assert seen and all("x-scope" not in r.header_names for r in seen), seen
 
 
 async def _spy_headers(
@@ -235,30 +232,3 @@ async def test_a_failover_whose_issuer_refuses_the_token_is_a_401(
         federation, "/image/v2/images", {"X-Scope": scope, "X-Auth-Token": "not-a-token"}
     )
     assert status == 401 and "cloud-1" in text, (status, text[:300])
-
-
-def test_allowed_hosts_name_a_host_or_a_host_and_port() -> None:
-    cloud = Cloud(
-        "c",
-        "http://10.0.0.5:5000/identity/v3",
-        allowed_hosts=frozenset({"10.0.0.6", "10.0.0.7:9292"}),
-    )
-
-    def ok(url: str) -> bool:
-        return allowed(cloud, split_url(url)[0])
-
-    assert ok("http://10.0.0.5:5000/image")  # the auth_url's own host and port
-    assert not ok("http://10.0.0.5:9292/image")  # same host, another port: not by default
-    assert ok("http://10.0.0.6:1234/image") and ok("http://10.0.0.7:9292/image")
-    assert not ok("http://10.0.0.7:9293/image") and not ok("http://evil:5000/image")
-
-
-def test_the_proxy_knows_its_wildcard_address_on_loopback() -> None:
-    own = Destinations({("0.0.0.0", 8080)})
-    assert own.is_own(split_url("http://127.0.0.1:8080/image")[0])
-    assert own.is_own(split_url("http://localhost:8080/image")[0])
-    assert not own.is_own(split_url("http://127.0.0.1:8081/image")[0])
-    with pytest.raises(LoopDetected):
-        own.check(
-            Cloud("c", "http://127.0.0.1:8080/v3"), "http://127.0.0.1:8080/image", False, "image"
-        )
