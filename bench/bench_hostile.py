@@ -35,7 +35,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.contenders import cpu_seconds, rss_mb
-from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
+from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
 from proxy import ProxyConfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -548,8 +548,7 @@ async def _run(quick: bool, only: list[str] | None) -> dict[str, Any]:
         task = progress.add_task(f"testbed of {sizes.clouds} clouds", total=len(names))
         bed, clouds_yaml = await start_testbed(Fleet(clouds=sizes.clouds), Path(workdir))
         try:
-            keystone = auth_url(clouds_yaml)
-            tokens = (await issue_token(keystone), await issue_token(keystone))
+            tokens = (await issue_token(clouds_yaml), await issue_token(clouds_yaml))
             for name in names:
                 progress.update(task, description=f"attack: {name}")
                 figures["attacks"][name] = await _one_attack(name, clouds_yaml, tokens, sizes)
