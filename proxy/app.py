@@ -9,6 +9,7 @@ import logging
 import resource
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,17 +17,27 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy.applied_scope import APPLIED, AppliedScopes
 from proxy.circuit import CircuitBreakers
 from proxy.config import ProxyConfig
-from proxy.errors import NotFound, ProxyError, ScopeInvalid, error_response
+from proxy.errors import (
+    LoopDetected,
+    MethodNotAllowed,
+    NotFound,
+    ProxyError,
+    ScopeInvalid,
+    Unauthorized,
+    error_response,
+)
 from proxy.executor import Executor, Limits
-from proxy.headers import REQUEST_ID, SCOPE_HEADER
-from proxy.identity import Logins, StrategyContext, audit, make_strategy
+from proxy.headers import HOP_HEADER, REQUEST_ID, SCOPE_HEADER
+from proxy.identity import IdentityStrategy, Logins, StrategyContext, audit, make_strategy
 from proxy.identity.rules_source import rule_store_for, shared_rules
+from proxy.listing import PARTIAL_FAILURE
+from proxy.log_safety import hide_request_lines
 from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
 from proxy.named_scope_source import named_scope_store, serve_named_scopes
 from proxy.relay import Relay
@@ -34,12 +45,14 @@ from proxy.request import ProxyRequest
 from proxy.request_ids import new_request_id
 from proxy.rewrite_endpoints import catalog_resource, is_catalog_resource
 from proxy.rewrites import AnswerHooks
-from proxy.routing import RoutePlanner, describe, route
+from proxy.routing import AnyNode, RoutePlanner, describe, fans_out, route
 from proxy.scope_memory import ScopeMemory, ScopeStore
 from proxy.scope_memory_redis import RedisScopeMemory
-from proxy.services import SERVICES
+from proxy.services import IDENTITY, SERVICES
 from proxy.streamed_failover import StreamedBody, held_or_streamed, members, relay_first
 from proxy.upstream.client import CloudClient
+from proxy.upstream.connection import UpstreamResponse
+from proxy.upstream.destinations import Destinations
 from proxy.upstream.pool import Body, UpstreamPool
 from proxy.url_scope import PREFIX as SCOPED_PREFIX
 from proxy.url_scope import ScopedPath, UrlScopes, split_scoped_path
@@ -77,6 +90,18 @@ NAMED_SCOPE_STORE = web.AppKey("named_scope_store", NamedScopeStore)
 HEALTH_SOURCES = web.AppKey("health_sources", dict[str, HealthSource])
 """Components following a central store report here by name ("registry", "scope_memory");
 /healthz and /metrics read them."""
+STRATEGY = web.AppKey("strategy", IdentityStrategy)
+DESTINATIONS = web.AppKey("destinations", Destinations)
+"""Where the proxy may not send requests: its own listening addresses, filled as bound."""
+HOP_ID = web.AppKey("hop_id", str)
+UNKNOWN_SERVICE = "unknown"
+"""The metrics label of every path under no service: 20,000 random paths made 20,005
+series (issue 15)."""
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "COPY"})
+"""What OpenStack APIs use (COPY: Swift); TRACE and the rest are refused, not forwarded."""
+ALLOWED = ", ".join(sorted(METHODS))
+MAX_HOPS = 4
+"""Proxies a request may have crossed (their hop header): a chain longer is a loop."""
 
 
 def raise_open_files_limit() -> None:
@@ -99,26 +124,13 @@ def _parsed(text: str) -> Scope:
         raise ScopeInvalid(str(exc)) from exc
 
 
-def _noted_scope(
-    text: str, token: str | None, memory: ScopeStore
-) -> tuple[Scope, Awaitable[None] | None]:
-    """The request's X-Scope, noted for its token once it parsed (a typo is not kept), and
-    the write to await first when a shared memory must hear of a change: the cloud may call
-    back through another process (Nova asking Glance) before the answer."""
-    scope = _parsed(text)
-    return scope, memory.note(token, text) if token else None
-
-
 async def _scope_of(
     headers: CIMultiDictProxy[str], token: str | None, memory: ScopeStore
 ) -> tuple[Scope | None, str | None]:
     """X-Scope, else the scope remembered for the token (None: the configured default)."""
     text = headers.get(SCOPE_HEADER)
     if text:
-        scope, stored = _noted_scope(text, token, memory)
-        if stored is not None:
-            await stored
-        return scope, text
+        return _parsed(text), text
     return await _recalled_scope(token, memory)
 
 
@@ -150,6 +162,69 @@ def _handler_for(service_type: str) -> Callable[[web.Request], Awaitable[web.Str
     return functools.partial(serve_service, service_type=service_type)
 
 
+def _check_hops(headers: CIMultiDictProxy[str], own: str) -> None:
+    """A request that crossed this proxy already (a catalog or an endpoint naming the
+    proxy looped 64 hops deep, issue 15), or too many proxies, is refused."""
+    hops = [hop.strip() for value in headers.getall(HOP_HEADER) for hop in value.split(",")]
+    if own in hops or len(hops) >= MAX_HOPS:
+        raise LoopDetected(
+            f"the request came back to this proxy or crossed {len(hops)} proxies: a loop"
+        )
+
+
+async def _caller_checked(app: web.Application, call: ProxyRequest) -> None:
+    """Before several clouds are asked: the token is required and checked once at its
+    issuer. `*&*...` with any token made 2,550 cloud calls before the 401 (issue 15)."""
+    if call.service_type == IDENTITY:
+        return  # logins carry no token; a Keystone failover asks one cloud at a time
+    if call.token is None:
+        raise Unauthorized("a request to several clouds needs an X-Auth-Token: authenticate first")
+    await app[STRATEGY].check_caller(call.decision.issuer, call.token)
+
+
+async def _answer(request: web.Request, call: ProxyRequest) -> web.StreamResponse:
+    app = request.app
+    executor = app[EXECUTOR]
+    decision = call.decision
+    single = decision.single
+    if single is not None:
+        if is_catalog_resource(call):
+            found = await catalog_resource(executor, call, single)
+            return web.Response(status=found.status, headers=found.headers, body=found.body)
+        upstream = await executor.relay_one(call, single)
+        return await app[RELAY].answer(request, call, single.name, upstream)
+    await _caller_checked(app, call)
+    plan = decision.node
+    if isinstance(call.body, StreamedBody):
+        clouds = members(plan)
+        assert clouds is not None  # a body is streamed only to a `|` of clouds
+        return await relay_first(app[RELAY], executor.send, request, call, clouds)
+    if isinstance(plan, AnyNode) and not fans_out(plan):
+        # Failover between single clouds: the answer streams, nothing held whole, unless
+        # it is a JSON listing to collect (its pages followed, as for a merge).
+        index, upstream, failed = await executor.first_answer(call, plan)
+        if not _collectable(call, upstream):
+            extra = ((PARTIAL_FAILURE, "; ".join(failed)[:4000]),) if failed else ()
+            cloud = plan.children[index].cloud  # type: ignore[union-attr]
+            return await app[RELAY].answer(request, call, cloud.name, upstream, extra)
+        result = await executor.failover_from(call, plan, index, upstream, failed)
+    else:
+        result = await executor.execute(call, plan)
+    body = app[HOOKS].token_answer(call, result.headers, result.body)
+    headers = CIMultiDict(result.headers)
+    return await app[RELAY].whole(request, result.status, headers, body)
+
+
+def _collectable(call: ProxyRequest, upstream: UpstreamResponse) -> bool:
+    """A GET's JSON answer below 500 and without `limit`: maybe a listing to collect."""
+    return (
+        call.method == "GET"
+        and upstream.status < 500
+        and upstream.content_type == "application/json"
+        and "limit" not in call.params
+    )
+
+
 async def serve_url_scoped(request: web.Request) -> web.StreamResponse:
     """`/scope/<scope>/<service_type>/...`: the scope in the URL (proxy/url_scope.py)."""
     try:
@@ -168,10 +243,17 @@ async def serve_service(
     metrics = app[METRICS]
     plan: Any = None
     record = audit.open_record() if app[CONFIG].access_log else None
+    token: str | None = None
+    noted: str | None = None
+    """The scope to remember for the token once it was accepted (X-Scope or the URL's)."""
     try:
+        if request.method not in METHODS:
+            raise MethodNotAllowed(f"method {request.method} is not one OpenStack uses", ALLOWED)
         if service_type not in SERVICES:
             raise NotFound(f"openstackoid serves no service {service_type!r} at {request.path}")
         headers = request.headers
+        if HOP_HEADER in headers:
+            _check_hops(headers, app[HOP_ID])
         token = headers.get("X-Auth-Token")
         scope_text = headers.get(SCOPE_HEADER)
         config = app[CONFIG]
@@ -186,25 +268,22 @@ async def serve_service(
             url_scope = None
             path = _api_path(request, service_type, raw)
         if scope_text:  # nearly every request: no coroutine for it
-            scope: Scope | None
-            scope, stored = _noted_scope(scope_text, token, app[MEMORY])
-            if stored is not None:  # a scope new to this process, in a shared memory
-                await stored
+            scope: Scope | None = _parsed(scope_text)
+            noted = scope_text
             source = "header"
             if url_scope is not None and url_scope.scope != scope:
                 source = "header (the URL's scope differs and was not applied)"
         elif url_scope is not None:
             scope, scope_text = url_scope.scope, url_scope.text
-            if token and (stored := app[MEMORY].note(token, scope_text)) is not None:
-                await stored  # Nova's calls for the user keep it, through any process
+            noted = scope_text  # Nova's calls for the user keep it
             source = "url"
         else:
             scope, scope_text = await _recalled_scope(token, app[MEMORY])
             source = "token" if scope is not None else "default"
         request[APPLIED] = (scope_text, scope or app[PLANNER].default, source)
         decision = app[PLANNER].decide(request.method, service_type, path, scope, scope_text)
-        single = decision.single
         plan = decision.node
+        single = decision.single
         if single is not None:
             # The body as it arrives: 64 KiB pieces (iter_chunked) cost a copy each and a
             # write each, 1.5 s of CPU per GiB uploaded against 0.64.
@@ -225,25 +304,10 @@ async def serve_service(
                 token,
                 public_url,
                 body,
+                request.remote or "",
             )
         )
-        executor = app[EXECUTOR]
-        if single is not None and is_catalog_resource(call):
-            found = await catalog_resource(executor, call, single)
-            response: web.StreamResponse = web.Response(
-                status=found.status, headers=found.headers, body=found.body
-            )
-        elif single is not None:
-            upstream = await executor.relay_one(call, single)
-            response = await app[RELAY].answer(request, call, single.name, upstream)
-        elif isinstance(body, StreamedBody):
-            clouds = members(plan)
-            assert clouds is not None  # a body is streamed only to a `|` of clouds
-            response = await relay_first(app[RELAY], executor.send, request, call, clouds)
-        else:
-            result = await executor.execute(call, plan)
-            answer = app[HOOKS].token_answer(call, result.headers, result.body)
-            response = web.Response(status=result.status, headers=result.headers, body=answer)
+        response = await _answer(request, call)
     except ProxyError as exc:
         if exc.status >= 500:
             log.warning("%s %s %s: %s", request_id, request.method, request.path, exc.message)
@@ -259,7 +323,14 @@ async def serve_service(
     if not response.prepared:
         response.headers.setdefault(REQUEST_ID, request_id)
         response.headers["X-Openstackoid-Request-Id"] = request_id
-    metrics.count_request(service_type, response.status)
+    if token and noted and response.status < 400:
+        # Remembered once the token was accepted, never a stranger's (issue 15); a shared
+        # memory's write is awaited, so the next call through any process finds it.
+        stored = app[MEMORY].note(token, noted)
+        if stored is not None:
+            await stored
+    known = service_type if service_type in SERVICES else UNKNOWN_SERVICE
+    metrics.count_request(known, response.status)
     if record is not None:
         # One JSON line per request. The path only: query strings and headers may carry
         # secrets, and tokens never appear here: the caller by ids, the identity used at
@@ -270,7 +341,7 @@ async def serve_service(
                     "id": request_id,
                     "method": request.method,
                     "path": request.path,
-                    "service": service_type,
+                    "service": known,
                     "clouds": describe(plan) if plan is not None else None,
                     "status": response.status,
                     "ms": round((time.perf_counter() - started) * 1000, 3),
@@ -312,7 +383,15 @@ async def explain_scope(request: web.Request) -> web.Response:
         services.add("identity")
         body = {}
         for service_type in sorted(services - {"*"}):
-            decision = route("GET", service_type, "", scope, request.app[REGISTRY], default_scope)
+            decision = route(
+                "GET",
+                service_type,
+                "",
+                scope,
+                request.app[REGISTRY],
+                default_scope,
+                request.app[CONFIG].max_fanout,
+            )
             body[service_type] = {"plan": describe(decision.node)}
         return web.json_response({"scope": str(scope) if scope else None, "services": body})
     except ProxyError as exc:
@@ -419,7 +498,9 @@ def make_app(
     app[REGISTRY] = registry
     app[RULES] = rules if rules is not None else RuleBook()
     app[PLANNER] = RoutePlanner(
-        registry, parse_scope(config.default_scope) if config.default_scope else None
+        registry,
+        parse_scope(config.default_scope) if config.default_scope else None,
+        max_fanout=config.max_fanout,
     )
     app[METRICS] = ProxyMetrics()
     app[HEALTH_SOURCES] = {}
@@ -430,6 +511,9 @@ def make_app(
         app.cleanup_ctx.append(shared_scope_memory)
     else:
         app[MEMORY] = ScopeMemory()
+    app[DESTINATIONS] = Destinations()
+    app[HOP_ID] = config.proxy_id or uuid.uuid4().hex[:16]
+    hide_request_lines()
     app[HOOKS] = AnswerHooks(app[MEMORY])
     app[BREAKERS] = CircuitBreakers(config.circuit_failures, config.circuit_cooldown)
     app[URL_SCOPES] = UrlScopes(registry, NamedScopes())
@@ -455,6 +539,7 @@ def make_app(
                 config.connect_timeout,
                 config.total_timeout,
                 body_timeout=config.client_stall_timeout,
+                slot_wait=config.slot_wait_timeout,
             )
             logins = Logins(session)
             context = StrategyContext(
@@ -464,15 +549,20 @@ def make_app(
                 config.token_cache_seconds,
                 app[METRICS].count_denial,
             )
+            app[STRATEGY] = make_strategy(config.identity_strategy, context)
             client = CloudClient(
                 pool,
-                make_strategy(config.identity_strategy, context),
+                app[STRATEGY],
                 app[BREAKERS],
                 app[METRICS],
                 EndpointCatalog(catalog_of=logins.catalog),
                 session,
+                app[DESTINATIONS],
+                app[HOP_ID],
             )
-            limits = Limits(config.fanout_concurrency, config.total_timeout)
+            limits = Limits(
+                config.fanout_concurrency, config.total_timeout, config.max_rewrite_bytes
+            )
             app[EXECUTOR] = Executor(
                 client.send, limits, app[HOOKS].links, app[METRICS].fanout_width.observe
             )
@@ -527,12 +617,15 @@ async def running_proxy(
     rules: RuleBook | None = None,
 ) -> AsyncIterator[str]:
     """Serve the proxy on a real socket; yields its base URL."""
-    runner = web.AppRunner(make_app(config, registry, rules), access_log=None)
+    app = make_app(config, registry, rules)
+    # keepalive_timeout bounds a request head's arrival too: the slowloris bound.
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=config.request_head_timeout)
     await runner.setup()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
+    app[DESTINATIONS].own.add((host, bound))
     await web.SockSite(runner, sock).start()
     try:
         yield f"http://{host}:{bound}"

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import map_upstream_errors
+from proxy.errors import UpstreamUnavailable, map_upstream_errors
 from proxy.headers import downstream_response_headers
 from proxy.upstream.client import Send, UpstreamRequest
+from proxy.upstream.connection import UpstreamResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +32,27 @@ class Buffered:
         return Buffered(self.cloud, self.status, kept, body, self.root)
 
 
-async def buffer(send: Send, request: UpstreamRequest, timeout: float) -> Buffered:
-    """Send, then read the whole answer (`timeout` bounds each wait for more of it)."""
-    response = await send(request)
-    async with response:
-        with map_upstream_errors(request.cloud.name):
-            body = await response.read(timeout)
+async def buffer(
+    send: Send, request: UpstreamRequest, timeout: float, limit: int = 4 * 1024 * 1024
+) -> Buffered:
+    """Send, then read the whole answer (`timeout` bounds each wait for more of it). An
+    answer past `limit` bytes is the cloud's failure: a 1 GiB answer to merge took the
+    proxy to 2.7 GB (issue 15)."""
+    return await held(request.cloud.name, await send(request), timeout, limit)
+
+
+async def held(cloud: str, response: UpstreamResponse, timeout: float, limit: int) -> Buffered:
+    """An answer already started, read whole (at most `limit` bytes) and released."""
+    async with response:  # released half-read: the connection is closed, not reused
+        with map_upstream_errors(cloud):
+            body, whole = await response.read_up_to(limit, timeout)
+        if not whole:
+            raise UpstreamUnavailable(
+                f"cloud {cloud!r} answered more than {limit} bytes "
+                "(max_rewrite_bytes), more than the proxy holds to merge or fail over"
+            )
     headers = CIMultiDictProxy(downstream_response_headers(response.headers))
-    return Buffered(request.cloud.name, response.status, headers, body, response.root)
+    return Buffered(cloud, response.status, headers, body, response.root)
 
 
 def made(status: int, headers: CIMultiDict[str], body: bytes) -> Buffered:

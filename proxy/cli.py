@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import multiprocessing
@@ -17,6 +18,7 @@ import signal
 import socket
 import ssl
 import tempfile
+import uuid
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,7 +26,7 @@ import yaml
 from aiohttp import web
 
 from openstackoid_cli import CommandError, HelpFormatter, describe_error
-from proxy.app import make_app
+from proxy.app import DESTINATIONS, make_app
 from proxy.config import EventLoopName, ProxyConfig
 from proxy.default_scope_check import unknown_default_clouds
 from proxy.identity import STRATEGIES
@@ -155,13 +157,17 @@ def _serve(
             scheme,
             *_address(listeners.operator),
         )
+    app[DESTINATIONS].own.add(_address(listeners.main))
     # run_app handles SIGTERM/SIGINT: stop accepting, finish in-flight, run cleanup_ctx.
+    # keepalive_timeout bounds a request head's arrival too (aiohttp closes a connection
+    # still waiting for its first request when it ends): the slowloris bound.
     web.run_app(
         app,
         sock=listeners.main,
         ssl_context=tls,
         access_log=None,
         shutdown_timeout=30,
+        keepalive_timeout=config.request_head_timeout,
         print=None,
         loop=loop,
     )
@@ -187,6 +193,8 @@ def serve(config: ProxyConfig) -> int:
     if config.workers <= 1:
         _serve(config, all_listeners[0], registry, rules)
         return 0
+    # One id for every worker: a request looping from one worker to another is caught too.
+    config = dataclasses.replace(config, proxy_id=config.proxy_id or uuid.uuid4().hex[:16])
     del registry, rules  # each worker loads its own (a Cloud's mappings do not pickle)
     # Each worker accepts on its own SO_REUSEPORT socket of the port (proxy/listeners.py).
     # Metrics: prometheus_client's multiprocess mode, one file per worker in a directory

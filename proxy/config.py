@@ -55,7 +55,21 @@ class ProxyConfig:
     fanout_concurrency: int = 250
     """Clouds one fanned-out request talks to at once. At 100, `&` over 1,000 clouds
     answering in 20 ms took 347 ms (ten waves); at 250, 239 ms (bench_fanout)."""
+    max_fanout: int = 1024
+    """Distinct clouds one request may address (a wider plan is a 400): a federation of
+    1,000 clouds fits; `*&*&...` cannot multiply the calls (docs/hostile.md)."""
+    slot_wait_timeout: float = 10.0
+    """Seconds a request may wait for one of a cloud's limit_per_host slots (one caller
+    holds at most half of them); then a 503 says the cloud is busy."""
+    request_head_timeout: float = 15.0
+    """Seconds a client has to send a whole request head, and a connection may stay idle
+    between requests: 500 slowloris connections stayed open 60 s (issue 15)."""
+    proxy_id: str | None = None
+    """This proxy's name in the hop header it adds (X-Openstackoid-Hop) and refuses to see
+    come back; None: random per start, shared by its workers."""
     max_rewrite_bytes: int = 4 * 1024 * 1024
+    """The most of a cloud's JSON answer the proxy holds: to rewrite links (beyond it a
+    single cloud's answer is relayed as is), to merge or to fail over (beyond it, a 502)."""
     max_replay_bytes: int = 1024 * 1024
     access_log: bool = False
     admin_token: str | None = None

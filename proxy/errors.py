@@ -6,16 +6,20 @@ ProxyError                        status, title; message says why
  |    +-- ScopeInvalid           X-Scope does not parse (message carries the caret)
  |    +-- CloudUnknown           the scope names a cloud the registry lacks
  |    +-- FanOutWriteRejected    a write addressed to several clouds with `&`
+ |    +-- FanOutTooWide          a plan of more distinct clouds than max_fanout
  |    +-- RequestBodyIncomplete  the client's body ended early or broke (the client's
  |                               failure: the cloud's circuit and error count stay as they are)
  +-- Unauthorized (401)          the token's issuer did not accept it
  +-- Forbidden (403)             e.g. no credentials to reach a cloud for the user
  +-- NotFound (404)              no such proxy path / service
+ +-- MethodNotAllowed (405)      a method no OpenStack API uses (TRACE, PROPFIND...)
  +-- PayloadTooLarge (413)       a body to replay on failover exceeds max_replay_bytes
  +-- UpstreamError
       +-- UpstreamUnavailable (502)  connection refused / reset / no endpoint
       +-- UpstreamTimeout (504)
       +-- CircuitOpen (503)          the cloud failed repeatedly; cooling down
+ +-- CloudBusy (503)             every slot to the cloud stayed taken (no failure of the cloud)
+ +-- LoopDetected (508)          the request came back to this proxy (its hop header)
 
 map_upstream_errors is the one place other errors become these: the upstream client's
 (proxy/upstream/errors.py), aiohttp's, the OS's. Answers take OpenStack's error shape from
@@ -34,6 +38,8 @@ from proxy.upstream.errors import RequestBodyFailed
 class ProxyError(Exception):
     status = 500
     title = "Internal Server Error"
+    headers: tuple[tuple[str, str], ...] = ()
+    """Headers the error answer carries besides the request id (Allow for a 405)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -58,6 +64,10 @@ class CloudUnknown(BadRequest):
 
 
 class FanOutWriteRejected(BadRequest):
+    pass
+
+
+class FanOutTooWide(BadRequest):
     pass
 
 
@@ -104,8 +114,29 @@ class CircuitOpen(UpstreamError):
     title = "Service Unavailable"
 
 
+class MethodNotAllowed(ProxyError):
+    status = 405
+    title = "Method Not Allowed"
+
+    def __init__(self, message: str, allowed: str) -> None:
+        super().__init__(message)
+        self.headers = (("Allow", allowed),)
+
+
+class CloudBusy(ProxyError):
+    status = 503
+    title = "Service Unavailable"
+
+
+class LoopDetected(ProxyError):
+    status = 508
+    title = "Loop Detected"
+
+
 def error_response(error: ProxyError, request_id: str) -> web.Response:
-    return openstack_error(error.status, error.title, error.message, request_id)
+    response = openstack_error(error.status, error.title, error.message, request_id)
+    response.headers.extend(error.headers)  # e.g. Allow on a 405
+    return response
 
 
 def _as_proxy_error(cloud: str, exc: BaseException) -> ProxyError | None:

@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple, assert_never
 
-from proxy.buffered import Buffered, buffer
-from proxy.errors import ProxyError, UpstreamUnavailable
+from proxy.buffered import Buffered, buffer, held
+from proxy.errors import ProxyError, Unauthorized, UpstreamUnavailable
 from proxy.fanout import MAX_PAGES, collected, merge
 from proxy.listing import PARTIAL_FAILURE, json_object, list_key, next_href, refusal
 from proxy.paged import paged, parse_limit
@@ -31,6 +31,8 @@ class Limits(NamedTuple):
     """Clouds one fanned-out request talks to at once."""
     read_timeout: float
     """Seconds each wait for more of a cloud's answer may take."""
+    max_bytes: int = 4 * 1024 * 1024
+    """The most of one cloud's answer held to merge or fail over (max_rewrite_bytes)."""
 
 
 Finish = Callable[[ProxyRequest, Buffered], Buffered]
@@ -74,11 +76,72 @@ class Executor:
                 return await paged(self, request, node, parse_limit(limit))
         return await self._execute(request, node)
 
+    async def first_answer(
+        self, request: ProxyRequest, node: AnyNode
+    ) -> tuple[int, UpstreamResponse, list[str]]:
+        """`a | b | c` of single clouds: the first answer below 500, still streaming (a
+        download under failover held whole took +1 GB, issue 15); with the member's index
+        and what failed before it. The last member's answer is returned whatever its
+        status."""
+        failures: list[str] = []
+        last = node.children[-1]
+        for index, child in enumerate(node.children):
+            assert isinstance(child, CloudNode), "first_answer takes clouds, not fan-outs"
+            try:
+                response = await self.send(request.to(child.cloud))
+            except Unauthorized:
+                raise  # the token's issuer refused it: no other member will take it
+            except ProxyError as exc:
+                failures.append(exc.message)
+                continue
+            if response.status < 500 or child is last:
+                return index, response, failures
+            failures.append(f"{child.cloud.name}: status {response.status}")
+            response.release()
+        raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
+
+    async def failover_from(
+        self,
+        request: ProxyRequest,
+        node: AnyNode,
+        index: int,
+        response: UpstreamResponse,
+        failures: list[str],
+    ) -> Buffered:
+        """A JSON answer of first_answer's, collected like a buffered failover's: its
+        cloud's pages followed (within max_rewrite_bytes each); if that fails, the next
+        members are tried."""
+        child = node.children[index]
+        assert isinstance(child, CloudNode)
+        result: Buffered | None = None
+        try:
+            first = await held(child.cloud.name, response, *self.limits[1:])
+            result = self.finish(request, await self._collect_pages(request, child.cloud, first))
+        except Unauthorized:
+            raise
+        except ProxyError as exc:
+            failures.append(exc.message)
+        rest = node.children[index + 1 :]
+        if result is None or (result.status >= 500 and rest):
+            if result is not None:
+                failures.append(f"{result.cloud}: status {result.status}")
+            if not rest:
+                raise UpstreamUnavailable("no cloud answered: " + "; ".join(failures))
+            result = await self._failover(request, rest)
+        earlier = result.headers.get(PARTIAL_FAILURE)
+        if failures:
+            told = "; ".join(failures + ([earlier] if earlier else []))
+            result = result.with_header(PARTIAL_FAILURE, told[:4000])
+        return result
+
     async def buffer(
         self, request: ProxyRequest, cloud: Cloud, query: str | None = None, url: str | None = None
     ) -> Buffered:
         """One cloud's whole answer, as the cloud wrote it (its links not rewritten)."""
-        return await buffer(self.send, request.to(cloud, query, url), self.limits.read_timeout)
+        limits = self.limits
+        return await buffer(
+            self.send, request.to(cloud, query, url), limits.read_timeout, limits.max_bytes
+        )
 
     async def _execute(self, request: ProxyRequest, node: Node) -> Buffered:
         match node:
@@ -91,10 +154,13 @@ class Executor:
             case _:
                 assert_never(node)
 
-    async def _collect_pages(self, request: ProxyRequest, cloud: Cloud) -> Buffered:
+    async def _collect_pages(
+        self, request: ProxyRequest, cloud: Cloud, first: Buffered | None = None
+    ) -> Buffered:
         """One cloud's whole collection: its pages are followed (by its own links, under
-        its own endpoint) so a merge loses nothing."""
-        first = await self.buffer(request, cloud)
+        its own endpoint) so a merge loses nothing. `first`: its first page, if read."""
+        if first is None:
+            first = await self.buffer(request, cloud)
         if request.method != "GET" or first.status != 200 or "limit" in request.params:
             return first
         document = json_object(first.body)
@@ -124,6 +190,8 @@ class Executor:
         for child in children:
             try:
                 result = await self._execute(request, child)
+            except Unauthorized:
+                raise  # the token's issuer refused it: no other member will take it
             except ProxyError as exc:
                 failures.append(exc.message)
                 continue

@@ -59,6 +59,11 @@ class ProxyMetrics:
             "shared scope memory was down",
             registry=self.registry,
         )
+        self.client_stalls = Counter(
+            "openstackoid_client_stalls",
+            "Clients dropped for not reading an answer within client_stall_timeout",
+            registry=self.registry,
+        )
         self.fanout_width = Histogram(
             "openstackoid_fanout_width",
             "Clouds addressed by one fanned-out request",

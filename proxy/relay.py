@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy.errors import ProxyError, map_upstream_errors
 from proxy.headers import downstream_response_headers
@@ -39,11 +40,18 @@ class Relay:
         self.stall = client_stall_timeout
 
     async def answer(
-        self, client: web.Request, request: ProxyRequest, cloud: str, response: UpstreamResponse
+        self,
+        client: web.Request,
+        request: ProxyRequest,
+        cloud: str,
+        response: UpstreamResponse,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> web.StreamResponse:
+        """`extra`: headers the proxy adds (a failover's partial failure)."""
         try:
             headers = downstream_response_headers(response.headers)
             rewrite_headers(headers, response.root, request.proxy_prefix)
+            headers.extend(extra)
             limit = self.max_rewrite_bytes
             first = b""
             if _rewritable(response, limit):
@@ -86,10 +94,8 @@ class Relay:
                     break
                 async with asyncio.timeout(stall):
                     await stream.write(chunk)
-        except OSError:
-            log.debug("the client went away or stalled mid-body (cloud %r)", cloud)
-            if client.transport is not None:
-                client.transport.abort()
+        except OSError as exc:
+            self._drop(client, exc, cloud)
             return stream
         except ProxyError as exc:
             # The status line is gone: an error body would read as the end of the data.
@@ -101,6 +107,38 @@ class Relay:
             return stream
         await stream.write_eof()
         return stream
+
+    def _drop(self, client: web.Request, exc: OSError, cloud: str) -> None:
+        """The client went away, or stalled: a write waited `stall` (TimeoutError)."""
+        if isinstance(exc, TimeoutError):
+            self.metrics.client_stalls.inc()
+        log.debug("the client went away or stalled mid-body (cloud %r)", cloud)
+        if client.transport is not None:
+            client.transport.abort()
+
+    async def whole(
+        self, client: web.Request, status: int, headers: CIMultiDict[str], body: bytes
+    ) -> web.StreamResponse:
+        """An answer the proxy holds whole (a merge, a failover's buffered answer), written
+        under the same stall bound as a streamed one: clients that never read 200 MB
+        answers held them 45 s (issue 15). Small ones fit the socket buffers at once."""
+        if len(body) <= WHOLE_PIECE:
+            return web.Response(status=status, headers=headers, body=body)
+        stream = web.StreamResponse(status=status, headers=headers)
+        stream.content_length = len(body)
+        view = memoryview(body)
+        try:
+            await stream.prepare(client)
+            for start in range(0, len(body), WHOLE_PIECE):
+                async with asyncio.timeout(self.stall):
+                    await stream.write(view[start : start + WHOLE_PIECE])
+            await stream.write_eof()
+        except OSError as exc:
+            self._drop(client, exc, "several")
+        return stream
+
+
+WHOLE_PIECE = 256 * 1024
 
 
 def _rewritable(response: UpstreamResponse, limit: int) -> bool:

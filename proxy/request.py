@@ -44,6 +44,8 @@ class ProxyRequest(NamedTuple):
     public_url: str
     body: Body
     """The request body: held bytes (replayed on failover), a stream (one cloud), or None."""
+    client: str = ""
+    """The client's address, appended to X-Forwarded-For and Forwarded."""
 
     @property
     def service_type(self) -> str:
@@ -85,5 +87,6 @@ class ProxyRequest(NamedTuple):
                 self.body,
                 url,
                 False,  # expect_continue: streamed_failover asks for it
+                self.client,
             )
         )

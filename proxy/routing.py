@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from proxy.errors import BadRequest, CloudUnknown, FanOutWriteRejected, ScopeMissing
+from proxy.errors import BadRequest, CloudUnknown, FanOutTooWide, FanOutWriteRejected, ScopeMissing
 from proxy.service_root import service_root
 from proxy.services import IDENTITY
 from registry import Cloud, Registry, UnknownCloudError
@@ -21,25 +21,27 @@ from scope_dsl import (
     Scope,
 )
 
+MAX_FANOUT = 1024
+"""Distinct clouds one request may address: sized for a federation of 1,000 clouds."""
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FANOUT_WRITES: frozenset[tuple[str, str]] = frozenset()
 """(method, service type) pairs allowed to fan out. None yet: a write to many clouds needs
 per-operation merge semantics that no operation has been given."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CloudNode:
     cloud: Cloud
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllNode:
     """Every child answers; results are merged."""
 
     children: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnyNode:
     """Children are tried in order until one answers."""
 
@@ -65,7 +67,12 @@ class RouteDecision:
 
 
 def resolve(expr: CloudExpr, registry: Registry) -> Node:
-    """A scope expression as a tree of registered clouds; selectors become fan-outs."""
+    """A scope expression as a tree of registered clouds; selectors become fan-outs. A cloud
+    is asked once per request whatever the scope: `*&*&...` made thousands of calls."""
+    return _distinct(_resolve(expr, registry), set())
+
+
+def _resolve(expr: CloudExpr, registry: Registry) -> Node:
     match expr:
         case CloudRef(name=name):
             try:
@@ -80,11 +87,69 @@ def resolve(expr: CloudExpr, registry: Registry) -> Node:
                 return CloudNode(clouds[0])
             return AllNode(tuple(CloudNode(c) for c in clouds))
         case AllOf(operands=operands):
-            return AllNode(tuple(resolve(op, registry) for op in operands))
+            return AllNode(tuple(_resolve(op, registry) for op in operands))
         case AnyOf(operands=operands):
-            return AnyNode(tuple(resolve(op, registry) for op in operands))
+            return AnyNode(tuple(_resolve(op, registry) for op in operands))
         case _:
             assert_never(expr)
+
+
+def _distinct(node: Node, seen: set[str]) -> Node:
+    """The tree with each cloud once under an `&` (nested `&`s spliced in: the first place
+    it appears) and once in each `|` (a failover tries a cloud once)."""
+    match node:
+        case CloudNode():
+            return node
+        case AllNode(children=children):
+            kept: list[Node] = []
+            _splice(children, seen, kept)
+            return kept[0] if len(kept) == 1 else AllNode(tuple(kept))
+        case AnyNode(children=children):
+            members: list[Node] = []
+            names: set[str] = set()
+            for child in children:
+                if isinstance(child, CloudNode):
+                    if child.cloud.name in names:
+                        continue
+                    names.add(child.cloud.name)
+                members.append(_distinct(child, set(seen)))
+            return members[0] if len(members) == 1 else AnyNode(tuple(members))
+        case _:
+            assert_never(node)
+
+
+def _splice(children: tuple[Node, ...], seen: set[str], kept: list[Node]) -> None:
+    for child in children:
+        if isinstance(child, AllNode):
+            _splice(child.children, seen, kept)
+        elif isinstance(child, AnyNode):
+            group = _distinct(child, seen)
+            if not _clouds_of(group) <= seen:  # else each member is asked already
+                kept.append(group)
+        elif child.cloud.name not in seen:
+            seen.add(child.cloud.name)
+            kept.append(child)
+
+
+def _clouds_of(node: Node) -> set[str]:
+    match node:
+        case CloudNode(cloud=cloud):
+            return {cloud.name}
+        case AllNode(children=children) | AnyNode(children=children):
+            return set().union(*(_clouds_of(child) for child in children))
+        case _:
+            assert_never(node)
+
+
+def width(node: Node) -> int:
+    """Clouds a plan may call: the sum over its tree (a failover may try each member)."""
+    match node:
+        case CloudNode():
+            return 1
+        case AllNode(children=children) | AnyNode(children=children):
+            return sum(width(child) for child in children)
+        case _:
+            assert_never(node)
 
 
 def describe(node: Node) -> Any:
@@ -154,9 +219,10 @@ def route(
     scope: Scope | None,
     registry: Registry,
     default: Scope | None = None,
+    max_fanout: int = MAX_FANOUT,
 ) -> RouteDecision:
     """Which cloud(s) serve this request. Unlisted services follow `*`, then the identity
-    cloud, then the proxy's default scope."""
+    cloud, then the proxy's default scope. Refuses plans wider than `max_fanout` clouds."""
     check_path(path)
     scope = scope or default
     if scope is None:
@@ -167,6 +233,12 @@ def route(
     if expr is None:
         raise ScopeMissing(f"the scope {scope} names no cloud for service {service_type!r}")
     node = resolve(expr, registry)
+    clouds = width(node)
+    if clouds > max_fanout:
+        raise FanOutTooWide(
+            f"the scope's {service_type} entry ({_short(expr)}) addresses {clouds} clouds, "
+            f"more than this proxy's max_fanout of {max_fanout}: narrow it"
+        )
     if method not in READ_METHODS and fans_out(node):
         if (method, service_type) not in FANOUT_WRITES:
             raise FanOutWriteRejected(
@@ -176,33 +248,63 @@ def route(
     return RouteDecision(service_type, node, _issuer(scope, registry, default))
 
 
+def _short(expr: CloudExpr) -> str:
+    text = str(expr)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+MAX_PLAN_CLOUDS = 262_144
+"""Cloud nodes all kept plans may hold together (~100 bytes each): 16,384 plans of
+`cloud-*` over 1,000 clouds were ~1 GB; now ~260 such plans at most, or 16,384 usual ones."""
+
+
 class RoutePlanner:
     """route() with each plan kept per (scope text, service, method) until the registry
-    changes: most requests repeat a scope, and resolving it costs more than a dict hit."""
+    changes: most requests repeat a scope, and resolving it costs more than a dict hit.
+    Kept plans are bounded in count and in the clouds they name together."""
 
-    def __init__(self, registry: Registry, default: Scope | None, max_plans: int = 16384) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        default: Scope | None,
+        max_plans: int = 16384,
+        max_fanout: int = MAX_FANOUT,
+        max_plan_clouds: int = MAX_PLAN_CLOUDS,
+    ) -> None:
         self.registry = registry
         self.default = default
         self.max_plans = max_plans
+        self.max_fanout = max_fanout
+        self.max_plan_clouds = max_plan_clouds
         self._plans: dict[tuple[str | None, str, str], RouteDecision] = {}
+        self._clouds = 0
         self._version = registry.version
 
     def decide(
         self, method: str, service_type: str, path: str, scope: Scope | None, scope_text: str | None
     ) -> RouteDecision:
         if self._version != self.registry.version:
-            self._plans.clear()
+            self._forget()
             self._version = self.registry.version
         key = (scope_text, service_type, method)
         decision = self._plans.get(key)
         if decision is None:  # route() checks the path
-            decision = route(method, service_type, path, scope, self.registry, self.default)
-            if len(self._plans) >= self.max_plans:
-                self._plans.clear()  # a burst of distinct scopes: start over, stay bounded
+            decision = route(
+                method, service_type, path, scope, self.registry, self.default, self.max_fanout
+            )
+            clouds = width(decision.node)
+            full = self._clouds + clouds > self.max_plan_clouds
+            if full or len(self._plans) >= self.max_plans:
+                self._forget()  # a burst of distinct scopes: start over, stay bounded
             self._plans[key] = decision
+            self._clouds += clouds
             return decision
         check_path(path)
         return decision
+
+    def _forget(self) -> None:
+        self._plans.clear()
+        self._clouds = 0
 
 
 def upstream_url(cloud: Cloud, service_type: str, path: str) -> str:

@@ -59,6 +59,7 @@ def cloud_from_entry(name: str, entry: Mapping[str, Any]) -> Cloud:
         verify=bool(verify),
         cacert=entry.get("cacert"),
         credentials=credentials if has_credentials else None,
+        allowed_hosts=frozenset(str(h) for h in extension.get("allowed_hosts") or ()),
     )
 
 

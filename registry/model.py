@@ -75,6 +75,10 @@ class Cloud:
     verify: bool = True
     cacert: str | None = None
     credentials: Credentials | None = None
+    allowed_hosts: frozenset[str] = frozenset()
+    """Hosts (`host` for any port, or `host:port`) besides the auth_url's where endpoints
+    discovered from the cloud's catalog may be: by default a catalog naming another host
+    is refused (it could send the proxy, and a token, anywhere)."""
 
     def __post_init__(self) -> None:
         if not self.name or not self.auth_url:
@@ -87,6 +91,7 @@ class Cloud:
         if self.region_name is not None:
             object.__setattr__(self, "region_name", sys.intern(self.region_name))
         object.__setattr__(self, "interface", sys.intern(self.interface))
+        object.__setattr__(self, "allowed_hosts", frozenset(self.allowed_hosts))
 
     def to_dict(self, *, with_secrets: bool = False) -> dict[str, Any]:
         """A JSON-ready view; secrets only when asked (storage), never for the admin API."""
@@ -114,6 +119,8 @@ class Cloud:
             }
         else:
             data["has_credentials"] = self.credentials is not None
+        if self.allowed_hosts:
+            data["allowed_hosts"] = sorted(self.allowed_hosts)
         return data
 
     @classmethod
@@ -130,4 +137,5 @@ class Cloud:
             verify=bool(data.get("verify", True)),
             cacert=data.get("cacert"),
             credentials=Credentials(**creds) if creds else None,
+            allowed_hosts=frozenset(data.get("allowed_hosts") or ()),
         )

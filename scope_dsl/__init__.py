@@ -17,8 +17,9 @@ from scope_dsl.ast import (
     ScopeEntry,
     Selector,
 )
-from scope_dsl.errors import ScopeError, ScopeSyntaxError
-from scope_dsl.parser import MAX_SCOPE_LENGTH, parse_scope
+from scope_dsl.errors import ScopeError, ScopeLimitExceeded, ScopeSyntaxError
+from scope_dsl.limits import MAX_SCOPE_DEPTH, MAX_SCOPE_LENGTH, MAX_SCOPE_TERMS
+from scope_dsl.parser import parse_scope
 from scope_dsl.services import official_service_type
 from scope_dsl.url_form import brace_free, parse_url_segment, to_url_segment
 
@@ -26,7 +27,9 @@ canonical_service_type = official_service_type
 
 __all__ = [
     "DEFAULT_SERVICE",
+    "MAX_SCOPE_DEPTH",
     "MAX_SCOPE_LENGTH",
+    "MAX_SCOPE_TERMS",
     "AllOf",
     "AnyOf",
     "CloudExpr",
@@ -37,6 +40,7 @@ __all__ = [
     "Scope",
     "ScopeEntry",
     "ScopeError",
+    "ScopeLimitExceeded",
     "ScopeSyntaxError",
     "Selector",
     "canonical_service_type",

@@ -2,6 +2,7 @@
 
 ScopeError (ValueError)
  +-- ScopeSyntaxError   the text is not a valid scope; carries line, column and a caret
+      +-- ScopeLimitExceeded  too long, too many clouds or nested too deep (scope_dsl.limits)
 """
 
 from __future__ import annotations
@@ -49,3 +50,7 @@ class ScopeSyntaxError(ScopeError):
         if self.suggestion:
             text += f"\n{self.suggestion}"
         return text
+
+
+class ScopeLimitExceeded(ScopeSyntaxError):
+    """A scope past one of the limits in scope_dsl.limits, refused before parsing."""

@@ -35,6 +35,8 @@ def parse_json_scope(text: str, parse_expr: ExprParser) -> list[RawEntry]:
         raise ScopeSyntaxError(
             f"invalid JSON scope: {exc.msg}", text, exc.lineno, exc.colno
         ) from None
+    except RecursionError:  # `[[[[...`: the C decoder recurses per level
+        raise ScopeSyntaxError("invalid JSON scope: nested too deep", text, 1, 1) from None
     if not isinstance(document, dict):
         raise ScopeSyntaxError("a JSON scope must be an object", text, 1, 1)
     entries: list[RawEntry] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import cast
 
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
@@ -11,11 +10,11 @@ from lark.exceptions import VisitError
 from scope_dsl.ast import CloudExpr, Scope, ScopeEntry
 from scope_dsl.errors import ScopeSyntaxError
 from scope_dsl.json_form import looks_like_json, parse_json_scope
+from scope_dsl.limits import check_limits
+from scope_dsl.memo import ParseMemo
+from scope_dsl.mistakes import EXAMPLES, Mistakes
 from scope_dsl.services import official_service_type, suggest_service
 from scope_dsl.transformer import RawEntry, ScopeTransformer
-
-MAX_SCOPE_LENGTH = 4096
-"""Longer scopes are refused before parsing: a header is no place for a novel."""
 
 _PARSER = Lark.open_from_package(
     "scope_dsl",
@@ -27,80 +26,7 @@ _PARSER = Lark.open_from_package(
 )
 _TRANSFORMER = ScopeTransformer()
 
-# Named messages for the usual mistakes, matched by parser state (lark's match_examples).
-_EXAMPLES: dict[str, list[str]] = {
-    "missing '}' at the end of the scope": [
-        "{keystone: cloud-1",
-        "{keystone: cloud-1; glance: cloud-2",
-        "{a: b & c",
-        "{a: b | c",
-        "{a: @g",
-        "{a: k=v",
-    ],
-    "expected ':' after the service name": [
-        "{keystone cloud-1}",
-        "{glance}",
-        "{a: b; glance}",
-        "{a: b; c d}",
-        "{a",
-    ],
-    "expected a service after ';' (remove the trailing ';')": [
-        "{a: b;}",
-        "{a: b;;c: d}",
-        "{;}",
-        "{a: b;",
-        "a: b;",
-        "a: b;;c: d",
-    ],
-    "expected a cloud after ':'": [
-        "{a: }",
-        "{a: ; b: c}",
-        "{a:",
-        "{a: )}",
-        "a:",
-        "a: ; b: c",
-    ],
-    "expected a cloud after the operator": [
-        "{a: b &}",
-        "{a: b |}",
-        "{a: b & ; c: d}",
-        "{a: b | ; c: d}",
-        "a &",
-        "a |",
-        "{a: b &",
-        "{a: b |",
-        "{a: b & )}",
-        "a: b &",
-        "a: b |",
-        "a: b; c: d &",
-        "a: b; c: d |",
-        "a: b & ; c: d",
-        "a: b | ; c: d",
-    ],
-    "unbalanced parentheses": [
-        "{a: (b | c}",
-        "{a: (b | c",
-        "{a: b)}",
-        "(a",
-        "(a | b",
-        "a)",
-        "{a: ((b)}",
-    ],
-    "expected ';' or '}' between entries": [
-        "{a: b c: d}",
-        "{a: b c}",
-    ],
-    "expected a group name after '@'": [
-        "{a: @}",
-        "{a: @ & b}",
-        "@",
-    ],
-    "expected a label value after '='": [
-        "{a: k=}",
-        "{a: k= & b}",
-        "k=",
-    ],
-}
+_MISTAKES = Mistakes(lambda text: _PARSER.parse(text, start="start"), EXAMPLES)
 
 
 def _end_position(text: str) -> tuple[int, int]:
@@ -130,13 +56,7 @@ def _describe(exc: UnexpectedInput, text: str) -> str:
 def _syntax_error(exc: UnexpectedInput, text: str) -> ScopeSyntaxError:
     label = None
     if not isinstance(exc, UnexpectedCharacters):  # a stray character is its own message
-        try:
-            label = exc.match_examples(lambda s: _PARSER.parse(s, start="start"), _EXAMPLES)
-        except TypeError:
-            # lark 1.3 formats a ParserState with %d in a debug line when an example's state
-            # matches with other accepted tokens (found by the fuzz test): fall back to the
-            # generic message rather than fail.
-            label = None
+        label = _MISTAKES.label(exc)
     line, column = _position(exc, text)
     return ScopeSyntaxError(label or _describe(exc, text), text, line, column)
 
@@ -200,24 +120,15 @@ def _parse_expr_text(value: str, text: str, line: int, column: int) -> RawEntry:
     return RawEntry(Token("WORD", "", line=line, column=column), expr)
 
 
-PARSED_SCOPES_KEPT = 16384
-"""A proxy in front of 10,000 clouds sees at least as many distinct scopes; a cold parse costs
-~400 µs against ~0.1 µs for a hit, and 16,384 parsed scopes weigh a few MB."""
-
-
-@lru_cache(maxsize=PARSED_SCOPES_KEPT)
-def parse_scope(text: str) -> Scope:
-    """Parse a scope given in the DSL or in OpenStackoid's JSON form.
-
-    Pure and cached: a scope seen before costs one dict lookup. Raises ScopeSyntaxError.
-    """
-    if len(text) > MAX_SCOPE_LENGTH:
-        raise ScopeSyntaxError(
-            f"scope is {len(text)} characters long, the limit is {MAX_SCOPE_LENGTH}",
-            text[: MAX_SCOPE_LENGTH + 1],
-            1,
-            MAX_SCOPE_LENGTH + 1,
-        )
+def _parse_uncached(text: str) -> Scope:
+    check_limits(text)
     if looks_like_json(text):
         return _checked_entries(parse_json_scope(text, _parse_expr_text), text)
     return _parse_dsl(text)
+
+
+parse_scope = ParseMemo(_parse_uncached)
+"""Parse a scope given in the DSL or in OpenStackoid's JSON form.
+
+Pure and memoised, refusals included: a scope seen before costs one dict lookup. Raises
+ScopeSyntaxError (ScopeLimitExceeded past scope_dsl.limits, before any parsing)."""

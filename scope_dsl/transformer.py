@@ -28,10 +28,13 @@ class RawEntry:
 
 
 def _flatten(kind: type[AllOf] | type[AnyOf], operands: tuple[CloudExpr, ...]) -> CloudExpr:
-    # a & (b & c) is a & b & c: one canonical shape per meaning.
-    flat: list[CloudExpr] = []
+    # a & (b & c) is a & b & c, and a & a is a: one canonical shape per meaning. A cloud
+    # named twice is asked once (`a & a & ...` multiplied a fan-out's calls, issue 15).
+    flat: dict[CloudExpr, None] = {}
     for operand in operands:
-        flat.extend(operand.operands if isinstance(operand, kind) else (operand,))
+        flat.update(dict.fromkeys(operand.operands if isinstance(operand, kind) else (operand,)))
+    if len(flat) == 1:
+        return next(iter(flat))
     return kind(tuple(flat))
 
 

@@ -62,6 +62,11 @@ class IdentityStrategy(Protocol):
         """Drop any token the proxy holds for `target` (it was refused)."""
         ...
 
+    async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
+        """Raise Unauthorized unless the caller's token is good, before a request fans out
+        or fails over: no cloud does work for a caller nobody vouched for."""
+        ...
+
 
 class Passthrough:
     """The clouds share identity: the caller's token is valid everywhere."""
@@ -76,6 +81,9 @@ class Passthrough:
 
     def forget(self, target: Cloud) -> None:
         return None
+
+    async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
+        return None  # every cloud checks the token itself
 
 
 def _mapped(context: StrategyContext) -> MappedIdentity:
@@ -124,6 +132,10 @@ class ValidateAtIssuer:
     def forget(self, target: Cloud) -> None:
         self.mapped.forget(target)
 
+    async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
+        if token is not None and issuer is not None:
+            await self.mapped.caller(issuer, token)  # kept: the fan-out's own calls reuse it
+
 
 class BlanketAdminUnsafe:
     """UNSAFE: every validated caller acts at every other cloud as the account that cloud
@@ -159,6 +171,10 @@ class BlanketAdminUnsafe:
 
     def forget(self, target: Cloud) -> None:
         self.logins.forget(target)
+
+    async def check_caller(self, issuer: Cloud | None, token: str | None) -> None:
+        if token is not None and issuer is not None:
+            await self.mapped.caller(issuer, token)
 
 
 StrategyClass = type[ValidateAtIssuer] | type[Passthrough] | type[BlanketAdminUnsafe]

@@ -18,6 +18,7 @@ from multidict import CIMultiDictProxy
 from proxy.circuit import CircuitBreakers
 from proxy.errors import (
     CircuitOpen,
+    CloudBusy,
     ProxyError,
     RequestBodyIncomplete,
     UpstreamUnavailable,
@@ -29,7 +30,9 @@ from proxy.metrics import ProxyMetrics
 from proxy.routing import upstream_url, within
 from proxy.services import IDENTITY
 from proxy.upstream.connection import UpstreamResponse
+from proxy.upstream.destinations import Destinations
 from proxy.upstream.pool import Body, UpstreamPool
+from proxy.upstream.slots import SlotTimeout
 from registry import Cloud
 from registry.discovery import DiscoveryError, EndpointCatalog
 from registry.tls import tls_for
@@ -55,6 +58,8 @@ class UpstreamRequest(NamedTuple):
     expect_continue: bool = False
     """Send a streamed body only once the cloud said 100 Continue (or was silent for
     EXPECT_CONTINUE_WAIT): a final answer first leaves the body unread, for another cloud."""
+    client: str = ""
+    """The client's address, for X-Forwarded-For and Forwarded."""
 
 
 EXPECT_CONTINUE_WAIT = 1.0
@@ -75,8 +80,13 @@ class CloudClient:
         metrics: ProxyMetrics,
         catalog: EndpointCatalog,
         session: aiohttp.ClientSession,
+        destinations: Destinations | None = None,
+        hop: str = "",
     ) -> None:
         self.session = session  # endpoint discovery
+        self.destinations = destinations or Destinations()
+        self.hop = hop
+        """This proxy's id in the hop header it adds: a request back here is a loop."""
         self.pool = pool
         self.strategy = strategy
         self.breakers = breakers
@@ -90,9 +100,11 @@ class CloudClient:
         service_type = request.service_type
         if not self.breakers.allow(cloud.name):
             raise CircuitOpen(f"cloud {cloud.name!r} is failing; its circuit is open")
-        if not cloud.endpoints and service_type != IDENTITY:
+        discovered = not cloud.endpoints and service_type != IDENTITY
+        if discovered:
             cloud = await self._with_endpoints(cloud)
         root = upstream_url(cloud, service_type, "")
+        self.destinations.check(request.cloud, root, discovered, service_type)
         url = request.url
         if url is None:
             url = root + request.path
@@ -106,7 +118,11 @@ class CloudClient:
         for attempt in (1, 2):
             token = await self.strategy.token_for(request.issuer, cloud, request.token)
             headers = upstream_request_headers(
-                request.headers, token, keep_length=not isinstance(body, bytes)
+                request.headers,
+                token,
+                keep_length=not isinstance(body, bytes),
+                client=request.client,
+                hop=self.hop,
             )
             started = time.perf_counter()
             try:
@@ -118,7 +134,10 @@ class CloudClient:
                         body,
                         tls_for(cloud),
                         EXPECT_CONTINUE_WAIT if request.expect_continue else 0.0,
+                        request.token,
                     )
+            except SlotTimeout as exc:  # busy, not failing: the circuit stays as it is
+                raise CloudBusy(f"cloud {cloud.name!r} is busy: {exc}; try again") from exc
             except RequestBodyIncomplete:
                 raise  # the client's doing (gone, or a broken body): no failure of the cloud
             except ProxyError:

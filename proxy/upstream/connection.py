@@ -206,6 +206,12 @@ class UpstreamResponse:
         self.release()
 
 
+MAX_HEAD_BYTES = 64 * 1024
+"""A cloud's response head (status line and headers) may not be longer: 1 MB headers and
+100,000 of them were relayed (issue 15). OpenStack's heads are under 2 KB."""
+MAX_HEADERS = 256
+
+
 class UpstreamConnection(asyncio.Protocol):
     """asyncio protocol + llhttp callbacks. One request at a time (no pipelining)."""
 
@@ -218,6 +224,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head: asyncio.Future[UpstreamResponse] | None = None
         self._response: UpstreamResponse | None = None
         self._header_list: list[tuple[str, str]] = []
+        self._head_bytes = 0
         self._head_request = False
         self._informational = False
         self._until_eof = False
@@ -244,10 +251,20 @@ class UpstreamConnection(asyncio.Protocol):
         if self._head is None and (self._response is None or self._response.done):
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
+        if self._head is not None:
+            # Every byte before this read was head (it is not complete): llhttp would
+            # buffer a header of any length.
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._break(BrokenUpstream(f"its response head passed {MAX_HEAD_BYTES} bytes"))
+                return
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._break(BrokenUpstream(f"the cloud sent invalid HTTP: {exc}"))
+            if isinstance(exc.__context__, BrokenUpstream):  # raised by a callback of ours
+                self._break(exc.__context__)
+            else:
+                self._break(BrokenUpstream(f"the cloud sent invalid HTTP: {exc}"))
 
     def _raw_body(self, data: bytes) -> None:
         response = self._response
@@ -293,6 +310,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._header_list = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self._header_list) >= MAX_HEADERS:
+            raise BrokenUpstream(f"it sent more than {MAX_HEADERS} response headers")
         self._header_list.append(
             (name.decode("latin-1"), value.decode("utf-8", errors="surrogateescape"))
         )
@@ -366,6 +385,7 @@ class UpstreamConnection(asyncio.Protocol):
         assert transport is not None
         loop = asyncio.get_running_loop()
         self._head = loop.create_future()
+        self._head_bytes = 0
         self._response = None
         self._received = False
         self._head_request = is_head

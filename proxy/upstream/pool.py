@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 
 from proxy.upstream.connection import UpstreamConnection, UpstreamResponse
 from proxy.upstream.errors import StaleConnection
+from proxy.upstream.slots import Slots
 
 Body = bytes | AsyncIterator[bytes] | None
 
@@ -85,6 +86,7 @@ class UpstreamPool:
         connect_timeout: float,
         timeout: float,
         body_timeout: float | None = None,
+        slot_wait: float = 10.0,
     ) -> None:
         self.limit_per_host = limit_per_host
         self.keepalive_timeout = keepalive_timeout
@@ -93,7 +95,7 @@ class UpstreamPool:
         self.body_timeout = timeout if body_timeout is None else body_timeout
         """How long a streamed request body may pause: the client stalling holds a slot."""
         self._idle: dict[tuple[Origin, int], list[UpstreamConnection]] = {}
-        self._slots: dict[tuple[Origin, int], asyncio.Semaphore] = {}
+        self._slots = Slots(limit_per_host, slot_wait)
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -109,9 +111,12 @@ class UpstreamPool:
         body: Body = None,
         tls: ssl.SSLContext | bool = True,
         expect_continue: float = 0.0,
+        caller: str | None = None,
     ) -> UpstreamResponse:
         """Send one request; the response must be released (or used with `async with`).
-        `expect_continue`: seconds a streamed body waits for the cloud's 100 Continue."""
+        `expect_continue`: seconds a streamed body waits for the cloud's 100 Continue.
+        `caller` (the client's token) gets at most its share of the cloud's slots; waiting
+        for one past `slot_wait` raises SlotTimeout."""
         origin, target = split_url(url)
         context = _context(tls) if origin.scheme == "https" else None
         key = (origin, id(context))
@@ -128,10 +133,7 @@ class UpstreamPool:
         else:
             expect_continue = 0.0
         head = encode_head(method, target, origin.netloc, headers)
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = asyncio.Semaphore(self.limit_per_host)
-        await slot.acquire()
+        slot = await self._slots.take(key, caller)
 
         def release(connection: UpstreamConnection, reusable: bool) -> None:
             slot.release()

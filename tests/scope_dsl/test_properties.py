@@ -29,9 +29,14 @@ leaves: st.SearchStrategy[CloudExpr] = st.one_of(
 
 
 def _combine(children: st.SearchStrategy[CloudExpr]) -> st.SearchStrategy[CloudExpr]:
-    # Operands are never of the same kind as their parent: the parser flattens those.
-    all_of = st.lists(children.filter(lambda e: not isinstance(e, AllOf)), min_size=2, max_size=3)
-    any_of = st.lists(children.filter(lambda e: not isinstance(e, AnyOf)), min_size=2, max_size=3)
+    # Operands are never of the same kind as their parent, nor repeated: the parser
+    # flattens and deduplicates those.
+    all_of = st.lists(
+        children.filter(lambda e: not isinstance(e, AllOf)), min_size=2, max_size=3, unique=True
+    )
+    any_of = st.lists(
+        children.filter(lambda e: not isinstance(e, AnyOf)), min_size=2, max_size=3, unique=True
+    )
     return st.one_of(
         all_of.map(lambda ops: AllOf(tuple(ops))), any_of.map(lambda ops: AnyOf(tuple(ops)))
     )
