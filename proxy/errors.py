@@ -98,6 +98,8 @@ class PayloadTooLarge(ProxyError):
 class UpstreamError(ProxyError):
     status = 502
     title = "Bad Gateway"
+    cloud: str | None = None
+    """The cloud that failed, when map_upstream_errors knew it: its circuit breaker's."""
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -171,4 +173,6 @@ class map_upstream_errors:  # noqa: N801 - used like contextlib's context manage
         if exc is not None:
             error = _as_proxy_error(self.cloud, exc)
             if error is not None:
+                if isinstance(error, UpstreamError):
+                    error.cloud = self.cloud
                 raise error from exc

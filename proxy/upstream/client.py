@@ -21,6 +21,7 @@ from proxy.errors import (
     CloudBusy,
     ProxyError,
     RequestBodyIncomplete,
+    UpstreamError,
     UpstreamUnavailable,
     map_upstream_errors,
 )
@@ -116,7 +117,13 @@ class CloudClient:
         body = request.body
         streams = body is not None and not isinstance(body, bytes)
         for attempt in (1, 2):
-            token = await self.strategy.token_for(request.issuer, cloud, request.token)
+            try:
+                token = await self.strategy.token_for(request.issuer, cloud, request.token)
+            except UpstreamError as exc:
+                if exc.cloud == cloud.name:  # its Keystone would not log the proxy in
+                    self.breakers.failure(cloud.name)
+                    self.metrics.count_upstream(cloud.name, service_type, None)
+                raise
             headers = upstream_request_headers(
                 request.headers,
                 token,

@@ -284,14 +284,14 @@ async def test_the_seed_scenario_20_times_through_haproxy(
         cloud_1, cloud_3 = bed.requests("cloud-1"), bed.requests("cloud-3")
         # The server was created in cloud-1...
         assert [r for r in cloud_1 if r.method == "POST" and r.path == "/compute/v2.1/servers"]
-        # ...Nova's image and schema checks reached cloud-3 without X-Scope (Nova never
-        # sends it), routed there by the scope the fleet remembered for the user's token...
-        nova_calls = [
-            r.path
-            for r in cloud_3
-            if r.path in (image_path, "/image/v2/schemas/image") and "x-scope" not in r.header_names
-        ]
-        assert sorted(nova_calls) == [image_path, "/image/v2/schemas/image"], f"run {run}"
+        # ...Nova's image and schema checks reached cloud-3 (the CLI asks for no schema):
+        # Nova never sends X-Scope, so the fleet routed them by the scope it remembered for
+        # the user's token, whichever proxy and worker they reached...
+        paths = [r.path for r in cloud_3]
+        assert paths.count("/image/v2/schemas/image") == 1, f"run {run}"
+        assert image_path in paths, f"run {run}"
+        # ...and no cloud ever sees openstackoid's own header.
+        assert not [r for r in cloud_1 + cloud_3 if "x-scope" in r.header_names], f"run {run}"
         # ...and nothing fell back to the default scope's Glance.
         assert not [r for r in cloud_1 if r.path.startswith("/image")], f"run {run}"
     # Both proxies served the runs' requests.

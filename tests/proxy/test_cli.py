@@ -11,16 +11,25 @@ from typing import Any
 import aiohttp
 import yaml
 
+from bench.servers import add_fleet_rules
 from proxy.metrics import FLUSH_SECONDS
 from testbed import Testbed
 from tests.processes import stop, wait_for_line
 
 
 async def _start_proxy(
-    testbed: Testbed, tmp_path: Path, *args: str, stderr: int | None = None
+    testbed: Testbed,
+    tmp_path: Path,
+    *args: str,
+    stderr: int | None = None,
+    fleet_rules: bool = False,
 ) -> tuple[asyncio.subprocess.Process, str]:
-    """`openstackoid proxy` over the testbed's clouds.yaml on a free port: process, base URL."""
+    """`openstackoid proxy` over the testbed's clouds.yaml on a free port: process, base URL.
+    `fleet_rules`: the clouds.yaml also maps every cloud's members to the others (the
+    default is deny), as bench.servers.add_fleet_rules sets it up."""
     clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
+    if fleet_rules:
+        await add_fleet_rules(str(clouds_yaml))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -98,6 +98,7 @@ async def test_a_scope_less_request_finds_the_scope_on_any_worker(
         "2",
         "--scope-memory",
         redis_url,
+        fleet_rules=True,
     )
     try:
         connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time
@@ -124,12 +125,9 @@ async def test_a_scope_less_request_finds_the_scope_on_any_worker(
                     assert resp.status == 200, await resp.text()
                     workers.add(_worker_of(resp))
             assert len(workers) == 2  # both workers answered
-        scope_less = [
-            r
-            for r in testbed.requests("cloud-3")
-            if r.path == "/image/v2/images" and "x-scope" not in r.header_names
-        ]
-        assert len(scope_less) == 30
+        images = [r for r in testbed.requests("cloud-3") if r.path == "/image/v2/images"]
+        assert len(images) == 31  # the scoped request, then the 30 scope-less ones
+        assert not [r for r in images if "x-scope" in r.header_names]  # never sent to clouds
         assert not [r for r in testbed.requests("cloud-1") if r.path.startswith("/image")]
     finally:
         await _stop(process)
