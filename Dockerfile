@@ -2,7 +2,8 @@
 # container daemon on the build machines; tests/test_deploy_files.py checks this file.
 FROM python:3.11-slim
 WORKDIR /opt/openstackoid
-COPY pyproject.toml README.md LICENSE openstackoid_cli.py openstack_errors.py ./
+COPY pyproject.toml README.md LICENSE ./
+COPY openstackoid ./openstackoid
 COPY scope_dsl ./scope_dsl
 COPY registry ./registry
 COPY proxy ./proxy

@@ -17,7 +17,7 @@ import aiohttp
 from rich.progress import Progress
 
 from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
-from proxy import ProxyConfig
+from openstackoid.proxy import ProxyConfig
 
 WIDTHS = (10, 100, 1_000)
 EDGE_LATENCY = 0.02

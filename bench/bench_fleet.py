@@ -76,7 +76,7 @@ def _clouds_yaml_with_image_at(clouds_yaml: str, image_url: str, path: Path) -> 
 
 def _start_proxy(clouds_yaml: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [sys.executable, "-m", "openstackoid_cli", "proxy", "--clouds-yaml"]
+    command = [sys.executable, "-m", "openstackoid.cli", "proxy", "--clouds-yaml"]
     command += [str(clouds_yaml), "--port", str(port), "--default-scope", SCOPE, *args]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     return process, f"http://127.0.0.1:{port}"

@@ -36,7 +36,7 @@ from rich.table import Table
 
 from bench.contenders import cpu_seconds, rss_mb
 from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
-from proxy import ProxyConfig
+from openstackoid.proxy import ProxyConfig
 
 RESULTS = Path(__file__).parent / "results"
 ADMIN = "bench-hostile-admin"

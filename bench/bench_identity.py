@@ -31,7 +31,7 @@ from bench.servers import (
     wait_up,
 )
 from bench.wrk import run_wrk
-from proxy import ProxyConfig
+from openstackoid.proxy import ProxyConfig
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = "{keystone: cloud-1; image: cloud-2}"

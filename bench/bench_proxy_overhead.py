@@ -59,9 +59,9 @@ from bench.servers import (
     wait_up,
 )
 from bench.wrk import WrkResult, run_wrk
-from proxy import ProxyConfig
-from proxy.cli import new_event_loop
-from proxy.config import EventLoopName
+from openstackoid.proxy import ProxyConfig
+from openstackoid.proxy.cli import new_event_loop
+from openstackoid.proxy.config import EventLoopName
 
 RESULTS = Path(__file__).parent / "results"
 SCOPE = "{*: cloud-1}"
@@ -201,13 +201,22 @@ def _extract(ref: str) -> tempfile.TemporaryDirectory[str]:
     return checkout
 
 
+def _before_command(checkout: str) -> list[str]:
+    """The checkout's own entry point: a top-level script before the packages moved under
+    `openstackoid`, the package's cli module after."""
+    if Path(checkout, "openstackoid_cli.py").exists():
+        return [sys.executable, f"{checkout}/openstackoid_cli.py"]
+    boot = f"import sys; sys.path.insert(0, {checkout!r}); from openstackoid.cli import main; "
+    boot += "sys.exit(main())"
+    return [sys.executable, "-c", boot]
+
+
 def _start_before(checkout: str, clouds_yaml: str, event_loop: EventLoopName) -> tuple[Daemon, str]:
     """openstackoid as it was: its own interpreter, its files first on sys.path."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable,
-        f"{checkout}/openstackoid_cli.py",
+        *_before_command(checkout),
         "proxy",
         "--clouds-yaml",
         clouds_yaml,

@@ -27,10 +27,10 @@ from rich.console import Console
 
 from bench.contenders import cpu_seconds
 from bench.servers import start_proxy, stop
-from proxy import ProxyConfig
-from testbed.model import FLAVORS
-from testbed.real import RealCloudInfo, RealTestbed
-from testbed.real.keystone_admin import issue_token, password_auth
+from openstackoid.proxy import ProxyConfig
+from openstackoid.testbed.model import FLAVORS
+from openstackoid.testbed.real import RealCloudInfo, RealTestbed
+from openstackoid.testbed.real.keystone_admin import issue_token, password_auth
 
 COMPUTE_CLOUD = "cloud-1"
 IMAGE_CLOUD = "cloud-999"

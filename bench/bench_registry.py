@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.progress import track
 
-from registry import Cloud, Credentials, Registry
-from scope_dsl import CloudGlob, CloudRef, LabelSelector
+from openstackoid.registry import Cloud, Credentials, Registry
+from openstackoid.scope_dsl import CloudGlob, CloudRef, LabelSelector
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -78,7 +78,7 @@ def import_seconds(count: int) -> float:
     import asyncio
     import tempfile
 
-    from registry import SqliteStore
+    from openstackoid.registry import SqliteStore
 
     clouds = make_clouds(count)
 

@@ -36,8 +36,8 @@ from bench.servers import (
     stop,
 )
 from bench.wrk import run_wrk
-from proxy import ProxyConfig
-from registry import SqliteStore, load_clouds_yaml
+from openstackoid.proxy import ProxyConfig
+from openstackoid.registry import SqliteStore, load_clouds_yaml
 
 SIZES = (1, 100, 1_000, 10_000)
 ROTATE = """

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scope_dsl import parse_scope
+from openstackoid.scope_dsl import parse_scope
 
 RESULTS = Path(__file__).parent / "results"
 

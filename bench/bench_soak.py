@@ -33,9 +33,9 @@ from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, open_fds, rss_mb
 from bench.servers import Fleet, add_fleet_rules, issue_token, start_proxy, start_testbed, stop
-from proxy import ProxyConfig
-from proxy.fanout import CLOUD_TAG
-from testbed.model import stable_id
+from openstackoid.proxy import ProxyConfig
+from openstackoid.proxy.fanout import CLOUD_TAG
+from openstackoid.testbed.model import stable_id
 
 RESULTS = Path(__file__).parent / "results"
 CLOUDS = 1_000

@@ -15,7 +15,7 @@ from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, rss_mb
 from bench.servers import Fleet, auth_url, issue_token, start_proxy, start_testbed, stop
-from proxy import ProxyConfig
+from openstackoid.proxy import ProxyConfig
 
 CHUNK = 1024 * 1024
 SCOPE = "{*: cloud-1}"

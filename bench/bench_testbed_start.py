@@ -14,7 +14,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def _measure(count: int, queue: Any) -> None:
-    from testbed import Testbed
+    from openstackoid.testbed import Testbed
 
     async def main() -> dict[str, float]:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

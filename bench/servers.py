@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from proxy import ProxyConfig
+from openstackoid.proxy import ProxyConfig
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -102,7 +102,7 @@ def _run_testbed(
 ) -> None:
     _log_stderr(log)
     raise_fd_limit()
-    from testbed import Faults, Testbed
+    from openstackoid.testbed import Faults, Testbed
 
     async def main() -> None:
         bed = Testbed(
@@ -195,7 +195,7 @@ def _run_proxy(config: ProxyConfig, quiet: bool, log: str | None) -> None:
     if log is not None:
         _log_stderr(log)
     raise_fd_limit()
-    from proxy.cli import serve
+    from openstackoid.proxy.cli import serve
 
     if quiet:  # a faulty cloud's every 5xx is a warning: thousands would bury the progress
         logging.getLogger("openstackoid").setLevel(logging.ERROR)
@@ -315,7 +315,7 @@ async def add_fleet_rules(clouds_yaml: str, concurrency: int = 50) -> str:
 
 
 def auth_url(clouds_yaml: str, cloud: str = "cloud-1") -> str:
-    from registry import load_clouds_yaml
+    from openstackoid.registry import load_clouds_yaml
 
     return next(c.auth_url for c in load_clouds_yaml(clouds_yaml) if c.name == cloud)
 
@@ -323,7 +323,7 @@ def auth_url(clouds_yaml: str, cloud: str = "cloud-1") -> str:
 async def issue_token(clouds_yaml: str, cloud: str = "cloud-1") -> str:
     """A token from a testbed cloud's Keystone for its admin, with that cloud's own password
     as the testbed wrote it in clouds.yaml."""
-    from registry import load_clouds_yaml
+    from openstackoid.registry import load_clouds_yaml
 
     found = next(c for c in load_clouds_yaml(clouds_yaml) if c.name == cloud)
     assert found.credentials is not None

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli_plugin.scope_cli import register as register_scope
-from openstackoid_cli import HelpFormatter
+from openstackoid.cli import HelpFormatter
+from openstackoid.cli_plugin.scope_cli import register as register_scope
 
 
 def _demo(args: argparse.Namespace) -> int:
     if args.real:
-        from cli_plugin import demo_real
+        from openstackoid.cli_plugin import demo_real
 
         return demo_real.run()
-    from cli_plugin.demo import run
+    from openstackoid.cli_plugin.demo import run
 
     return run(args.clouds)
 

@@ -11,8 +11,8 @@ import requests
 from osc_lib import exceptions
 from osc_lib.command import command
 
-from cli_plugin.scope_value import scope_from_config
-from scope_dsl import Scope, ScopeSyntaxError, parse_scope
+from openstackoid.cli_plugin.scope_value import scope_from_config
+from openstackoid.scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
 COLUMNS = ("Service", "Clouds")
 

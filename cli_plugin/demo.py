@@ -20,12 +20,18 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from proxy import ProxyConfig, running_proxy
-from registry import Registry, RuleBook, TargetCredential, load_clouds_yaml, rule_from_data
-from testbed import Faults, Testbed
-from testbed.cli_runner import run_openstack
-from testbed.clouds_yaml import CloudLike
-from testbed.model import PASSWORD, PROJECT_NAME, USERNAME
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import (
+    Registry,
+    RuleBook,
+    TargetCredential,
+    load_clouds_yaml,
+    rule_from_data,
+)
+from openstackoid.testbed import Faults, Testbed
+from openstackoid.testbed.cli_runner import run_openstack
+from openstackoid.testbed.clouds_yaml import CloudLike
+from openstackoid.testbed.model import PASSWORD, PROJECT_NAME, USERNAME
 
 console = Console()
 

@@ -23,15 +23,15 @@ from typing import Any
 
 from rich.console import Console
 
-from cli_plugin.demo import client_clouds_yaml
-from proxy import ProxyConfig, running_proxy
-from registry import Registry, RuleBook, load_clouds_yaml
-from registry.grant import grant, grant_rule
-from testbed.cli_runner import run_openstack
-from testbed.real import RealTestbed
-from testbed.real.access_log import read_access_log
-from testbed.real.evidence import NOVA_IMAGE_AGENT, ImageHop, image_hop
-from testbed.real.process import free_port
+from openstackoid.cli_plugin.demo import client_clouds_yaml
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Registry, RuleBook, load_clouds_yaml
+from openstackoid.registry.grant import grant, grant_rule
+from openstackoid.testbed.cli_runner import run_openstack
+from openstackoid.testbed.real import RealTestbed
+from openstackoid.testbed.real.access_log import read_access_log
+from openstackoid.testbed.real.evidence import NOVA_IMAGE_AGENT, ImageHop, image_hop
+from openstackoid.testbed.real.process import free_port
 
 COMPUTE_CLOUD = "cloud-1"
 IMAGE_CLOUD = "cloud-999"

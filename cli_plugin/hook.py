@@ -10,12 +10,15 @@ from typing import Any
 
 from openstack.config import loader
 
-from cli_plugin.hook_checks import scope_errors_reach_the_user, warn_where_the_scope_may_not_apply
-from cli_plugin.partial import warn_on_partial_results
-from cli_plugin.scope_value import scope_from_config
+from openstackoid.cli_plugin.hook_checks import (
+    scope_errors_reach_the_user,
+    warn_where_the_scope_may_not_apply,
+)
+from openstackoid.cli_plugin.partial import warn_on_partial_results
+from openstackoid.cli_plugin.scope_value import scope_from_config
 
 SCOPE_HEADER = "X-Scope"
-HOOK_NAME = "cli_plugin.hook:attach_scope"
+HOOK_NAME = "openstackoid.cli_plugin.hook:attach_scope"
 
 # openstack.config formats every string config value with str.format(**config); a scope
 # string from clouds.yaml or OS_SCOPE ("{keystone: cloud-1}") would raise KeyError there.

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from cli_plugin.errors import ScopeConfigError
-from cli_plugin.scope_url import braces_hint, url_scope_of
-from scope_dsl import Scope, ScopeError
+from openstackoid.cli_plugin.errors import ScopeConfigError
+from openstackoid.cli_plugin.scope_url import braces_hint, url_scope_of
+from openstackoid.scope_dsl import Scope, ScopeError
 
 log = logging.getLogger("openstackoid")
 

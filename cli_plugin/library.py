@@ -13,9 +13,9 @@ from typing import Any
 
 import openstack
 
-from cli_plugin.hook import HOOK_NAME, SCOPE_HEADER, set_scope
-from cli_plugin.scope_value import ScopeOption
-from scope_dsl import parse_scope
+from openstackoid.cli_plugin.hook import HOOK_NAME, SCOPE_HEADER, set_scope
+from openstackoid.cli_plugin.scope_value import ScopeOption
+from openstackoid.scope_dsl import parse_scope
 
 
 def connect(cloud: str | None = None, scope: Any = None, **kwargs: Any) -> Any:

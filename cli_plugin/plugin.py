@@ -13,12 +13,12 @@ from typing import Any
 
 from osc_lib import utils
 
-from cli_plugin.hook import HOOK_NAME
-from cli_plugin.scope_value import ScopeAction, checked_scope
+from openstackoid.cli_plugin.hook import HOOK_NAME
+from openstackoid.cli_plugin.scope_value import ScopeAction, checked_scope
 
 API_NAME = "scope"
 API_VERSION_OPTION = "os_scope_api_version"
-API_VERSIONS = {"1": "cli_plugin.plugin"}
+API_VERSIONS = {"1": "openstackoid.cli_plugin.plugin"}
 
 
 def make_client(instance: Any) -> Any:

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from cli_plugin import hook  # noqa: F401 - lets openstack.config read a braced `scope:`
-from cli_plugin.errors import ScopeConfigError
-from cli_plugin.scope_url import bake_cloud_entry, scoped_auth_url
-from openstackoid_cli import HelpFormatter
-from scope_dsl import ScopeError
+from openstackoid.cli import HelpFormatter
+from openstackoid.cli_plugin import hook  # noqa: F401 - lets openstack.config read a braced `scope:`
+from openstackoid.cli_plugin.errors import ScopeConfigError
+from openstackoid.cli_plugin.scope_url import bake_cloud_entry, scoped_auth_url
+from openstackoid.scope_dsl import ScopeError
 
 
 def _cloud_config(name: str) -> tuple[dict[str, Any], str | None]:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cli_plugin.errors import ScopeConfigError, ScopeUrlError
-from cli_plugin.scope_value import ScopeOption, scope_from_config
-from scope_dsl import (
+from openstackoid.cli_plugin.errors import ScopeConfigError, ScopeUrlError
+from openstackoid.cli_plugin.scope_value import ScopeOption, scope_from_config
+from openstackoid.scope_dsl import (
     Scope,
     ScopeSyntaxError,
     brace_free,

@@ -8,9 +8,9 @@ from typing import Any
 from osc_lib import exceptions
 from osc_lib.command import command
 
-from cli_plugin.errors import ScopeConfigError
-from cli_plugin.scope_url import scoped_auth_url
-from scope_dsl import ScopeError
+from openstackoid.cli_plugin.errors import ScopeConfigError
+from openstackoid.cli_plugin.scope_url import scoped_auth_url
+from openstackoid.scope_dsl import ScopeError
 
 
 class ScopeUrl(command.Command):

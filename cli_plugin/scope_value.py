@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scope_dsl import Scope, ScopeSyntaxError, parse_scope
+from openstackoid.scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
 
 @dataclass(frozen=True)

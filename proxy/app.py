@@ -20,10 +20,10 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from proxy.applied_scope import APPLIED, AppliedScopes
-from proxy.circuit import CircuitBreakers
-from proxy.config import ProxyConfig
-from proxy.errors import (
+from openstackoid.proxy.applied_scope import APPLIED, AppliedScopes
+from openstackoid.proxy.circuit import CircuitBreakers
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.proxy.errors import (
     LoopDetected,
     MethodNotAllowed,
     NotFound,
@@ -32,42 +32,53 @@ from proxy.errors import (
     Unauthorized,
     error_response,
 )
-from proxy.executor import Executor, Limits
-from proxy.headers import HOP_HEADER, REQUEST_ID, SCOPE_HEADER
-from proxy.identity import IdentityStrategy, Logins, StrategyContext, audit, make_strategy
-from proxy.identity.rules_source import rule_store_for, shared_rules
-from proxy.listing import PARTIAL_FAILURE
-from proxy.log_safety import hide_request_lines
-from proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
-from proxy.named_scope_source import named_scope_store, serve_named_scopes
-from proxy.relay import Relay
-from proxy.request import ProxyRequest
-from proxy.request_ids import new_request_id
-from proxy.rewrite_endpoints import catalog_resource, is_catalog_resource
-from proxy.rewrites import AnswerHooks
-from proxy.routing import AnyNode, RoutePlanner, describe, fans_out, route
-from proxy.scope_memory import ScopeMemory, ScopeStore
-from proxy.scope_memory_redis import RedisScopeMemory
-from proxy.services import IDENTITY, SERVICES
-from proxy.streamed_failover import StreamedBody, held_or_streamed, members, relay_first
-from proxy.upstream.client import CloudClient
-from proxy.upstream.connection import UpstreamResponse
-from proxy.upstream.destinations import Destinations
-from proxy.upstream.pool import Body, UpstreamPool
-from proxy.url_scope import PREFIX as SCOPED_PREFIX
-from proxy.url_scope import ScopedPath, UrlScopes, split_scoped_path
-from proxy.versions import VersionDocuments, is_discovery
-from registry import MemoryStore, Registry, RuleBook, SqliteStore, Store
-from registry.admin_api import make_admin_app
-from registry.admin_rules import RulesAdmin
-from registry.admin_scopes import ScopesAdmin, mount_scopes
-from registry.discovery import EndpointCatalog
-from registry.health import HealthSource, health_exposition, health_report
-from registry.named_scope_store import NamedScopeStore
-from registry.named_scopes import NamedScopes
-from registry.postgres import PostgresStore
-from registry.rule_store import RuleStore
-from scope_dsl import Scope, ScopeSyntaxError, parse_scope
+from openstackoid.proxy.executor import Executor, Limits
+from openstackoid.proxy.headers import HOP_HEADER, REQUEST_ID, SCOPE_HEADER
+from openstackoid.proxy.identity import (
+    IdentityStrategy,
+    Logins,
+    StrategyContext,
+    audit,
+    make_strategy,
+)
+from openstackoid.proxy.identity.rules_source import rule_store_for, shared_rules
+from openstackoid.proxy.listing import PARTIAL_FAILURE
+from openstackoid.proxy.log_safety import hide_request_lines
+from openstackoid.proxy.metrics import FLUSH_SECONDS, ProxyMetrics, exposition
+from openstackoid.proxy.named_scope_source import named_scope_store, serve_named_scopes
+from openstackoid.proxy.relay import Relay
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.request_ids import new_request_id
+from openstackoid.proxy.rewrite_endpoints import catalog_resource, is_catalog_resource
+from openstackoid.proxy.rewrites import AnswerHooks
+from openstackoid.proxy.routing import AnyNode, RoutePlanner, describe, fans_out, route
+from openstackoid.proxy.scope_memory import ScopeMemory, ScopeStore
+from openstackoid.proxy.scope_memory_redis import RedisScopeMemory
+from openstackoid.proxy.services import IDENTITY, SERVICES
+from openstackoid.proxy.streamed_failover import (
+    StreamedBody,
+    held_or_streamed,
+    members,
+    relay_first,
+)
+from openstackoid.proxy.upstream.client import CloudClient
+from openstackoid.proxy.upstream.connection import UpstreamResponse
+from openstackoid.proxy.upstream.destinations import Destinations
+from openstackoid.proxy.upstream.pool import Body, UpstreamPool
+from openstackoid.proxy.url_scope import PREFIX as SCOPED_PREFIX
+from openstackoid.proxy.url_scope import ScopedPath, UrlScopes, split_scoped_path
+from openstackoid.proxy.versions import VersionDocuments, is_discovery
+from openstackoid.registry import MemoryStore, Registry, RuleBook, SqliteStore, Store
+from openstackoid.registry.admin_api import make_admin_app
+from openstackoid.registry.admin_rules import RulesAdmin
+from openstackoid.registry.admin_scopes import ScopesAdmin, mount_scopes
+from openstackoid.registry.discovery import EndpointCatalog
+from openstackoid.registry.health import HealthSource, health_exposition, health_report
+from openstackoid.registry.named_scope_store import NamedScopeStore
+from openstackoid.registry.named_scopes import NamedScopes
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.registry.rule_store import RuleStore
+from openstackoid.scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
 log = logging.getLogger("openstackoid.proxy")
 access_log = logging.getLogger("openstackoid.access")
@@ -425,7 +436,7 @@ async def metrics_flusher(app: web.Application) -> AsyncIterator[None]:
 
 async def shared_registry(app: web.Application) -> AsyncIterator[None]:
     """Follow a fleet's PostgreSQL registry through outages (registry/sync.py)."""
-    from registry.sync import RegistrySync, snapshot_for
+    from openstackoid.registry.sync import RegistrySync, snapshot_for
 
     store = app[STORE]
     assert isinstance(store, PostgresStore)

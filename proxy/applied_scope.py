@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scope_dsl import Scope
+from openstackoid.scope_dsl import Scope
 
 SCOPE = "X-Openstackoid-Scope"
 SOURCE = "X-Openstackoid-Scope-Source"

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import UpstreamUnavailable, map_upstream_errors
-from proxy.headers import downstream_response_headers
-from proxy.upstream.client import Send, UpstreamRequest
-from proxy.upstream.connection import UpstreamResponse
+from openstackoid.proxy.errors import UpstreamUnavailable, map_upstream_errors
+from openstackoid.proxy.headers import downstream_response_headers
+from openstackoid.proxy.upstream.client import Send, UpstreamRequest
+from openstackoid.proxy.upstream.connection import UpstreamResponse
 
 
 @dataclass(frozen=True, slots=True)

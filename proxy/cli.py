@@ -25,19 +25,19 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from openstackoid_cli import CommandError, HelpFormatter, describe_error
-from proxy.app import DESTINATIONS, make_app
-from proxy.config import EventLoopName, ProxyConfig
-from proxy.default_scope_check import unknown_default_clouds
-from proxy.identity import STRATEGIES
-from proxy.identity.rules_source import load_rules
-from proxy.listeners import PortInUse, listen
-from proxy.metrics import MULTIPROC_ENV
-from proxy.operator_app import operator_listener
-from proxy.registry_source import load_registry
-from proxy.reloader import Reloader
-from registry import Registry, RegistryError, RuleBook
-from scope_dsl import ScopeSyntaxError
+from openstackoid.cli import CommandError, HelpFormatter, describe_error
+from openstackoid.proxy.app import DESTINATIONS, make_app
+from openstackoid.proxy.config import EventLoopName, ProxyConfig
+from openstackoid.proxy.default_scope_check import unknown_default_clouds
+from openstackoid.proxy.identity import STRATEGIES
+from openstackoid.proxy.identity.rules_source import load_rules
+from openstackoid.proxy.listeners import PortInUse, listen
+from openstackoid.proxy.metrics import MULTIPROC_ENV
+from openstackoid.proxy.operator_app import operator_listener
+from openstackoid.proxy.registry_source import load_registry
+from openstackoid.proxy.reloader import Reloader
+from openstackoid.registry import Registry, RegistryError, RuleBook
+from openstackoid.scope_dsl import ScopeSyntaxError
 
 log = logging.getLogger("openstackoid.proxy")
 

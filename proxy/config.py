@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 import yaml
 
-from proxy.identity import STRATEGIES
-from registry.snapshot import SNAPSHOT_NAME
-from scope_dsl import parse_scope
+from openstackoid.proxy.identity import STRATEGIES
+from openstackoid.registry.snapshot import SNAPSHOT_NAME
+from openstackoid.scope_dsl import parse_scope
 
 IdentityStrategyName = Literal["validate-at-issuer", "passthrough", "blanket-admin-UNSAFE"]
 """For type checkers; the names themselves come from proxy.identity.STRATEGIES (a test

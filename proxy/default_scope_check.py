@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from proxy.config import ProxyConfig
-from registry import Registry
-from scope_dsl import AllOf, AnyOf, CloudExpr, CloudRef, parse_scope
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.registry import Registry
+from openstackoid.scope_dsl import AllOf, AnyOf, CloudExpr, CloudRef, parse_scope
 
 
 def named_clouds(expr: CloudExpr) -> Iterator[str]:

@@ -31,8 +31,8 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from openstack_errors import openstack_error
-from proxy.upstream.errors import RequestBodyFailed
+from openstackoid.openstack_errors import openstack_error
+from openstackoid.proxy.upstream.errors import RequestBodyFailed
 
 
 class ProxyError(Exception):

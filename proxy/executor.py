@@ -12,18 +12,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple, assert_never
 
-from proxy.buffered import Buffered, buffer, held
-from proxy.errors import ProxyError, Unauthorized, UpstreamUnavailable
-from proxy.fanout import MAX_PAGES, collected, merge
-from proxy.listing import PARTIAL_FAILURE, json_object, list_key, next_href, refusal
-from proxy.paged import paged, parse_limit
-from proxy.raw_markers import HandedOut
-from proxy.request import ProxyRequest
-from proxy.routing import AllNode, AnyNode, CloudNode, Node, fans_out
-from proxy.services import Links
-from proxy.upstream.client import Send
-from proxy.upstream.connection import UpstreamResponse
-from registry import Cloud
+from openstackoid.proxy.buffered import Buffered, buffer, held
+from openstackoid.proxy.errors import ProxyError, Unauthorized, UpstreamUnavailable
+from openstackoid.proxy.fanout import MAX_PAGES, collected, merge
+from openstackoid.proxy.listing import PARTIAL_FAILURE, json_object, list_key, next_href, refusal
+from openstackoid.proxy.paged import paged, parse_limit
+from openstackoid.proxy.raw_markers import HandedOut
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.routing import AllNode, AnyNode, CloudNode, Node, fans_out
+from openstackoid.proxy.services import Links
+from openstackoid.proxy.upstream.client import Send
+from openstackoid.proxy.upstream.connection import UpstreamResponse
+from openstackoid.registry import Cloud
 
 
 class Limits(NamedTuple):

@@ -7,10 +7,10 @@ from typing import Any
 
 from multidict import CIMultiDict
 
-from proxy.buffered import Buffered, made
-from proxy.listing import CLOUD_TAG as CLOUD_TAG
-from proxy.listing import PARTIAL_FAILURE as PARTIAL_FAILURE
-from proxy.listing import drop_links, json_object, list_key
+from openstackoid.proxy.buffered import Buffered, made
+from openstackoid.proxy.listing import CLOUD_TAG as CLOUD_TAG
+from openstackoid.proxy.listing import PARTIAL_FAILURE as PARTIAL_FAILURE
+from openstackoid.proxy.listing import drop_links, json_object, list_key
 
 MAX_PAGES = 100
 """Pages followed per cloud when merging a list; bounds the work of one request."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from proxy.services import Links
+from openstackoid.proxy.services import Links
 
 if TYPE_CHECKING:
-    from proxy.buffered import Buffered
+    from openstackoid.proxy.buffered import Buffered
 
 CLOUD_TAG = "openstackoid:cloud"
 """Key added to each item of a fanned-out list: the cloud it came from."""

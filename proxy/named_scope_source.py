@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from proxy.config import ProxyConfig
-from registry.health import HealthSource
-from registry.named_scope_postgres import NamedScopeSync, PostgresNamedScopeStore
-from registry.named_scope_store import (
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.registry.health import HealthSource
+from openstackoid.registry.named_scope_postgres import NamedScopeSync, PostgresNamedScopeStore
+from openstackoid.registry.named_scope_store import (
     MemoryNamedScopeStore,
     NamedScopeStore,
     SqliteNamedScopeStore,
 )
-from registry.named_scopes import NamedScopes
+from openstackoid.registry.named_scopes import NamedScopes
 
 
 def named_scope_store(config: ProxyConfig) -> NamedScopeStore:

@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from aiohttp import web
 
-from proxy.app import (
+from openstackoid.proxy.app import (
     BREAKERS,
     CONFIG,
     HEALTH_SOURCES,

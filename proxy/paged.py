@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, assert_never
 
 from multidict import CIMultiDict, MultiDictProxy
 
-from proxy.buffered import Buffered, made
-from proxy.errors import BadRequest, ProxyError, UpstreamUnavailable
-from proxy.listing import (
+from openstackoid.proxy.buffered import Buffered, made
+from openstackoid.proxy.errors import BadRequest, ProxyError, UpstreamUnavailable
+from openstackoid.proxy.listing import (
     CLOUD_TAG,
     PARTIAL_FAILURE,
     drop_links,
@@ -27,7 +27,7 @@ from proxy.listing import (
     list_key,
     refusal,
 )
-from proxy.pagination import (
+from openstackoid.proxy.pagination import (
     DONE,
     PREFIX,
     Branches,
@@ -44,12 +44,12 @@ from proxy.pagination import (
     next_link,
     take,
 )
-from proxy.request import ProxyRequest
-from proxy.routing import AllNode, AnyNode, CloudNode, Node
-from registry import Cloud
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.routing import AllNode, AnyNode, CloudNode, Node
+from openstackoid.registry import Cloud
 
 if TYPE_CHECKING:
-    from proxy.executor import Executor
+    from openstackoid.proxy.executor import Executor
 
 
 _JSON = {"Content-Type": "application/json"}

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from multidict import MultiMapping
 
-from proxy.errors import BadRequest
+from openstackoid.proxy.errors import BadRequest
 
 PREFIX = "osoid."
 DONE = ""

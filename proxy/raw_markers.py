@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from proxy.pagination import DONE, Position, decode_marker, encode_marker
-from proxy.request import ProxyRequest
+from openstackoid.proxy.pagination import DONE, Position, decode_marker, encode_marker
+from openstackoid.proxy.request import ProxyRequest
 
 _IGNORED = frozenset({"marker", "limit"})
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from proxy.config import ProxyConfig
-from registry import Registry, SqliteStore, load_clouds_yaml, load_registry_file
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.registry import Registry, SqliteStore, load_clouds_yaml, load_registry_file
 
 
 async def load_registry(config: ProxyConfig) -> Registry:

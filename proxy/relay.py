@@ -11,12 +11,12 @@ from collections.abc import Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.errors import ProxyError, map_upstream_errors
-from proxy.headers import downstream_response_headers
-from proxy.metrics import ProxyMetrics
-from proxy.request import ProxyRequest
-from proxy.rewrite_links import rewrite_headers
-from proxy.upstream.connection import UpstreamResponse
+from openstackoid.proxy.errors import ProxyError, map_upstream_errors
+from openstackoid.proxy.headers import downstream_response_headers
+from openstackoid.proxy.metrics import ProxyMetrics
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.rewrite_links import rewrite_headers
+from openstackoid.proxy.upstream.connection import UpstreamResponse
 
 log = logging.getLogger("openstackoid.proxy")
 

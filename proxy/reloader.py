@@ -8,13 +8,13 @@ import logging
 
 import yaml
 
-from openstackoid_cli import describe_error
-from proxy.config import ProxyConfig
-from proxy.default_scope_check import unknown_default_clouds
-from proxy.identity.rules_source import load_rules
-from proxy.registry_source import load_registry
-from registry import Registry, RegistryError, RuleBook
-from registry.reload import reload_registry
+from openstackoid.cli import describe_error
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.proxy.default_scope_check import unknown_default_clouds
+from openstackoid.proxy.identity.rules_source import load_rules
+from openstackoid.proxy.registry_source import load_registry
+from openstackoid.registry import Registry, RegistryError, RuleBook
+from openstackoid.registry.reload import reload_registry
 
 log = logging.getLogger("openstackoid.proxy")
 

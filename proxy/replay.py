@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from proxy.errors import PayloadTooLarge, RequestBodyIncomplete
+from openstackoid.proxy.errors import PayloadTooLarge, RequestBodyIncomplete
 
 
 async def read_replayable(request: web.Request, limit: int) -> bytes:

@@ -12,12 +12,12 @@ from urllib.parse import parse_qsl
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from proxy.routing import RouteDecision
-from proxy.services import SERVICES, Service
-from proxy.upstream.client import UpstreamRequest
-from proxy.upstream.pool import Body
-from registry import Cloud
-from scope_dsl import Scope
+from openstackoid.proxy.routing import RouteDecision
+from openstackoid.proxy.services import SERVICES, Service
+from openstackoid.proxy.upstream.client import UpstreamRequest
+from openstackoid.proxy.upstream.pool import Body
+from openstackoid.registry import Cloud
+from openstackoid.scope_dsl import Scope
 
 
 @functools.lru_cache(maxsize=4096)

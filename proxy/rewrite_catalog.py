@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.service_root import proxy_endpoint
-from proxy.services import SERVICES
+from openstackoid.proxy.service_root import proxy_endpoint
+from openstackoid.proxy.services import SERVICES
 
 
 def rewrite_catalog(

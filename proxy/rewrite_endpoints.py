@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
-from proxy.buffered import Buffered
-from proxy.request import ProxyRequest
-from proxy.routing import upstream_url
-from proxy.service_root import proxy_endpoint
-from proxy.services import IDENTITY, SERVICES
-from registry import Cloud
+from openstackoid.proxy.buffered import Buffered
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.routing import upstream_url
+from openstackoid.proxy.service_root import proxy_endpoint
+from openstackoid.proxy.services import IDENTITY, SERVICES
+from openstackoid.registry import Cloud
 
 if TYPE_CHECKING:
-    from proxy.executor import Executor
+    from openstackoid.proxy.executor import Executor
 
 _PATH = re.compile(r"/v3/(endpoints|services)(?:/([^/]+))?/?")
 INTERFACES = ("public", "internal", "admin")

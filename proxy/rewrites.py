@@ -8,13 +8,13 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.buffered import Buffered
-from proxy.identity import parse_expiry
-from proxy.request import ProxyRequest
-from proxy.rewrite_catalog import rewrite_catalog
-from proxy.rewrite_links import rewrite_body, rewrite_headers
-from proxy.scope_memory import ScopeStore
-from proxy.upstream.connection import UpstreamResponse
+from openstackoid.proxy.buffered import Buffered
+from openstackoid.proxy.identity import parse_expiry
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.rewrite_catalog import rewrite_catalog
+from openstackoid.proxy.rewrite_links import rewrite_body, rewrite_headers
+from openstackoid.proxy.scope_memory import ScopeStore
+from openstackoid.proxy.upstream.connection import UpstreamResponse
 
 
 def rewrite_token(body: bytes, request: ProxyRequest) -> tuple[bytes, dict[str, Any] | None]:

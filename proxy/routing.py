@@ -6,11 +6,17 @@ import re
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from proxy.errors import BadRequest, CloudUnknown, FanOutTooWide, FanOutWriteRejected, ScopeMissing
-from proxy.service_root import service_root
-from proxy.services import IDENTITY
-from registry import Cloud, Registry, UnknownCloudError
-from scope_dsl import (
+from openstackoid.proxy.errors import (
+    BadRequest,
+    CloudUnknown,
+    FanOutTooWide,
+    FanOutWriteRejected,
+    ScopeMissing,
+)
+from openstackoid.proxy.service_root import service_root
+from openstackoid.proxy.services import IDENTITY
+from openstackoid.registry import Cloud, Registry, UnknownCloudError
+from openstackoid.scope_dsl import (
     AllOf,
     AnyOf,
     CloudExpr,

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from cachetools import TLRUCache
 
-from proxy.identity import token_key
+from openstackoid.proxy.identity import token_key
 
 DEFAULT_TTL = 3600.0
 MAX_BYTES = 64 * 1024 * 1024

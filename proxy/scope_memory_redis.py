@@ -30,9 +30,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from proxy.identity import token_key
-from proxy.scope_memory import DEFAULT_TTL
-from registry.health import ComponentHealth, State
+from openstackoid.proxy.identity import token_key
+from openstackoid.proxy.scope_memory import DEFAULT_TTL
+from openstackoid.registry.health import ComponentHealth, State
 
 log = logging.getLogger("openstackoid.scope_memory")
 

@@ -15,15 +15,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from proxy.errors import ProxyError, RequestBodyIncomplete, UpstreamUnavailable
-from proxy.listing import PARTIAL_FAILURE
-from proxy.relay import Relay
-from proxy.replay import read_replayable
-from proxy.request import ProxyRequest
-from proxy.routing import AllNode, AnyNode, CloudNode, Node
-from proxy.upstream.client import Send
-from proxy.upstream.pool import Body
-from registry import Cloud
+from openstackoid.proxy.errors import ProxyError, RequestBodyIncomplete, UpstreamUnavailable
+from openstackoid.proxy.listing import PARTIAL_FAILURE
+from openstackoid.proxy.relay import Relay
+from openstackoid.proxy.replay import read_replayable
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.routing import AllNode, AnyNode, CloudNode, Node
+from openstackoid.proxy.upstream.client import Send
+from openstackoid.proxy.upstream.pool import Body
+from openstackoid.registry import Cloud
 
 
 class StreamedBody:

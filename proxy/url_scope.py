@@ -20,10 +20,16 @@ import string
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from proxy.errors import NotFound, ScopeInvalid
-from registry import Registry
-from registry.named_scopes import NAME, NamedScopes
-from scope_dsl import MAX_SCOPE_LENGTH, Scope, ScopeSyntaxError, parse_url_segment, to_url_segment
+from openstackoid.proxy.errors import NotFound, ScopeInvalid
+from openstackoid.registry import Registry
+from openstackoid.registry.named_scopes import NAME, NamedScopes
+from openstackoid.scope_dsl import (
+    MAX_SCOPE_LENGTH,
+    Scope,
+    ScopeSyntaxError,
+    parse_url_segment,
+    to_url_segment,
+)
 
 PREFIX = "/scope/"
 _PCHAR = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@%")

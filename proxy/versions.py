@@ -23,13 +23,13 @@ from aiohttp import web
 from cachetools import TTLCache
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.buffered import Buffered, buffer
-from proxy.errors import ProxyError
-from proxy.listing import CLOUD_TAG
-from proxy.rewrite_links import rewrite_body
-from proxy.services import IDENTITY
-from proxy.upstream.client import Send, UpstreamRequest
-from registry import Cloud, Registry
+from openstackoid.proxy.buffered import Buffered, buffer
+from openstackoid.proxy.errors import ProxyError
+from openstackoid.proxy.listing import CLOUD_TAG
+from openstackoid.proxy.rewrite_links import rewrite_body
+from openstackoid.proxy.services import IDENTITY
+from openstackoid.proxy.upstream.client import Send, UpstreamRequest
+from openstackoid.registry import Cloud, Registry
 
 # "", "/", "/v2", "/v2.1/": what keystoneauth's _get_discovery_url_choices asks.
 _DISCOVERY_PATH = re.compile(r"/?|/v\d{1,3}(?:\.\d{1,3})?/?")

@@ -18,13 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
-from openstack_errors import openstack_error
-from registry.admin_rules import RulesAdmin, mount_rules
-from registry.errors import InvalidCloudError, StoreUnavailableError, UnknownCloudError
-from registry.index import Registry
-from registry.model import Cloud
-from registry.registry_file import validate_cloud
-from registry.store import Store
+from openstackoid.openstack_errors import openstack_error
+from openstackoid.registry.admin_rules import RulesAdmin, mount_rules
+from openstackoid.registry.errors import InvalidCloudError, StoreUnavailableError, UnknownCloudError
+from openstackoid.registry.index import Registry
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.registry_file import validate_cloud
+from openstackoid.registry.store import Store
 
 REGISTRY = web.AppKey("registry", Registry)
 STORE = web.AppKey("store", Store)

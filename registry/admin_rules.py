@@ -19,13 +19,13 @@ from typing import Any
 
 from aiohttp import web
 
-from openstack_errors import openstack_error
-from registry.caller import CallerIdentity
-from registry.errors import InvalidRuleError, UnknownCloudError
-from registry.index import Registry
-from registry.mapping import Denial, RuleBook
-from registry.rule_store import RuleStore
-from registry.rules import credential_from_data, is_operator_account, rule_from_data
+from openstackoid.openstack_errors import openstack_error
+from openstackoid.registry.caller import CallerIdentity
+from openstackoid.registry.errors import InvalidRuleError, UnknownCloudError
+from openstackoid.registry.index import Registry
+from openstackoid.registry.mapping import Denial, RuleBook
+from openstackoid.registry.rule_store import RuleStore
+from openstackoid.registry.rules import credential_from_data, is_operator_account, rule_from_data
 
 
 @dataclass(frozen=True)

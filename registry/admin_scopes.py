@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from registry.admin_api import REGISTRY, _error, _store_down
-from registry.errors import StoreUnavailableError
-from registry.named_scope_store import NamedScopeStore
-from registry.named_scopes import (
+from openstackoid.registry.admin_api import REGISTRY, _error, _store_down
+from openstackoid.registry.errors import StoreUnavailableError
+from openstackoid.registry.named_scope_store import NamedScopeStore
+from openstackoid.registry.named_scopes import (
     InvalidNamedScopeError,
     NamedScopes,
     UnknownNamedScopeError,

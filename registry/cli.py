@@ -15,22 +15,22 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from openstackoid_cli import CommandError, HelpFormatter
-from registry.clouds_yaml import load_clouds_yaml
-from registry.errors import RegistryError
-from registry.model import Cloud
-from registry.postgres import PostgresStore
-from registry.registry_file import load_registry_file, validate_cloud
-from registry.rules_cli import (
+from openstackoid.cli import CommandError, HelpFormatter
+from openstackoid.registry.clouds_yaml import load_clouds_yaml
+from openstackoid.registry.errors import RegistryError
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.registry.registry_file import load_registry_file, validate_cloud
+from openstackoid.registry.rules_cli import (
     grant_command,
     list_rules,
     open_rule_store,
     read_rules,
     store_rules,
 )
-from registry.scopes_cli import register_scope_commands
-from registry.store import SqliteStore, Store
-from registry.yaml_io import load_yaml
+from openstackoid.registry.scopes_cli import register_scope_commands
+from openstackoid.registry.store import SqliteStore, Store
+from openstackoid.registry.yaml_io import load_yaml
 
 DEFAULT_DB = Path.home() / ".local/share/openstackoid/registry.sqlite"
 BATCH = 500

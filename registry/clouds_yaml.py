@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from registry.errors import InvalidCloudError
-from registry.model import Cloud, Credentials
-from registry.yaml_io import load_yaml
+from openstackoid.registry.errors import InvalidCloudError
+from openstackoid.registry.model import Cloud, Credentials
+from openstackoid.registry.yaml_io import load_yaml
 
 EXTENSION_KEY = "openstackoid"
 """openstackoid's own per-cloud data (labels, groups, endpoints) lives under this key."""

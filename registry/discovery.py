@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 from cachetools import TTLCache
 
-from registry.errors import LoginFailed, LoginRefused, NoCredentials, RegistryError
-from registry.keystone import login
-from registry.model import Cloud
+from openstackoid.registry.errors import LoginFailed, LoginRefused, NoCredentials, RegistryError
+from openstackoid.registry.keystone import login
+from openstackoid.registry.model import Cloud
 
 CatalogSource = Callable[[aiohttp.ClientSession, Cloud], Awaitable[Sequence[dict[str, Any]]]]
 """A cloud's Keystone catalog: by default from a fresh login; the proxy hands in its cached

@@ -16,10 +16,15 @@ from typing import Any
 
 import aiohttp
 
-from registry.errors import RegistryError
-from registry.model import Cloud
-from registry.rules import MappingRule, TargetCredential, credential_from_data, rule_from_data
-from registry.tls import tls_for
+from openstackoid.registry.errors import RegistryError
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.rules import (
+    MappingRule,
+    TargetCredential,
+    credential_from_data,
+    rule_from_data,
+)
+from openstackoid.registry.tls import tls_for
 
 CONCURRENCY = 50
 """Clouds set up at once: a fleet of thousands takes seconds, not a connection each."""

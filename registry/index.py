@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import assert_never
 
-from registry.errors import UnknownCloudError
-from registry.model import Cloud
-from scope_dsl import CloudGlob, CloudRef, GroupSelector, LabelSelector, Selector
+from openstackoid.registry.errors import UnknownCloudError
+from openstackoid.registry.model import Cloud
+from openstackoid.scope_dsl import CloudGlob, CloudRef, GroupSelector, LabelSelector, Selector
 
 _MAX_SUGGESTION_CANDIDATES = 2000
 """difflib over 10,000 names takes tens of ms: compare with a bounded, likely subset."""

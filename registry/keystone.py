@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from registry.errors import LoginFailed, LoginRefused, NoCredentials
-from registry.model import Cloud
-from registry.tls import tls_for
+from openstackoid.registry.errors import LoginFailed, LoginRefused, NoCredentials
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.tls import tls_for
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from registry.caller import CallerIdentity
-from registry.index import Registry
-from registry.model import Cloud
-from registry.rules import MappingRule, TargetCredential, is_operator_account
+from openstackoid.registry.caller import CallerIdentity
+from openstackoid.registry.index import Registry
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.rules import MappingRule, TargetCredential, is_operator_account
 
 MAX_DECISIONS = 65_536
 """Decisions kept per RuleBook; beyond, the cache starts afresh (a bound, not an LRU: a

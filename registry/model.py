@@ -82,7 +82,7 @@ class Cloud:
 
     def __post_init__(self) -> None:
         if not self.name or not self.auth_url:
-            from registry.errors import InvalidCloudError
+            from openstackoid.registry.errors import InvalidCloudError
 
             raise InvalidCloudError("a cloud needs a name and an auth_url")
         object.__setattr__(self, "endpoints", MappingProxyType(dict(self.endpoints)))

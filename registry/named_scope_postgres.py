@@ -13,12 +13,12 @@ import asyncio
 import logging
 import time
 
-from registry.errors import StoreUnavailableError
-from registry.health import ComponentHealth
-from registry.named_scope_store import scope_row, scopes_of
-from registry.named_scopes import NamedScope, NamedScopes
-from registry.postgres import ChangeFeed, PostgresStore
-from registry.sync import Backoff
+from openstackoid.registry.errors import StoreUnavailableError
+from openstackoid.registry.health import ComponentHealth
+from openstackoid.registry.named_scope_store import scope_row, scopes_of
+from openstackoid.registry.named_scopes import NamedScope, NamedScopes
+from openstackoid.registry.postgres import ChangeFeed, PostgresStore
+from openstackoid.registry.sync import Backoff
 
 log = logging.getLogger("openstackoid.registry")
 

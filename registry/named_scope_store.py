@@ -14,7 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from registry.named_scopes import InvalidNamedScopeError, NamedScope, named_scope_from_dict
+from openstackoid.registry.named_scopes import (
+    InvalidNamedScopeError,
+    NamedScope,
+    named_scope_from_dict,
+)
 
 log = logging.getLogger("openstackoid.registry")
 

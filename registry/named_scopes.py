@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry.errors import RegistryError
-from scope_dsl import Scope, ScopeSyntaxError, parse_scope
+from openstackoid.registry.errors import RegistryError
+from openstackoid.scope_dsl import Scope, ScopeSyntaxError, parse_scope
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """A name is one URL path segment as it is (no percent-encoding) and no scope with a `:`,

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from registry.errors import RegistryError, StoreUnavailableError
-from registry.model import Cloud
-from registry.store import ChangeCallback
+from openstackoid.registry.errors import RegistryError, StoreUnavailableError
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.store import ChangeCallback
 
 log = logging.getLogger("openstackoid.registry")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")

@@ -10,14 +10,14 @@ from typing import Any
 
 import jsonschema
 
-from registry.errors import InvalidCloudError
-from registry.model import Cloud
-from registry.yaml_io import dump_yaml, load_yaml
+from openstackoid.registry.errors import InvalidCloudError
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.yaml_io import dump_yaml, load_yaml
 
 
 @cache
 def _schema() -> dict[str, Any]:
-    text = resources.files("registry").joinpath("registry-schema.json").read_text()
+    text = resources.files("openstackoid.registry").joinpath("registry-schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
 

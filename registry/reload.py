@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from registry.index import Registry
-from registry.model import Cloud
+from openstackoid.registry.index import Registry
+from openstackoid.registry.model import Cloud
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from registry.rules import (
+from openstackoid.registry.rules import (
     MappingRule,
     TargetCredential,
     credential_from_data,

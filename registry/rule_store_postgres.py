@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from registry.errors import RegistryError
-from registry.mapping import RuleBook
-from registry.rule_store import (
+from openstackoid.registry.errors import RegistryError
+from openstackoid.registry.mapping import RuleBook
+from openstackoid.registry.rule_store import (
     RuleChangeCallback,
     RuleSet,
     credential_row,
@@ -25,8 +25,8 @@ from registry.rule_store import (
     load_rule_row,
     rule_row,
 )
-from registry.rules import MappingRule, TargetCredential
-from registry.sync import Backoff
+from openstackoid.registry.rules import MappingRule, TargetCredential
+from openstackoid.registry.sync import Backoff
 
 log = logging.getLogger("openstackoid.registry")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,30}$")

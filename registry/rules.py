@@ -20,10 +20,10 @@ from typing import Any, Literal, assert_never
 
 import jsonschema
 
-from registry.caller import CallerIdentity
-from registry.errors import InvalidRuleError
-from registry.model import Cloud, Credentials
-from scope_dsl import (
+from openstackoid.registry.caller import CallerIdentity
+from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.model import Cloud, Credentials
+from openstackoid.scope_dsl import (
     CloudGlob,
     CloudRef,
     GroupSelector,
@@ -197,7 +197,7 @@ class TargetCredential:
 
 @cache
 def _validator(definition: str) -> jsonschema.protocols.Validator:
-    text = resources.files("registry").joinpath("rules-schema.json").read_text()
+    text = resources.files("openstackoid.registry").joinpath("rules-schema.json").read_text()
     defs = json.loads(text)["$defs"]
     return jsonschema.Draft202012Validator({**defs[definition], "$defs": defs})
 

@@ -10,14 +10,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from registry.errors import InvalidRuleError
-from registry.grant import grant, grant_rule
-from registry.index import Registry
-from registry.mapping import RuleBook, problems
-from registry.model import Cloud
-from registry.rule_store import RuleSet, RuleStore, SqliteRuleStore
-from registry.rule_store_postgres import PostgresRuleStore
-from registry.rules_file import load_rules_file
+from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.grant import grant, grant_rule
+from openstackoid.registry.index import Registry
+from openstackoid.registry.mapping import RuleBook, problems
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.rule_store import RuleSet, RuleStore, SqliteRuleStore
+from openstackoid.registry.rule_store_postgres import PostgresRuleStore
+from openstackoid.registry.rules_file import load_rules_file
 
 console = Console()
 

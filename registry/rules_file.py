@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from registry.errors import InvalidRuleError
-from registry.rule_store import RuleSet
-from registry.rules import credential_from_data, rule_from_data
-from registry.yaml_io import load_yaml
+from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.rule_store import RuleSet
+from openstackoid.registry.rules import credential_from_data, rule_from_data
+from openstackoid.registry.yaml_io import load_yaml
 
 SECTION = "openstackoid"
 """The clouds.yaml top-level key holding openstackoid's own data."""

@@ -15,12 +15,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from openstackoid_cli import CommandError, HelpFormatter
-from registry.errors import RegistryError
-from registry.named_scope_postgres import PostgresNamedScopeStore
-from registry.named_scope_store import NamedScopeStore, SqliteNamedScopeStore
-from registry.named_scopes import named_scope
-from scope_dsl import brace_free, to_url_segment
+from openstackoid.cli import CommandError, HelpFormatter
+from openstackoid.registry.errors import RegistryError
+from openstackoid.registry.named_scope_postgres import PostgresNamedScopeStore
+from openstackoid.registry.named_scope_store import NamedScopeStore, SqliteNamedScopeStore
+from openstackoid.registry.named_scopes import named_scope
+from openstackoid.scope_dsl import brace_free, to_url_segment
 
 console = Console()
 Action = Callable[[NamedScopeStore, argparse.Namespace], Awaitable[int]]

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.errors import RegistryError
-from registry.model import Cloud
+from openstackoid.registry.errors import RegistryError
+from openstackoid.registry.model import Cloud
 
 FORMAT = 1
 SNAPSHOT_NAME = "registry-snapshot.json"

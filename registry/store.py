@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from registry.model import Cloud
+from openstackoid.registry.model import Cloud
 
 ChangeCallback = Callable[[str, str], None]
 """Called with (operation, cloud name); operation is "upsert" or "delete"."""

@@ -15,12 +15,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from registry.errors import RegistryError, StoreUnavailableError
-from registry.health import ComponentHealth, State
-from registry.index import Registry
-from registry.model import Cloud
-from registry.postgres import ChangeFeed, PostgresStore
-from registry.snapshot import Snapshot, SnapshotFile, default_snapshot_path
+from openstackoid.registry.errors import RegistryError, StoreUnavailableError
+from openstackoid.registry.health import ComponentHealth, State
+from openstackoid.registry.index import Registry
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.postgres import ChangeFeed, PostgresStore
+from openstackoid.registry.snapshot import Snapshot, SnapshotFile, default_snapshot_path
 
 log = logging.getLogger("openstackoid.registry")
 

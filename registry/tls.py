@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ssl
 
-from registry.model import Cloud
+from openstackoid.registry.model import Cloud
 
 
 @functools.lru_cache(maxsize=256)

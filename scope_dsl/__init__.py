@@ -4,7 +4,7 @@
 '{identity: cloud-1; image: cloud-999}'
 """
 
-from scope_dsl.ast import (
+from openstackoid.scope_dsl.ast import (
     DEFAULT_SERVICE,
     AllOf,
     AnyOf,
@@ -17,11 +17,11 @@ from scope_dsl.ast import (
     ScopeEntry,
     Selector,
 )
-from scope_dsl.errors import ScopeError, ScopeLimitExceeded, ScopeSyntaxError
-from scope_dsl.limits import MAX_SCOPE_DEPTH, MAX_SCOPE_LENGTH, MAX_SCOPE_TERMS
-from scope_dsl.parser import parse_scope
-from scope_dsl.services import official_service_type
-from scope_dsl.url_form import brace_free, parse_url_segment, to_url_segment
+from openstackoid.scope_dsl.errors import ScopeError, ScopeLimitExceeded, ScopeSyntaxError
+from openstackoid.scope_dsl.limits import MAX_SCOPE_DEPTH, MAX_SCOPE_LENGTH, MAX_SCOPE_TERMS
+from openstackoid.scope_dsl.parser import parse_scope
+from openstackoid.scope_dsl.services import official_service_type
+from openstackoid.scope_dsl.url_form import brace_free, parse_url_segment, to_url_segment
 
 canonical_service_type = official_service_type
 

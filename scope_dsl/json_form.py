@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from lark import Token
 
-from scope_dsl.errors import ScopeSyntaxError
-from scope_dsl.transformer import RawEntry
+from openstackoid.scope_dsl.errors import ScopeSyntaxError
+from openstackoid.scope_dsl.transformer import RawEntry
 
 ExprParser = Callable[[str, str, int, int], RawEntry]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from scope_dsl.errors import ScopeLimitExceeded
+from openstackoid.scope_dsl.errors import ScopeLimitExceeded
 
 MAX_SCOPE_LENGTH = 4096
 """Longer scopes are refused before parsing: a header is no place for a novel."""

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from scope_dsl.ast import Scope
-from scope_dsl.errors import ScopeSyntaxError
-from scope_dsl.limits import MAX_SCOPE_LENGTH
+from openstackoid.scope_dsl.ast import Scope
+from openstackoid.scope_dsl.errors import ScopeSyntaxError
+from openstackoid.scope_dsl.limits import MAX_SCOPE_LENGTH
 
 PARSED_SCOPE_BYTES = 32 * 1024 * 1024
 """~20,000 usual scopes (a proxy in front of 10,000 clouds sees at least as many), or ~1,300

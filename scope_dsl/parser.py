@@ -7,17 +7,17 @@ from typing import cast
 from lark import Lark, Token, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.exceptions import VisitError
 
-from scope_dsl.ast import CloudExpr, Scope, ScopeEntry
-from scope_dsl.errors import ScopeSyntaxError
-from scope_dsl.json_form import looks_like_json, parse_json_scope
-from scope_dsl.limits import check_limits
-from scope_dsl.memo import ParseMemo
-from scope_dsl.mistakes import EXAMPLES, Mistakes
-from scope_dsl.services import official_service_type, suggest_service
-from scope_dsl.transformer import RawEntry, ScopeTransformer
+from openstackoid.scope_dsl.ast import CloudExpr, Scope, ScopeEntry
+from openstackoid.scope_dsl.errors import ScopeSyntaxError
+from openstackoid.scope_dsl.json_form import looks_like_json, parse_json_scope
+from openstackoid.scope_dsl.limits import check_limits
+from openstackoid.scope_dsl.memo import ParseMemo
+from openstackoid.scope_dsl.mistakes import EXAMPLES, Mistakes
+from openstackoid.scope_dsl.services import official_service_type, suggest_service
+from openstackoid.scope_dsl.transformer import RawEntry, ScopeTransformer
 
 _PARSER = Lark.open_from_package(
-    "scope_dsl",
+    "openstackoid.scope_dsl",
     "scope.lark",
     parser="lalr",
     strict=True,

@@ -7,7 +7,7 @@ from functools import cache
 
 import os_service_types
 
-from scope_dsl.ast import DEFAULT_SERVICE
+from openstackoid.scope_dsl.ast import DEFAULT_SERVICE
 
 
 @cache

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lark import Token, Transformer, v_args
 
-from scope_dsl.ast import (
+from openstackoid.scope_dsl.ast import (
     AllOf,
     AnyOf,
     CloudExpr,

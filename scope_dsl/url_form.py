@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from urllib.parse import quote, unquote
 
-from scope_dsl.ast import Scope
-from scope_dsl.errors import ScopeSyntaxError
-from scope_dsl.parser import parse_scope
+from openstackoid.scope_dsl.ast import Scope
+from openstackoid.scope_dsl.errors import ScopeSyntaxError
+from openstackoid.scope_dsl.parser import parse_scope
 
 # RFC 3986 sub-delims, ':' and '@' may stand unencoded in a path segment.
 _SEGMENT_SAFE = "!$&'()*+,;=:@~"

@@ -12,14 +12,19 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from testbed import compute, identity, identity_admin, identity_catalog, image, network
-from testbed.directory import DirectoryError
-from testbed.model import Caller, CloudState, RecordedRequest
-from testbed.nova_calls import NovaCalls
-from testbed.policy import CALLER, body_too_large, service_policy
-from testbed.responses import json_response, keystone_error, nova_error, send_body
-from testbed.service_user import LOCAL_REQUEST_ID, ServiceAuthError, new_request_id, service_call
-from testbed.tokens import TokenBook, TokenRecord
+from openstackoid.testbed import compute, identity, identity_admin, identity_catalog, image, network
+from openstackoid.testbed.directory import DirectoryError
+from openstackoid.testbed.model import Caller, CloudState, RecordedRequest
+from openstackoid.testbed.nova_calls import NovaCalls
+from openstackoid.testbed.policy import CALLER, body_too_large, service_policy
+from openstackoid.testbed.responses import json_response, keystone_error, nova_error, send_body
+from openstackoid.testbed.service_user import (
+    LOCAL_REQUEST_ID,
+    ServiceAuthError,
+    new_request_id,
+    service_call,
+)
+from openstackoid.testbed.tokens import TokenBook, TokenRecord
 
 CloudHandler = Callable[[web.Request, CloudState], Awaitable[web.StreamResponse]]
 

@@ -16,12 +16,18 @@ import aiohttp
 from aiohttp import web
 from rich.progress import Progress
 
-from testbed.app import Fleet, make_app
-from testbed.directory import Directory
-from testbed.lifecycle import CloudsBed
-from testbed.model import CloudState, Faults, RecordedRequest, SimCloudInfo, cloud_secret
-from testbed.ports import BACKLOG, PortPicker, listen, stop_listening
-from testbed.tokens import TokenBook
+from openstackoid.testbed.app import Fleet, make_app
+from openstackoid.testbed.directory import Directory
+from openstackoid.testbed.lifecycle import CloudsBed
+from openstackoid.testbed.model import (
+    CloudState,
+    Faults,
+    RecordedRequest,
+    SimCloudInfo,
+    cloud_secret,
+)
+from openstackoid.testbed.ports import BACKLOG, PortPicker, listen, stop_listening
+from openstackoid.testbed.tokens import TokenBook
 
 
 def raise_open_files_limit() -> int:

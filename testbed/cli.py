@@ -16,8 +16,8 @@ import yaml
 from aiohttp import web
 from rich.console import Console
 
-from openstackoid_cli import CommandError, HelpFormatter
-from testbed.ports import listen
+from openstackoid.cli import CommandError, HelpFormatter
+from openstackoid.testbed.ports import listen
 
 STATE_DIR = Path(".testbed")
 CONTROL_URL_FILE = "control.url"
@@ -40,13 +40,13 @@ async def _up(args: argparse.Namespace) -> int:
     control = None if args.real else _control_socket(args.control_port)
     if args.real:
         try:
-            from testbed.real import RealTestbed  # type: ignore[import-not-found, unused-ignore]
+            from openstackoid.testbed.real import RealTestbed  # type: ignore[import-not-found, unused-ignore]
         except ImportError as exc:
             console.print(f"[red]real mode is not available here: {exc}")
             return 1
         bed: Any = RealTestbed(clouds=args.clouds)
     else:
-        from testbed.bed import Testbed
+        from openstackoid.testbed.bed import Testbed
 
         bed = Testbed(
             clouds=args.clouds,
@@ -65,7 +65,7 @@ async def _up(args: argparse.Namespace) -> int:
     runner: web.AppRunner | None = None
     control_file = args.state_dir / CONTROL_URL_FILE
     if control is not None:  # real Keystone/Glance have no fault injection
-        from testbed.control import make_control_app
+        from openstackoid.testbed.control import make_control_app
 
         runner = web.AppRunner(make_control_app(bed), access_log=None)
         await runner.setup()

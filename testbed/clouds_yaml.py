@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from testbed.model import DOMAIN_NAME, REGION
+from openstackoid.testbed.model import DOMAIN_NAME, REGION
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 """libyaml's C dumper: the pure-Python one took 9.5 s for 10,000 clouds."""

@@ -10,11 +10,17 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.model import FLAVORS, CloudState
-from testbed.nova_calls import NovaCalls
-from testbed.paging import NOVA_MAX_LIMIT, PagingError, after_marker, nova_links, parse_limit
-from testbed.policy import CALLER, is_admin
-from testbed.responses import json_response, nova_error
+from openstackoid.testbed.model import FLAVORS, CloudState
+from openstackoid.testbed.nova_calls import NovaCalls
+from openstackoid.testbed.paging import (
+    NOVA_MAX_LIMIT,
+    PagingError,
+    after_marker,
+    nova_links,
+    parse_limit,
+)
+from openstackoid.testbed.policy import CALLER, is_admin
+from openstackoid.testbed.responses import json_response, nova_error
 
 MIN_VERSION = "2.1"
 MAX_VERSION = "2.96"

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.bed import Testbed
-from testbed.model import Faults
+from openstackoid.testbed.bed import Testbed
+from openstackoid.testbed.model import Faults
 
 BED = web.AppKey("bed", Testbed)
 _FIELDS = {f.name: f.type for f in dataclasses.fields(Faults)}

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from testbed.model import (
+from openstackoid.testbed.model import (
     DOMAIN_ID,
     PROJECT_NAME,
     SERVICE_PROJECT_NAME,

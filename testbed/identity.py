@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.directory import AppCredential, Directory, DirectoryError, User
-from testbed.model import DOMAIN_ID, DOMAIN_NAME, REGION, CloudState, stable_id
-from testbed.responses import json_response, keystone_error
-from testbed.tokens import AppCredentialRef, TokenBook, TokenRecord
+from openstackoid.testbed.directory import AppCredential, Directory, DirectoryError, User
+from openstackoid.testbed.model import DOMAIN_ID, DOMAIN_NAME, REGION, CloudState, stable_id
+from openstackoid.testbed.responses import json_response, keystone_error
+from openstackoid.testbed.tokens import AppCredentialRef, TokenBook, TokenRecord
 
 SERVICE_NAMES = {"identity": "keystone", "image": "glance", "compute": "nova", "network": "neutron"}
 UNAUTHENTICATED = "The request you have made requires authentication."

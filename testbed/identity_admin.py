@@ -14,11 +14,18 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.directory import AppCredential, Directory, DirectoryError, Project, Role, User
-from testbed.identity import catalog, iso
-from testbed.model import DOMAIN_ID, DOMAIN_NAME, CloudState
-from testbed.responses import json_response
-from testbed.tokens import TokenBook, TokenRecord
+from openstackoid.testbed.directory import (
+    AppCredential,
+    Directory,
+    DirectoryError,
+    Project,
+    Role,
+    User,
+)
+from openstackoid.testbed.identity import catalog, iso
+from openstackoid.testbed.model import DOMAIN_ID, DOMAIN_NAME, CloudState
+from openstackoid.testbed.responses import json_response
+from openstackoid.testbed.tokens import TokenBook, TokenRecord
 
 Handler = Callable[[web.Request, CloudState, TokenRecord, TokenBook], Awaitable[web.Response]]
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.directory import DirectoryError
-from testbed.identity import catalog
-from testbed.identity_admin import Handler, _links, _require_admin
-from testbed.model import CloudState
-from testbed.responses import json_response
-from testbed.tokens import TokenBook, TokenRecord
+from openstackoid.testbed.directory import DirectoryError
+from openstackoid.testbed.identity import catalog
+from openstackoid.testbed.identity_admin import Handler, _links, _require_admin
+from openstackoid.testbed.model import CloudState
+from openstackoid.testbed.responses import json_response
+from openstackoid.testbed.tokens import TokenBook, TokenRecord
 
 
 def _services(cloud: CloudState) -> list[dict[str, Any]]:

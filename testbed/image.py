@@ -12,10 +12,16 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.model import CloudState, stable_id
-from testbed.paging import GLANCE_MAX_LIMIT, PagingError, after_marker, glance_links, parse_limit
-from testbed.policy import CALLER, is_admin
-from testbed.responses import CHUNK, glance_error, json_response
+from openstackoid.testbed.model import CloudState, stable_id
+from openstackoid.testbed.paging import (
+    GLANCE_MAX_LIMIT,
+    PagingError,
+    after_marker,
+    glance_links,
+    parse_limit,
+)
+from openstackoid.testbed.policy import CALLER, is_admin
+from openstackoid.testbed.responses import CHUNK, glance_error, json_response
 
 _READ_ONLY = frozenset(
     {

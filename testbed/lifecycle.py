@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from testbed.clouds_yaml import CloudLike, clouds_yaml_document, write_clouds_yaml
+from openstackoid.testbed.clouds_yaml import CloudLike, clouds_yaml_document, write_clouds_yaml
 
 
 class CloudsBed(ABC):

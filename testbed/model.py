@@ -10,10 +10,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from registry import Credentials
+from openstackoid.registry import Credentials
 
 if TYPE_CHECKING:
-    from testbed.directory import Directory
+    from openstackoid.testbed.directory import Directory
 
 USERNAME = "admin"
 PASSWORD = "secret"
@@ -186,7 +186,7 @@ class CloudState:
     def directory(self) -> Directory:
         """This cloud's Keystone data, built on first use."""
         if self._directory is None:
-            from testbed.directory import Directory
+            from openstackoid.testbed.directory import Directory
 
             self._directory = Directory(self.info)
         return self._directory
@@ -204,7 +204,7 @@ class CloudState:
     @property
     def images(self) -> dict[str, dict[str, Any]]:
         if self._images is None:
-            from testbed.image import seed_images
+            from openstackoid.testbed.image import seed_images
 
             self._images = seed_images(self)
         return self._images
@@ -218,7 +218,7 @@ class CloudState:
     @property
     def networks(self) -> dict[str, dict[str, Any]]:
         if self._networks is None:
-            from testbed.network import seed_networks
+            from openstackoid.testbed.network import seed_networks
 
             self._networks = seed_networks(self)
         return self._networks

@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.model import CloudState, stable_id
-from testbed.paging import PagingError, neutron_links, neutron_page, parse_limit
-from testbed.policy import CALLER, is_admin
-from testbed.responses import json_response, neutron_error
+from openstackoid.testbed.model import CloudState, stable_id
+from openstackoid.testbed.paging import PagingError, neutron_links, neutron_page, parse_limit
+from openstackoid.testbed.policy import CALLER, is_admin
+from openstackoid.testbed.responses import json_response, neutron_error
 
 
 def _network(project_id: str, network_id: str, name: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from testbed.service_user import ServiceCall
+from openstackoid.testbed.service_user import ServiceCall
 
 GLANCE_USER_AGENT = "python-glanceclient"
 NEUTRON_USER_AGENT = "python-neutronclient"

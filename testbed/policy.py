@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from testbed.responses import glance_error, keystone_error, neutron_error, nova_error
-from testbed.tokens import TokenRecord
+from openstackoid.testbed.responses import glance_error, keystone_error, neutron_error, nova_error
+from openstackoid.testbed.tokens import TokenRecord
 
 CALLER = web.RequestKey("caller", TokenRecord)
 MAX_REQUEST_BODY = 114_688

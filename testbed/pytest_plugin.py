@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from testbed.bed import Testbed
-from testbed.cli_runner import run_openstack
+from openstackoid.testbed.bed import Testbed
+from openstackoid.testbed.cli_runner import run_openstack
 
 TestbedFactory = Callable[..., Awaitable[Testbed]]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from testbed.model import Faults
+from openstackoid.testbed.model import Faults
 
 CHUNK = 64 * 1024
 

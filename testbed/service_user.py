@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from testbed.identity import parse_iso
-from testbed.model import CloudState, service_auth_body
+from openstackoid.testbed.identity import parse_iso
+from openstackoid.testbed.model import CloudState, service_auth_body
 
 SERVICE_TOKEN_MARGIN = 60.0
 """keystoneauth renews a token this close (seconds) to its expiry."""

@@ -1,1 +1,1 @@
-pytest_plugins = ["testbed.pytest_plugin", "tests.federation"]
+pytest_plugins = ["openstackoid.testbed.pytest_plugin", "tests.federation"]

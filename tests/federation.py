@@ -8,12 +8,19 @@ from typing import Any
 import aiohttp
 import pytest_asyncio
 
-from proxy import ProxyConfig, running_proxy
-from registry import Cloud, Registry, RuleBook, TargetCredential, load_clouds_yaml, rule_from_data
-from scope_dsl import parse_scope
-from scope_dsl.ast import CloudRef
-from testbed import SimCloudInfo, Testbed, admin_auth_body
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import (
+    Cloud,
+    Registry,
+    RuleBook,
+    TargetCredential,
+    load_clouds_yaml,
+    rule_from_data,
+)
+from openstackoid.scope_dsl import parse_scope
+from openstackoid.scope_dsl.ast import CloudRef
+from openstackoid.testbed import SimCloudInfo, Testbed, admin_auth_body
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 
 FLEET_ADMIN = "fleet-admin"
 FLEET_ADMINS_RULE = rule_from_data(

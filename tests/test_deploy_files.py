@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from openstackoid_cli import build_parser
+from openstackoid.cli import build_parser
 
 ROOT = Path(__file__).parent.parent
 UNIT = ROOT / "docs/deploy/openstackoid.service"
@@ -76,8 +76,11 @@ def test_dockerfile_copies_every_package_and_runs_a_valid_proxy_command() -> Non
     packages = [
         p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     ]
-    modules = pyproject["tool"]["setuptools"]["py-modules"]
+    modules = pyproject["tool"]["setuptools"].get("py-modules", [])
     assert set(packages) | {f"{m}.py" for m in modules} <= copied
+    # The installed subpackages are links to the repository's top-level folders: those too.
+    linked = {p.resolve().name for p in (ROOT / "openstackoid").iterdir() if p.is_symlink()}
+    assert linked and linked <= copied
     (entrypoint,) = [json.loads(a) for n, a in steps if n == "ENTRYPOINT"]
     (cmd,) = [json.loads(a) for n, a in steps if n == "CMD"]
     assert entrypoint[0] == "openstackoid"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from openstackoid_cli import build_parser, main
+from openstackoid.cli import build_parser, main
 from tests.processes import stop, wait_for_line
 
 
@@ -54,7 +54,7 @@ def test_proxy_help_shows_the_config_defaults_and_sighup() -> None:
 
 def _openstackoid(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "openstackoid_cli", *argv],
+        [sys.executable, "-m", "openstackoid.cli", *argv],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -147,7 +147,7 @@ async def test_testbed_up_with_its_control_port_taken(tmp_path: Path) -> None:
         assert f"control port {port} on 127.0.0.1 is taken" in done.stderr
         assert not (tmp_path / ".testbed" / "clouds.yaml").exists()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "openstackoid_cli", "testbed", "up", "--clouds", "2",
+        sys.executable, "-m", "openstackoid.cli", "testbed", "up", "--clouds", "2",
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert process.stdout is not None

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import yaml
 
-from testbed.cli_runner import openstack_executable
+from openstackoid.testbed.cli_runner import openstack_executable
 from tests.processes import stop, wait_for_line
 
 pytestmark = pytest.mark.e2e
@@ -86,7 +86,7 @@ async def test_running_it_as_written(tmp_path: Path) -> None:
             for line in block.splitlines():
                 argv = shlex.split(line, comments=True)
                 if argv[0] == "openstackoid":
-                    argv = [sys.executable, "-m", "openstackoid_cli", *argv[1:]]
+                    argv = [sys.executable, "-m", "openstackoid.cli", *argv[1:]]
                     rest = tuple(argv[3:5])
                 elif argv[0] == "openstack":
                     argv = [openstack_executable(), *argv[1:]]

@@ -1,7 +1,7 @@
 """Identity across clouds: which token a request carries to which cloud."""
 
-from proxy.identity.logins import Logins
-from proxy.identity.strategies import (
+from openstackoid.proxy.identity.logins import Logins
+from openstackoid.proxy.identity.strategies import (
     STRATEGIES,
     BlanketAdminUnsafe,
     IdentityStrategy,
@@ -10,7 +10,7 @@ from proxy.identity.strategies import (
     ValidateAtIssuer,
     make_strategy,
 )
-from proxy.identity.tokens import parse_expiry, token_key
+from openstackoid.proxy.identity.tokens import parse_expiry, token_key
 
 __all__ = [
     "STRATEGIES",

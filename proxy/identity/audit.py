@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from registry.caller import CallerIdentity
+from openstackoid.registry.caller import CallerIdentity
 
 
 class AuditRecord:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxy.errors import Forbidden, UpstreamUnavailable
+from openstackoid.proxy.errors import Forbidden, UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from registry.mapping import Denial, IdentityMapping
-    from registry.rules import TargetCredential
+    from openstackoid.registry.mapping import Denial, IdentityMapping
+    from openstackoid.registry.rules import TargetCredential
 
 
 class MappingDenied(Forbidden):

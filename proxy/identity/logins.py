@@ -10,10 +10,10 @@ from typing import Any
 import aiohttp
 from cachetools import TLRUCache
 
-from proxy.identity.tokens import parse_expiry
-from registry import Cloud
-from registry.errors import LoginFailed
-from registry.keystone import Login, login
+from openstackoid.proxy.identity.tokens import parse_expiry
+from openstackoid.registry import Cloud
+from openstackoid.registry.errors import LoginFailed
+from openstackoid.registry.keystone import Login, login
 
 MARGIN = 60.0
 """Seconds before expiry at which a kept login counts as expired."""
@@ -58,7 +58,7 @@ class Logins:
     async def catalog(
         self, _session: aiohttp.ClientSession, cloud: Cloud
     ) -> Sequence[dict[str, Any]]:
-        """registry.discovery's CatalogSource."""
+        """openstackoid.registry.discovery's CatalogSource."""
         return (await self.of(cloud)).catalog
 
     def forget(self, cloud: Cloud) -> None:

@@ -15,15 +15,20 @@ from urllib.parse import quote
 
 import aiohttp
 
-from proxy.errors import Forbidden, Unauthorized, UpstreamUnavailable, map_upstream_errors
-from proxy.identity.errors import MappingDenied
-from proxy.identity.target_tokens import TargetTokens
-from proxy.identity.tokens import parse_expiry, token_key
-from proxy.identity.validations import ValidationCache
-from registry.caller import CallerIdentity, caller_from_token, group_ids
-from registry.index import Registry
-from registry.mapping import Denial, RuleBook
-from registry.model import Cloud
+from openstackoid.proxy.errors import (
+    Forbidden,
+    Unauthorized,
+    UpstreamUnavailable,
+    map_upstream_errors,
+)
+from openstackoid.proxy.identity.errors import MappingDenied
+from openstackoid.proxy.identity.target_tokens import TargetTokens
+from openstackoid.proxy.identity.tokens import parse_expiry, token_key
+from openstackoid.proxy.identity.validations import ValidationCache
+from openstackoid.registry.caller import CallerIdentity, caller_from_token, group_ids
+from openstackoid.registry.index import Registry
+from openstackoid.registry.mapping import Denial, RuleBook
+from openstackoid.registry.model import Cloud
 
 CheckFn = Callable[[Cloud, str], Awaitable[tuple[CallerIdentity, float]]]
 """Validate a token at its issuer: the caller and the token's monotonic expiry; raises

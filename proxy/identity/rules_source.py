@@ -7,13 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from proxy.config import ProxyConfig
-from registry import Registry, RuleBook, load_rules_file
-from registry.errors import InvalidRuleError
-from registry.mapping import problems
-from registry.rule_store import MemoryRuleStore, RuleStore, SqliteRuleStore
-from registry.rule_store_postgres import PostgresRuleStore, RuleFollower
-from registry.rules import MappingRule, TargetCredential
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.registry import Registry, RuleBook, load_rules_file
+from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.mapping import problems
+from openstackoid.registry.rule_store import MemoryRuleStore, RuleStore, SqliteRuleStore
+from openstackoid.registry.rule_store_postgres import PostgresRuleStore, RuleFollower
+from openstackoid.registry.rules import MappingRule, TargetCredential
 
 log = logging.getLogger("openstackoid.proxy")
 

@@ -18,19 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from proxy.errors import Forbidden, UpstreamUnavailable, map_upstream_errors
-from proxy.identity import audit
-from proxy.identity.errors import MappingDenied
-from proxy.identity.logins import Logins
-from proxy.identity.mapped import MappedIdentity, check_at_issuer, groups_at_issuer
-from proxy.identity.target_tokens import TargetLogin, TargetTokens, login_as
-from proxy.identity.validations import DEFAULT_TOKEN_CACHE_SECONDS, ValidationCache
-from registry import Cloud, Registry
-from registry.caller import CallerIdentity
-from registry.errors import LoginFailed, LoginRefused, NoCredentials
-from registry.mapping import RuleBook
-from registry.rules import TargetCredential
-from registry.tls import tls_for
+from openstackoid.proxy.errors import Forbidden, UpstreamUnavailable, map_upstream_errors
+from openstackoid.proxy.identity import audit
+from openstackoid.proxy.identity.errors import MappingDenied
+from openstackoid.proxy.identity.logins import Logins
+from openstackoid.proxy.identity.mapped import MappedIdentity, check_at_issuer, groups_at_issuer
+from openstackoid.proxy.identity.target_tokens import TargetLogin, TargetTokens, login_as
+from openstackoid.proxy.identity.validations import DEFAULT_TOKEN_CACHE_SECONDS, ValidationCache
+from openstackoid.registry import Cloud, Registry
+from openstackoid.registry.caller import CallerIdentity
+from openstackoid.registry.errors import LoginFailed, LoginRefused, NoCredentials
+from openstackoid.registry.mapping import RuleBook
+from openstackoid.registry.rules import TargetCredential
+from openstackoid.registry.tls import tls_for
 
 log = logging.getLogger("openstackoid.proxy")
 

@@ -15,12 +15,16 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from proxy.identity.errors import MappedLoginFailed, MappedLoginRefused, MappedRoleRefused
-from proxy.identity.tokens import parse_expiry
-from registry.caller import token_roles
-from registry.mapping import IdentityMapping
-from registry.model import Cloud
-from registry.rules import TargetCredential
+from openstackoid.proxy.identity.errors import (
+    MappedLoginFailed,
+    MappedLoginRefused,
+    MappedRoleRefused,
+)
+from openstackoid.proxy.identity.tokens import parse_expiry
+from openstackoid.registry.caller import token_roles
+from openstackoid.registry.mapping import IdentityMapping
+from openstackoid.registry.model import Cloud
+from openstackoid.registry.rules import TargetCredential
 
 MARGIN = 60.0
 """Seconds before expiry at which a kept token counts as expired (keystoneauth's own

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from registry.caller import CallerIdentity
+from openstackoid.registry.caller import CallerIdentity
 
 DEFAULT_TOKEN_CACHE_SECONDS = 60.0
 MAX_VALIDATIONS = 100_000

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from proxy.circuit import CircuitBreakers
-from proxy.errors import (
+from openstackoid.proxy.circuit import CircuitBreakers
+from openstackoid.proxy.errors import (
     CircuitOpen,
     CloudBusy,
     ProxyError,
@@ -25,18 +25,18 @@ from proxy.errors import (
     UpstreamUnavailable,
     map_upstream_errors,
 )
-from proxy.headers import upstream_request_headers
-from proxy.identity import IdentityStrategy
-from proxy.metrics import ProxyMetrics
-from proxy.routing import upstream_url, within
-from proxy.services import IDENTITY
-from proxy.upstream.connection import UpstreamResponse
-from proxy.upstream.destinations import Destinations
-from proxy.upstream.pool import Body, UpstreamPool
-from proxy.upstream.slots import SlotTimeout
-from registry import Cloud
-from registry.discovery import DiscoveryError, EndpointCatalog
-from registry.tls import tls_for
+from openstackoid.proxy.headers import upstream_request_headers
+from openstackoid.proxy.identity import IdentityStrategy
+from openstackoid.proxy.metrics import ProxyMetrics
+from openstackoid.proxy.routing import upstream_url, within
+from openstackoid.proxy.services import IDENTITY
+from openstackoid.proxy.upstream.connection import UpstreamResponse
+from openstackoid.proxy.upstream.destinations import Destinations
+from openstackoid.proxy.upstream.pool import Body, UpstreamPool
+from openstackoid.proxy.upstream.slots import SlotTimeout
+from openstackoid.registry import Cloud
+from openstackoid.registry.discovery import DiscoveryError, EndpointCatalog
+from openstackoid.registry.tls import tls_for
 
 
 class UpstreamRequest(NamedTuple):

@@ -10,9 +10,9 @@ from typing import Protocol, cast
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.upstream.errors import BrokenUpstream as BrokenUpstream
-from proxy.upstream.errors import RequestBodyFailed as RequestBodyFailed
-from proxy.upstream.errors import StaleConnection as StaleConnection
+from openstackoid.proxy.upstream.errors import BrokenUpstream as BrokenUpstream
+from openstackoid.proxy.upstream.errors import RequestBodyFailed as RequestBodyFailed
+from openstackoid.proxy.upstream.errors import StaleConnection as StaleConnection
 
 HIGH_WATER = 512 * 1024
 """Buffered body bytes at which reading from the cloud pauses: memory stays bounded."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from proxy.errors import LoopDetected, UpstreamUnavailable
-from proxy.upstream.pool import Origin, split_url
-from registry import Cloud
+from openstackoid.proxy.errors import LoopDetected, UpstreamUnavailable
+from openstackoid.proxy.upstream.pool import Origin, split_url
+from openstackoid.registry import Cloud
 
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

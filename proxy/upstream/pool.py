@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
-from proxy.upstream.connection import UpstreamConnection, UpstreamResponse
-from proxy.upstream.errors import StaleConnection
-from proxy.upstream.slots import Slots
+from openstackoid.proxy.upstream.connection import UpstreamConnection, UpstreamResponse
+from openstackoid.proxy.upstream.errors import StaleConnection
+from openstackoid.proxy.upstream.slots import Slots
 
 Body = bytes | AsyncIterator[bytes] | None
 

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from testbed.real.errors import BackingServiceDown, RealTestbedError
+from openstackoid.testbed.real.errors import BackingServiceDown, RealTestbedError
 
 MARIADB_HOST = "127.0.0.1"
 MARIADB_PORT = 3306

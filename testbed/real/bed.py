@@ -16,17 +16,17 @@ from pathlib import Path
 import aiohttp
 from rich.progress import Progress
 
-from testbed.lifecycle import CloudsBed
-from testbed.model import REGION
-from testbed.real import config
-from testbed.real.backing import CloudBacking, check_backing_services
-from testbed.real.compute import STEPS as COMPUTE_STEPS
-from testbed.real.compute import ComputeServices, Stoppable
-from testbed.real.config import CloudDirs
-from testbed.real.errors import RealTestbedError, RealVenvMissing
-from testbed.real.keystone_admin import KeystoneAdmin
-from testbed.real.model import ComputePorts, RealCloudInfo
-from testbed.real.process import GunicornServer, free_port, run
+from openstackoid.testbed.lifecycle import CloudsBed
+from openstackoid.testbed.model import REGION
+from openstackoid.testbed.real import config
+from openstackoid.testbed.real.backing import CloudBacking, check_backing_services
+from openstackoid.testbed.real.compute import STEPS as COMPUTE_STEPS
+from openstackoid.testbed.real.compute import ComputeServices, Stoppable
+from openstackoid.testbed.real.config import CloudDirs
+from openstackoid.testbed.real.errors import RealTestbedError, RealVenvMissing
+from openstackoid.testbed.real.keystone_admin import KeystoneAdmin
+from openstackoid.testbed.real.model import ComputePorts, RealCloudInfo
+from openstackoid.testbed.real.process import GunicornServer, free_port, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VENV = REPO_ROOT / ".venv-real"

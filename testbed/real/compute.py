@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from testbed.model import FLAVORS
-from testbed.real.backing import CloudBacking
-from testbed.real.compute_config import (
+from openstackoid.testbed.model import FLAVORS
+from openstackoid.testbed.real.backing import CloudBacking
+from openstackoid.testbed.real.compute_config import (
     SERVICE_PASSWORD,
     SERVICE_USERS,
     ComputeSettings,
@@ -29,11 +29,11 @@ from testbed.real.compute_config import (
     nova_conf,
     placement_conf,
 )
-from testbed.real.config import CloudDirs
-from testbed.real.errors import RealTestbedError
-from testbed.real.keystone_admin import KeystoneAdmin
-from testbed.real.model import RealCloudInfo
-from testbed.real.process import Daemon, GunicornServer, run, tail
+from openstackoid.testbed.real.config import CloudDirs
+from openstackoid.testbed.real.errors import RealTestbedError
+from openstackoid.testbed.real.keystone_admin import KeystoneAdmin
+from openstackoid.testbed.real.model import RealCloudInfo
+from openstackoid.testbed.real.process import Daemon, GunicornServer, run, tail
 
 NOVA_API_APP = "nova.wsgi.osapi_compute:application"
 PLACEMENT_APP = "placement.wsgi.api:application"

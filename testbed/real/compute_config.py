@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.model import DOMAIN_NAME, REGION
-from testbed.real.backing import CloudBacking
-from testbed.real.config import CloudDirs
+from openstackoid.testbed.model import DOMAIN_NAME, REGION
+from openstackoid.testbed.real.backing import CloudBacking
+from openstackoid.testbed.real.config import CloudDirs
 
 SERVICE_PASSWORD = "service-secret"
 NOVA_USER = "nova"

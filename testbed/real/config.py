@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.model import DOMAIN_NAME, PASSWORD, PROJECT_NAME, REGION, USERNAME
+from openstackoid.testbed.model import DOMAIN_NAME, PASSWORD, PROJECT_NAME, REGION, USERNAME
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed.real.access_log import AccessEntry, issued_tokens, read_access_log
-from testbed.real.bed import TESTBED_AGENT, RealTestbed
+from openstackoid.testbed.real.access_log import AccessEntry, issued_tokens, read_access_log
+from openstackoid.testbed.real.bed import TESTBED_AGENT, RealTestbed
 
 NOVA_IMAGE_AGENT = "python-glanceclient"
 PROXY_AGENT_MARK = "aiohttp/"

@@ -7,9 +7,9 @@ from typing import Any
 
 import aiohttp
 
-from testbed.model import DOMAIN_ID, DOMAIN_NAME, REGION
-from testbed.real.errors import RealTestbedError
-from testbed.real.model import RealCloudInfo
+from openstackoid.testbed.model import DOMAIN_ID, DOMAIN_NAME, REGION
+from openstackoid.testbed.real.errors import RealTestbedError
+from openstackoid.testbed.real.model import RealCloudInfo
 
 SERVICE_PROJECT = "service"
 SERVICE_ROLES = ("admin", "service")

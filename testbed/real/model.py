@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed.model import PASSWORD, PROJECT_NAME, USERNAME, cloud_labels, stable_id
+from openstackoid.testbed.model import PASSWORD, PROJECT_NAME, USERNAME, cloud_labels, stable_id
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import aiohttp
 
-from testbed.ports import ephemeral_range
-from testbed.real.errors import RealTestbedError
+from openstackoid.testbed.ports import ephemeral_range
+from openstackoid.testbed.real.errors import RealTestbedError
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 PORTS_FLOOR = 10000

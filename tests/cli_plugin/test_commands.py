@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.cli_runner import run_openstack
+from openstackoid.testbed.cli_runner import run_openstack
 from tests.federation import FederationFactory
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 async def _demo(tmp: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "openstackoid_cli", "demo", "--clouds", "5",
+        sys.executable, "-m", "openstackoid.cli", "demo", "--clouds", "5",
         env={**os.environ, "TMPDIR": str(tmp), "COLUMNS": "200"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

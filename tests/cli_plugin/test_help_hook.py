@@ -1,6 +1,6 @@
 import subprocess
 
-from testbed.cli_runner import openstack_executable
+from openstackoid.testbed.cli_runner import openstack_executable
 
 
 def test_scope_shows_in_the_help_of_scoped_commands() -> None:

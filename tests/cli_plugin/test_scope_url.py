@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli_plugin import connect
-from cli_plugin.errors import ScopeConfigError, ScopeUrlError
-from cli_plugin.scope_url import (
+from openstackoid.cli import main
+from openstackoid.cli_plugin import connect
+from openstackoid.cli_plugin.errors import ScopeConfigError, ScopeUrlError
+from openstackoid.cli_plugin.scope_url import (
     bake_cloud_entry,
     braces_hint,
     scoped_auth_url,
     url_scope_of,
 )
-from cli_plugin.scope_value import scope_argument
-from openstackoid_cli import main
-from scope_dsl import parse_scope
+from openstackoid.cli_plugin.scope_value import scope_argument
+from openstackoid.scope_dsl import parse_scope
 
 PROXY = "http://proxy.example:8080"
 SEED = "{keystone: cloud-1; glance: cloud-2}"
@@ -131,7 +131,7 @@ def test_a_bad_scope_in_the_hook_reaches_the_user(tmp_path: Path) -> None:
         """
         import openstack
         try:
-            openstack.connect(cloud='fed', vendor_hook='cli_plugin.hook:attach_scope')
+            openstack.connect(cloud='fed', vendor_hook='openstackoid.cli_plugin.hook:attach_scope')
         except Exception as exc:
             print(type(exc).__name__, exc, sep='\\n')
             raise SystemExit(3)

@@ -4,9 +4,9 @@ import pytest
 from keystoneauth1 import session as ksa_session
 from openstack.config import loader
 
-from cli_plugin import set_scope
-from cli_plugin.plugin import build_option_parser
-from cli_plugin.scope_value import ScopeOption, scope_argument, scope_from_config
+from openstackoid.cli_plugin import set_scope
+from openstackoid.cli_plugin.plugin import build_option_parser
+from openstackoid.cli_plugin.scope_value import ScopeOption, scope_argument, scope_from_config
 
 
 def test_scope_argument_parses_and_is_not_a_string() -> None:
@@ -59,9 +59,9 @@ def test_global_options_strip_to_config_keys(monkeypatch: pytest.MonkeyPatch) ->
     )
     assert rest == ["server", "create", "--image", "cirros", "vm"]
     assert str(options.os_scope) == "{image: cloud-9}"
-    assert options.os_vendor_hook == "cli_plugin.hook:attach_scope"
+    assert options.os_vendor_hook == "openstackoid.cli_plugin.hook:attach_scope"
     # openstacksdk's _fix_args strips the os_ prefix: the config keys are scope, vendor_hook.
     fixed = loader.OpenStackConfig(load_yaml_config=False)._fix_args(argparse=options)
-    assert "scope" in fixed and fixed["vendor_hook"] == "cli_plugin.hook:attach_scope"
+    assert "scope" in fixed and fixed["vendor_hook"] == "openstackoid.cli_plugin.hook:attach_scope"
     options, _ = parser.parse_known_args(["image", "list"])
     assert str(options.os_scope) == "{identity: cloud-7}"  # from OS_SCOPE

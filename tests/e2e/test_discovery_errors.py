@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_plugin.demo import client_clouds_yaml
-from testbed import Faults
-from testbed.cli_runner import run_openstack
+from openstackoid.cli_plugin.demo import client_clouds_yaml
+from openstackoid.testbed import Faults
+from openstackoid.testbed.cli_runner import run_openstack
 from tests.federation import Federation, FederationFactory
 
 pytestmark = pytest.mark.e2e

@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from proxy import ProxyConfig, running_proxy
-from registry import Cloud, Registry, load_clouds_yaml
-from registry.postgres import PostgresStore
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Cloud, Registry, load_clouds_yaml
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 from tests.faultline import Faultline
 from tests.pg import private_schema, server_address, through
 

@@ -26,13 +26,13 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from cli_plugin.demo import client_clouds_yaml
-from registry import TargetCredential, load_clouds_yaml
-from registry.postgres import PostgresStore
-from registry.rule_store_postgres import PostgresRuleStore
-from testbed import Testbed, admin_auth_body
-from testbed.cli_runner import run_openstack
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.cli_plugin.demo import client_clouds_yaml
+from openstackoid.registry import TargetCredential, load_clouds_yaml
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.registry.rule_store_postgres import PostgresRuleStore
+from openstackoid.testbed import Testbed, admin_auth_body
+from openstackoid.testbed.cli_runner import run_openstack
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 from tests.federation import FLEET_ADMIN, FLEET_ADMINS_RULE
 
 DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -99,7 +99,7 @@ class Fleet:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "openstackoid_cli",
+                "openstackoid.cli",
                 "proxy",
                 "--port",
                 str(port),

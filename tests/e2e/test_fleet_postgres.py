@@ -12,11 +12,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from proxy import ProxyConfig, running_proxy
-from registry import Registry, load_clouds_yaml
-from registry.postgres import PostgresStore
-from testbed import Testbed, admin_auth_body
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Registry, load_clouds_yaml
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.testbed import Testbed, admin_auth_body
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 from tests.pg import private_schema
 
 ADMIN = "fleet-admin-token"

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_plugin import connect
-from cli_plugin.demo import client_clouds_yaml
+from openstackoid.cli_plugin import connect
+from openstackoid.cli_plugin.demo import client_clouds_yaml
 from tests.federation import Federation, FederationFactory
 
 pytestmark = pytest.mark.e2e

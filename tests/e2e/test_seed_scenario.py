@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli_plugin import connect, scoped
-from cli_plugin.demo import client_clouds_yaml
-from testbed import Caller, Faults, admin_auth_body
-from testbed.cli_runner import run_openstack
+from openstackoid.cli_plugin import connect, scoped
+from openstackoid.cli_plugin.demo import client_clouds_yaml
+from openstackoid.testbed import Caller, Faults, admin_auth_body
+from openstackoid.testbed.cli_runner import run_openstack
 from tests.federation import Federation, FederationFactory
 
 pytestmark = pytest.mark.e2e

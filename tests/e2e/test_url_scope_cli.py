@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.cli_runner import run_openstack
+from openstackoid.testbed.cli_runner import run_openstack
 from tests.e2e.url_scope_clients import clouds_yaml, served
 from tests.federation import FederationFactory
 

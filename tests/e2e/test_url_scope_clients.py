@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from openstackoid_cli import main
-from testbed import admin_auth_body
+from openstackoid.cli import main
+from openstackoid.testbed import admin_auth_body
 from tests.e2e.url_scope_clients import (
     clouds_yaml,
     images_held_by,

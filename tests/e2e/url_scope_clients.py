@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from testbed import SimCloudInfo, admin_auth_body
+from openstackoid.testbed import SimCloudInfo, admin_auth_body
 from tests.federation import Federation
 
 ADMIN = {"X-Admin-Token": "admin-secret"}

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from registry import RuleBook, credential_from_data, rule_from_data
+from openstackoid.registry import RuleBook, credential_from_data, rule_from_data
 from tests.federation import Federation, FederationFactory
 from tests.identity.keystone_admin import AppCredential, KeystoneAdmin, password_auth
 

@@ -21,11 +21,11 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from proxy import ProxyConfig, running_proxy
-from registry import Cloud, Registry, RuleBook, load_clouds_yaml
-from registry.rules import credential_from_data, rule_from_data
-from testbed.cli_runner import run_openstack
-from testbed.real import RealTestbed, RealVenvMissing
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Cloud, Registry, RuleBook, load_clouds_yaml
+from openstackoid.registry.rules import credential_from_data, rule_from_data
+from openstackoid.testbed.cli_runner import run_openstack
+from openstackoid.testbed.real import RealTestbed, RealVenvMissing
 from tests.identity.keystone_admin import AppCredential, KeystoneAdmin, issue, token_status
 from tests.identity.relay import Relay, relaying
 

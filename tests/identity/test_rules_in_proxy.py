@@ -16,14 +16,14 @@ import aiohttp
 import pytest
 import yaml
 
-from proxy import ProxyConfig, running_proxy
-from proxy.cli import register
-from proxy.identity.rules_source import load_rules
-from proxy.registry_source import load_registry
-from registry import InvalidRuleError, Registry, RuleBook, load_clouds_yaml
-from registry.postgres import PostgresStore
-from testbed import Testbed, admin_auth_body
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.proxy.cli import register
+from openstackoid.proxy.identity.rules_source import load_rules
+from openstackoid.proxy.registry_source import load_registry
+from openstackoid.registry import InvalidRuleError, Registry, RuleBook, load_clouds_yaml
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.testbed import Testbed, admin_auth_body
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 from tests.e2e.test_fleet_postgres import fleet_dsn  # noqa: F401 - a fixture
 from tests.federation import FederationFactory
 from tests.identity.keystone_admin import KeystoneAdmin

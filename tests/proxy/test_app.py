@@ -4,8 +4,8 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
-from testbed import Faults, admin_auth_body
+from openstackoid.proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
+from openstackoid.testbed import Faults, admin_auth_body
 from tests.federation import Federation, FederationFactory
 
 SEED = "{keystone: cloud-1; glance: cloud-3}"

@@ -3,8 +3,8 @@
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from proxy.applied_scope import APPLIED, SCOPE, SOURCE, AppliedScopes
-from scope_dsl import parse_scope
+from openstackoid.proxy.applied_scope import APPLIED, SCOPE, SOURCE, AppliedScopes
+from openstackoid.scope_dsl import parse_scope
 
 
 def test_the_canonical_text_is_kept_per_scope_text_and_bounded() -> None:

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.buffered import Buffered, buffer, made
-from proxy.upstream.client import UpstreamRequest
-from proxy.upstream.connection import UpstreamResponse
-from registry import Cloud
+from openstackoid.proxy.buffered import Buffered, buffer, made
+from openstackoid.proxy.upstream.client import UpstreamRequest
+from openstackoid.proxy.upstream.connection import UpstreamResponse
+from openstackoid.registry import Cloud
 
 CLOUD = Cloud("cloud-2", "http://h/identity/v3")
 

@@ -1,6 +1,6 @@
 """The circuit breaker: open after N failures, one trial per cool-down, closed by success."""
 
-from proxy.circuit import CircuitBreakers
+from openstackoid.proxy.circuit import CircuitBreakers
 
 
 def test_opens_after_the_threshold_and_lets_one_trial_through_per_cooldown() -> None:

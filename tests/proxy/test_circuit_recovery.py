@@ -1,7 +1,7 @@
 """The circuit breaker's way back: one trial after the cool-down, success closes, failure
 re-opens. Time is passed in (`now=`): nothing sleeps."""
 
-from proxy.circuit import CircuitBreakers
+from openstackoid.proxy.circuit import CircuitBreakers
 
 T0 = 1_000.0
 

@@ -12,8 +12,8 @@ import aiohttp
 import yaml
 
 from bench.servers import add_fleet_rules
-from proxy.metrics import FLUSH_SECONDS
-from testbed import Testbed
+from openstackoid.proxy.metrics import FLUSH_SECONDS
+from openstackoid.testbed import Testbed
 from tests.processes import stop, wait_for_line
 
 
@@ -36,7 +36,7 @@ async def _start_proxy(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "openstackoid_cli",
+        "openstackoid.cli",
         "proxy",
         "--clouds-yaml",
         str(clouds_yaml),
@@ -174,7 +174,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 async def _run_cli(*argv: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "openstackoid_cli", *argv, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "openstackoid.cli", *argv, stderr=asyncio.subprocess.PIPE
     )
     _, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
@@ -224,7 +224,7 @@ async def test_an_empty_registry_is_said_loudly(tmp_path: Path) -> None:
     empty = tmp_path / "clouds.yaml"
     empty.write_text("clouds: {}\n")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "openstackoid_cli", "proxy", "--clouds-yaml", str(empty),
+        sys.executable, "-m", "openstackoid.cli", "proxy", "--clouds-yaml", str(empty),
         "--port", "0", stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None
@@ -253,7 +253,7 @@ async def test_sighup_reloads_the_clouds_yaml(testbed: Testbed, tmp_path: Path) 
     each seen by routing at once; a broken file leaves the previous registry serving."""
     clouds_yaml = _fleet(testbed, tmp_path / "fleet.yaml", {"cloud-1", "cloud-2"})
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "openstackoid_cli", "proxy", "--clouds-yaml", str(clouds_yaml),
+        sys.executable, "-m", "openstackoid.cli", "proxy", "--clouds-yaml", str(clouds_yaml),
         "--port", "0", "--workers", "2", "--scope-memory", "local",
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import ProxyConfig
+from openstackoid.proxy.config import ProxyConfig
 
 
 def test_yaml_then_flags(tmp_path: Path) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from proxy.config import ProxyConfig
-from proxy.default_scope_check import named_clouds, unknown_default_clouds
-from registry import Cloud, Registry
-from scope_dsl import parse_scope
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.proxy.default_scope_check import named_clouds, unknown_default_clouds
+from openstackoid.registry import Cloud, Registry
+from openstackoid.scope_dsl import parse_scope
 
 
 def _registry(*names: str) -> Registry:

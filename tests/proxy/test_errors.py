@@ -7,7 +7,7 @@ import json
 import aiohttp
 import pytest
 
-from proxy.errors import (
+from openstackoid.proxy.errors import (
     ProxyError,
     RequestBodyIncomplete,
     Unauthorized,
@@ -16,7 +16,7 @@ from proxy.errors import (
     error_response,
     map_upstream_errors,
 )
-from proxy.upstream.errors import BrokenUpstream, RequestBodyFailed, StaleConnection
+from openstackoid.proxy.upstream.errors import BrokenUpstream, RequestBodyFailed, StaleConnection
 
 
 @pytest.mark.parametrize(

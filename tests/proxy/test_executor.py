@@ -11,16 +11,16 @@ from urllib.parse import parse_qsl
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.buffered import Buffered
-from proxy.errors import UpstreamUnavailable
-from proxy.executor import Executor, Limits
-from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
-from proxy.listing import refusal
-from proxy.request import ProxyRequest
-from proxy.routing import AllNode, AnyNode, CloudNode, Node, RouteDecision
-from proxy.upstream.client import UpstreamRequest
-from proxy.upstream.connection import UpstreamResponse
-from registry import Cloud
+from openstackoid.proxy.buffered import Buffered
+from openstackoid.proxy.errors import UpstreamUnavailable
+from openstackoid.proxy.executor import Executor, Limits
+from openstackoid.proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
+from openstackoid.proxy.listing import refusal
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.routing import AllNode, AnyNode, CloudNode, Node, RouteDecision
+from openstackoid.proxy.upstream.client import UpstreamRequest
+from openstackoid.proxy.upstream.connection import UpstreamResponse
+from openstackoid.registry import Cloud
 
 Answer = Callable[[UpstreamRequest], UpstreamResponse]
 

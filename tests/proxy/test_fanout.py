@@ -5,8 +5,8 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.buffered import Buffered
-from proxy.fanout import CLOUD_TAG, collected, merge
+from openstackoid.proxy.buffered import Buffered
+from openstackoid.proxy.fanout import CLOUD_TAG, collected, merge
 
 
 def answer(cloud: str, document: Any) -> Buffered:

@@ -2,7 +2,7 @@
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.headers import downstream_response_headers, upstream_request_headers
+from openstackoid.proxy.headers import downstream_response_headers, upstream_request_headers
 
 
 def _incoming(**headers: str) -> CIMultiDictProxy[str]:

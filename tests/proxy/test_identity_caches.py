@@ -8,12 +8,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from proxy.errors import Unauthorized
-from proxy.identity.logins import Logins
-from proxy.identity.strategies import StrategyContext, ValidateAtIssuer
-from proxy.identity.target_tokens import MARGIN
-from registry import Cloud, Registry, load_clouds_yaml
-from testbed import Testbed, admin_auth_body
+from openstackoid.proxy.errors import Unauthorized
+from openstackoid.proxy.identity.logins import Logins
+from openstackoid.proxy.identity.strategies import StrategyContext, ValidateAtIssuer
+from openstackoid.proxy.identity.target_tokens import MARGIN
+from openstackoid.registry import Cloud, Registry, load_clouds_yaml
+from openstackoid.testbed import Testbed, admin_auth_body
 from tests.federation import Federation, fleet_admins
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxy.listeners import PortInUse, listen
+from openstackoid.proxy.listeners import PortInUse, listen
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.buffered import Buffered
-from proxy.listing import (
+from openstackoid.proxy.buffered import Buffered
+from openstackoid.proxy.listing import (
     PARTIAL_FAILURE,
     drop_links,
     has_more,
@@ -16,7 +16,7 @@ from proxy.listing import (
     next_href,
     refusal,
 )
-from proxy.services import Links
+from openstackoid.proxy.services import Links
 
 
 def test_the_list_key_is_the_one_list_beside_links() -> None:

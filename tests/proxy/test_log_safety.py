@@ -6,7 +6,7 @@ import logging
 
 from aiohttp.http_exceptions import BadHttpMessage
 
-from proxy.log_safety import HideRequestLines
+from openstackoid.proxy.log_safety import HideRequestLines
 
 TOKEN = "gAAAAAB-secret"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.metrics import ProxyMetrics, exposition
+from openstackoid.proxy.metrics import ProxyMetrics, exposition
 
 
 def _value(metrics: ProxyMetrics, name: str, **labels: str) -> float | None:

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from proxy.config import ProxyConfig
-from proxy.named_scope_source import named_scope_store, serve_named_scopes
-from registry.health import HealthSource
-from registry.named_scope_postgres import PostgresNamedScopeStore
-from registry.named_scope_store import MemoryNamedScopeStore, SqliteNamedScopeStore
-from registry.named_scopes import NamedScopes, named_scope
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.proxy.named_scope_source import named_scope_store, serve_named_scopes
+from openstackoid.registry.health import HealthSource
+from openstackoid.registry.named_scope_postgres import PostgresNamedScopeStore
+from openstackoid.registry.named_scope_store import MemoryNamedScopeStore, SqliteNamedScopeStore
+from openstackoid.registry.named_scopes import NamedScopes, named_scope
 
 
 def test_the_store_is_the_registrys(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import trustme
 
-from testbed import Testbed
-from testbed.cli_runner import run_openstack
+from openstackoid.testbed import Testbed
+from openstackoid.testbed.cli_runner import run_openstack
 from tests.processes import wait_for_line
 from tests.proxy.test_cli import _health, _stop
 
@@ -21,7 +21,7 @@ from tests.proxy.test_cli import _health, _stop
 async def _proxy(*argv: str) -> tuple[asyncio.subprocess.Process, str, list[str]]:
     """`openstackoid proxy ARGV` on a free port: process, the URL it logs, its stderr."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "openstackoid_cli", "proxy", "--port", "0", *argv,
+        sys.executable, "-m", "openstackoid.cli", "proxy", "--port", "0", *argv,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None
@@ -73,7 +73,7 @@ async def test_tls_listener_with_a_real_client(
 
 async def test_unusable_tls_files_are_one_line(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "openstackoid_cli", "proxy", "--port", "0",
+        sys.executable, "-m", "openstackoid.cli", "proxy", "--port", "0",
         "--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "key.pem"),
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

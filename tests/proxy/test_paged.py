@@ -11,15 +11,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
-from proxy.listing import has_more, list_key
-from proxy.paged import GetPage, node_key, step
-from proxy.pagination import DONE, Failed, Fetched, Page, Position, decode_marker, encode_marker
-from proxy.routing import AllNode, AnyNode, CloudNode, Node
-from proxy.services import service as service_entry
-from registry import Cloud
-from testbed import Faults, paging
-from testbed.model import stable_id
+from openstackoid.proxy.fanout import CLOUD_TAG, PARTIAL_FAILURE
+from openstackoid.proxy.listing import has_more, list_key
+from openstackoid.proxy.paged import GetPage, node_key, step
+from openstackoid.proxy.pagination import (
+    DONE,
+    Failed,
+    Fetched,
+    Page,
+    Position,
+    decode_marker,
+    encode_marker,
+)
+from openstackoid.proxy.routing import AllNode, AnyNode, CloudNode, Node
+from openstackoid.proxy.services import service as service_entry
+from openstackoid.registry import Cloud
+from openstackoid.testbed import Faults, paging
+from openstackoid.testbed.model import stable_id
 from tests.federation import Federation, FederationFactory
 
 # -- the algorithm, against simulated clouds ------------------------------------------------

@@ -5,8 +5,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.errors import BadRequest
-from proxy.pagination import DONE, MAX_DEPTH, Position, decode_marker, encode_marker, next_link
+from openstackoid.proxy.errors import BadRequest
+from openstackoid.proxy.pagination import (
+    DONE,
+    MAX_DEPTH,
+    Position,
+    decode_marker,
+    encode_marker,
+    next_link,
+)
 
 positions = st.recursive(
     st.one_of(st.none(), st.text()),

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from proxy.config import ProxyConfig
-from proxy.registry_source import load_registry
-from registry import Cloud, SqliteStore
-from testbed import Testbed
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.proxy.registry_source import load_registry
+from openstackoid.registry import Cloud, SqliteStore
+from openstackoid.testbed import Testbed
 
 
 async def test_clouds_yaml_then_the_database(testbed: Testbed, tmp_path: Path) -> None:

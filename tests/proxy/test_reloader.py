@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from proxy.config import ProxyConfig
-from proxy.registry_source import load_registry
-from proxy.reloader import Reloader
-from registry import Cloud, Registry
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.proxy.registry_source import load_registry
+from openstackoid.proxy.reloader import Reloader
+from openstackoid.registry import Cloud, Registry
 
 
 @pytest.fixture(autouse=True)

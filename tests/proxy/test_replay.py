@@ -7,8 +7,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.errors import ProxyError, error_response
-from proxy.replay import read_replayable
+from openstackoid.proxy.errors import ProxyError, error_response
+from openstackoid.proxy.replay import read_replayable
 
 LIMIT = 1000
 

@@ -3,9 +3,9 @@
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.request import ProxyRequest, parse_query
-from proxy.routing import CloudNode, RouteDecision
-from registry import Cloud
+from openstackoid.proxy.request import ProxyRequest, parse_query
+from openstackoid.proxy.routing import CloudNode, RouteDecision
+from openstackoid.registry import Cloud
 
 ISSUER = Cloud("cloud-1", "http://h1/identity/v3")
 TARGET = Cloud("cloud-2", "http://h2/identity/v3", endpoints={"image": "http://h2/image"})

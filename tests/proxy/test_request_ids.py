@@ -4,7 +4,7 @@ import multiprocessing
 import re
 import uuid
 
-from proxy.request_ids import new_request_id
+from openstackoid.proxy.request_ids import new_request_id
 
 SHAPE = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

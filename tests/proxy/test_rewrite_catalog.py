@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from proxy.rewrite_catalog import rewrite_catalog
+from openstackoid.proxy.rewrite_catalog import rewrite_catalog
 
 
 def test_endpoints_point_at_the_proxy_and_missing_scoped_services_are_added() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cli_plugin.demo import client_clouds_yaml
-from testbed.cli_runner import run_openstack
+from openstackoid.cli_plugin.demo import client_clouds_yaml
+from openstackoid.testbed.cli_runner import run_openstack
 from tests.federation import FederationFactory
 
 pytestmark = pytest.mark.e2e

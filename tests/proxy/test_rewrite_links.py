@@ -2,7 +2,7 @@
 
 from multidict import CIMultiDict
 
-from proxy.rewrite_links import rewrite_body, rewrite_headers
+from openstackoid.proxy.rewrite_links import rewrite_body, rewrite_headers
 
 ROOT = "http://10.0.0.5:8774/compute"
 PREFIX = "http://proxy/compute"

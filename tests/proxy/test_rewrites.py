@@ -5,14 +5,14 @@ import time
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.buffered import Buffered
-from proxy.request import ProxyRequest
-from proxy.rewrites import AnswerHooks
-from proxy.routing import CloudNode, RouteDecision
-from proxy.scope_memory import ScopeMemory
-from proxy.upstream.connection import UpstreamResponse
-from registry import Cloud
-from scope_dsl import parse_scope
+from openstackoid.proxy.buffered import Buffered
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.rewrites import AnswerHooks
+from openstackoid.proxy.routing import CloudNode, RouteDecision
+from openstackoid.proxy.scope_memory import ScopeMemory
+from openstackoid.proxy.upstream.connection import UpstreamResponse
+from openstackoid.registry import Cloud
+from openstackoid.scope_dsl import parse_scope
 
 ROOT = "http://h/identity"
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"

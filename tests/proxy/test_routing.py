@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.errors import BadRequest, CloudUnknown, FanOutWriteRejected
-from proxy.routing import AllNode, CloudNode, RoutePlanner
-from registry import Cloud, Registry
-from scope_dsl import parse_scope
+from openstackoid.proxy.errors import BadRequest, CloudUnknown, FanOutWriteRejected
+from openstackoid.proxy.routing import AllNode, CloudNode, RoutePlanner
+from openstackoid.registry import Cloud, Registry
+from openstackoid.scope_dsl import parse_scope
 
 
 def _registry(*names: str) -> Registry:

@@ -6,8 +6,8 @@ import time
 
 from pytest import MonkeyPatch
 
-from proxy import scope_memory
-from proxy.scope_memory import ScopeMemory
+from openstackoid.proxy import scope_memory
+from openstackoid.proxy.scope_memory import ScopeMemory
 
 
 async def test_the_latest_scope_sent_with_a_token_wins() -> None:

@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from proxy.identity import token_key
-from proxy.scope_memory_redis import RedisScopeMemory
+from openstackoid.proxy.identity import token_key
+from openstackoid.proxy.scope_memory_redis import RedisScopeMemory
 from tests.faultline import Faultline
 from tests.federation import FederationFactory
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from proxy.service_root import proxy_endpoint, service_root, split_endpoint
+from openstackoid.proxy.service_root import proxy_endpoint, service_root, split_endpoint
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.services import SERVICES, Links, Service, service
-from scope_dsl.services import official_service_type
+from openstackoid.proxy.services import SERVICES, Links, Service, service
+from openstackoid.scope_dsl.services import official_service_type
 from tests.federation import Federation
 
 

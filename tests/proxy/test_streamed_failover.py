@@ -9,14 +9,14 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import CircuitOpen, UpstreamUnavailable
-from proxy.request import ProxyRequest
-from proxy.routing import AllNode, AnyNode, CloudNode, RouteDecision
-from proxy.streamed_failover import StreamedBody, members, relay_first
-from proxy.upstream.client import UpstreamRequest
-from proxy.upstream.connection import UpstreamResponse
-from proxy.upstream.pool import UpstreamPool
-from registry import Cloud
+from openstackoid.proxy.errors import CircuitOpen, UpstreamUnavailable
+from openstackoid.proxy.request import ProxyRequest
+from openstackoid.proxy.routing import AllNode, AnyNode, CloudNode, RouteDecision
+from openstackoid.proxy.streamed_failover import StreamedBody, members, relay_first
+from openstackoid.proxy.upstream.client import UpstreamRequest
+from openstackoid.proxy.upstream.connection import UpstreamResponse
+from openstackoid.proxy.upstream.pool import UpstreamPool
+from openstackoid.registry import Cloud
 
 A, B, C = (
     Cloud(n, f"http://{n}/identity/v3", endpoints={"image": f"http://{n}/image"}) for n in "abc"

@@ -8,8 +8,8 @@ import aiohttp
 import trustme
 from aiohttp import web
 
-from proxy import ProxyConfig, running_proxy
-from registry import Cloud, Registry
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Cloud, Registry
 
 
 async def _https_keystone(ca: trustme.CA) -> tuple[web.AppRunner, int]:

@@ -14,9 +14,9 @@ import pytest
 import pytest_asyncio
 import trustme
 
-from proxy import ProxyConfig, running_proxy
-from registry import Cloud, Credentials, Registry
-from testbed import Testbed, admin_auth_body
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Cloud, Credentials, Registry
+from openstackoid.testbed import Testbed, admin_auth_body
 from tests.federation import fleet_admins
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"

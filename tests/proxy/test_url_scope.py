@@ -6,13 +6,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from proxy import ProxyConfig
-from proxy.app import make_app
-from proxy.operator_app import make_operator_app
-from proxy.url_scope import ScopedPath, split_scoped_path
-from registry import Registry
-from scope_dsl import parse_scope, to_url_segment
-from testbed import admin_auth_body
+from openstackoid.proxy import ProxyConfig
+from openstackoid.proxy.app import make_app
+from openstackoid.proxy.operator_app import make_operator_app
+from openstackoid.proxy.url_scope import ScopedPath, split_scoped_path
+from openstackoid.registry import Registry
+from openstackoid.scope_dsl import parse_scope, to_url_segment
+from openstackoid.testbed import admin_auth_body
 from tests.federation import Federation, FederationFactory
 
 SEED = "{keystone: cloud-1; glance: cloud-3}"

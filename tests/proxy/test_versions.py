@@ -1,8 +1,8 @@
 """Version discovery answered whatever the scope: a healthy cloud's document, remembered or
 fetched, only when the routed answer is an error, and at a bounded cost."""
 
-from proxy.versions import STAND_IN
-from testbed import Faults
+from openstackoid.proxy.versions import STAND_IN
+from openstackoid.testbed import Faults
 from tests.federation import Federation
 
 

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from testbed import Testbed, admin_auth_body
+from openstackoid.testbed import Testbed, admin_auth_body
 from tests.proxy.test_cli import _health, _start_proxy
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -64,7 +64,7 @@ async def _run_to_exit(*args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "openstackoid_cli",
+        "openstackoid.cli",
         "proxy",
         *args,
         stdout=asyncio.subprocess.DEVNULL,

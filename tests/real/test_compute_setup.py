@@ -8,16 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from testbed.ports import ephemeral_range
-from testbed.real import RealTestbed, RealVenvMissing
-from testbed.real import backing as backing_module
-from testbed.real.backing import CloudBacking, check_backing_services
-from testbed.real.bed import cloud_index, cloud_names
-from testbed.real.compute_config import ComputeSettings, ml2_conf, neutron_conf, nova_conf
-from testbed.real.config import CloudDirs
-from testbed.real.errors import BackingServiceDown
-from testbed.real.model import ComputePorts, RealCloudInfo
-from testbed.real.process import free_port
+from openstackoid.testbed.ports import ephemeral_range
+from openstackoid.testbed.real import RealTestbed, RealVenvMissing
+from openstackoid.testbed.real import backing as backing_module
+from openstackoid.testbed.real.backing import CloudBacking, check_backing_services
+from openstackoid.testbed.real.bed import cloud_index, cloud_names
+from openstackoid.testbed.real.compute_config import (
+    ComputeSettings,
+    ml2_conf,
+    neutron_conf,
+    nova_conf,
+)
+from openstackoid.testbed.real.config import CloudDirs
+from openstackoid.testbed.real.errors import BackingServiceDown
+from openstackoid.testbed.real.model import ComputePorts, RealCloudInfo
+from openstackoid.testbed.real.process import free_port
 
 
 def _settings(tmp_path: Path, image_service_url: str | None) -> ComputeSettings:

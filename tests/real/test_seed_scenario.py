@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from cli_plugin.demo_real import (
+from openstackoid.cli_plugin.demo_real import (
     COMPUTE_CLOUD,
     IMAGE_CLOUD,
     SEED_RULE,
@@ -23,10 +23,10 @@ from cli_plugin.demo_real import (
     RealFederation,
     real_federation,
 )
-from testbed.cli_runner import run_openstack
-from testbed.real import RealTestbed, RealVenvMissing
-from testbed.real.backing import CloudBacking, vhosts
-from testbed.real.evidence import image_hop
+from openstackoid.testbed.cli_runner import run_openstack
+from openstackoid.testbed.real import RealTestbed, RealVenvMissing
+from openstackoid.testbed.real.backing import CloudBacking, vhosts
+from openstackoid.testbed.real.evidence import image_hop
 
 # The first test also waits for the clouds: Nova's schemas alone take a minute on 2 cores.
 pytestmark = [

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import aiohttp
 
-from proxy import ProxyConfig, running_proxy
-from registry import Cloud, Registry, SqliteStore
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Cloud, Registry, SqliteStore
 
 ADMIN = {"X-Admin-Token": "let-me-in"}
 BODY = {

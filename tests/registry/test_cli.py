@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openstackoid_cli import main
-from registry import SqliteStore
+from openstackoid.cli import main
+from openstackoid.registry import SqliteStore
 
 
 def _clouds_yaml(path: Path, count: int) -> Path:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from registry import InvalidCloudError, load_clouds_yaml
+from openstackoid.registry import InvalidCloudError, load_clouds_yaml
 
 TESTBED_FORMAT = """
 clouds:

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
-from registry import Cloud, Credentials
-from registry.discovery import DiscoveryError, EndpointCatalog
-from testbed import Faults, Testbed
+from openstackoid.registry import Cloud, Credentials
+from openstackoid.registry.discovery import DiscoveryError, EndpointCatalog
+from openstackoid.testbed import Faults, Testbed
 
 
 def _bare(bed: Testbed, name: str) -> Cloud:

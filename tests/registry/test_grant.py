@@ -9,13 +9,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from openstackoid_cli import main
-from proxy import ProxyConfig, running_proxy
-from proxy.identity.rules_source import load_rules
-from proxy.registry_source import load_registry
-from registry.rule_store import SqliteRuleStore
-from testbed import admin_auth_body
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.cli import main
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.proxy.identity.rules_source import load_rules
+from openstackoid.proxy.registry_source import load_registry
+from openstackoid.registry.rule_store import SqliteRuleStore
+from openstackoid.testbed import admin_auth_body
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2 & cloud-3}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from registry.health import ComponentHealth, health_exposition, health_report
+from openstackoid.registry.health import ComponentHealth, health_exposition, health_report
 
 NOW = 1_800_000_000.0
 

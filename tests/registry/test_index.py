@@ -1,7 +1,7 @@
 import pytest
 
-from registry import Cloud, Registry, UnknownCloudError
-from scope_dsl import CloudGlob, CloudRef, GroupSelector, LabelSelector
+from openstackoid.registry import Cloud, Registry, UnknownCloudError
+from openstackoid.scope_dsl import CloudGlob, CloudRef, GroupSelector, LabelSelector
 
 
 def _fleet(n: int) -> Registry:

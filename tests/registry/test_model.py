@@ -1,6 +1,6 @@
 import pytest
 
-from registry import Cloud, Credentials, InvalidCloudError
+from openstackoid.registry import Cloud, Credentials, InvalidCloudError
 
 
 def test_repr_never_shows_secrets() -> None:

@@ -7,19 +7,19 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from openstackoid_cli import main
-from proxy import ProxyConfig, running_proxy
-from registry import Registry
-from registry.named_scope_postgres import NamedScopeSync, PostgresNamedScopeStore
-from registry.named_scope_store import MemoryNamedScopeStore, SqliteNamedScopeStore
-from registry.named_scopes import (
+from openstackoid.cli import main
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Registry
+from openstackoid.registry.named_scope_postgres import NamedScopeSync, PostgresNamedScopeStore
+from openstackoid.registry.named_scope_store import MemoryNamedScopeStore, SqliteNamedScopeStore
+from openstackoid.registry.named_scopes import (
     InvalidNamedScopeError,
     NamedScopes,
     UnknownNamedScopeError,
     named_scope,
 )
-from registry.sync import Backoff
-from scope_dsl import parse_scope
+from openstackoid.registry.sync import Backoff
+from openstackoid.scope_dsl import parse_scope
 from tests.pg import connect, private_schema
 
 FED = named_scope("fed-c2", "keystone: cloud-1; glance: cloud-2", "seed")

@@ -2,8 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from registry import Cloud, Credentials, InvalidCloudError, load_registry_file, validate_cloud
-from registry.registry_file import dump_registry_file
+from openstackoid.registry import (
+    Cloud,
+    Credentials,
+    InvalidCloudError,
+    load_registry_file,
+    validate_cloud,
+)
+from openstackoid.registry.registry_file import dump_registry_file
 
 
 def test_dump_then_load_round_trips(tmp_path: Path) -> None:

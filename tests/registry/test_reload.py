@@ -1,7 +1,7 @@
 """reload_registry: a fresh read of the sources applied to the running Registry."""
 
-from registry import Cloud, Registry
-from registry.reload import reload_registry
+from openstackoid.registry import Cloud, Registry
+from openstackoid.registry.reload import reload_registry
 
 
 def _cloud(name: str, url: str = "http://h/v3", **labels: str) -> Cloud:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from registry import Cloud, Credentials, Registry
-from registry.caller import CallerIdentity, caller_from_token, group_ids
-from registry.errors import InvalidRuleError
-from registry.mapping import Denial, IdentityMapping, RuleBook, decide, problems
-from registry.rules import credential_from_data, rule_from_data
+from openstackoid.registry import Cloud, Credentials, Registry
+from openstackoid.registry.caller import CallerIdentity, caller_from_token, group_ids
+from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.mapping import Denial, IdentityMapping, RuleBook, decide, problems
+from openstackoid.registry.rules import credential_from_data, rule_from_data
 
 CLOUDS = {
     name: Cloud(name, f"http://{name}/identity/v3", labels=labels, groups=frozenset(groups))

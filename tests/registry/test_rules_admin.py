@@ -10,11 +10,11 @@ import aiohttp
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from registry import Cloud, Credentials, MemoryStore, Registry
-from registry.admin_api import make_admin_app
-from registry.admin_rules import RulesAdmin
-from registry.mapping import RuleBook
-from registry.rule_store import SqliteRuleStore
+from openstackoid.registry import Cloud, Credentials, MemoryStore, Registry
+from openstackoid.registry.admin_api import make_admin_app
+from openstackoid.registry.admin_rules import RulesAdmin
+from openstackoid.registry.mapping import RuleBook
+from openstackoid.registry.rule_store import SqliteRuleStore
 
 ADMIN = {"X-Admin-Token": "let-me-in"}
 RULE: dict[str, Any] = {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from openstackoid_cli import main
-from registry import SqliteStore
-from registry.rule_store import SqliteRuleStore
+from openstackoid.cli import main
+from openstackoid.registry import SqliteStore
+from openstackoid.registry.rule_store import SqliteRuleStore
 from tests.registry.test_rules_file import CLOUDS_YAML
 
 

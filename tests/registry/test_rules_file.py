@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from registry import load_clouds_yaml, load_registry_file
-from registry.errors import InvalidRuleError
-from registry.rules_file import load_rules_file
+from openstackoid.registry import load_clouds_yaml, load_registry_file
+from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.rules_file import load_rules_file
 
 CLOUDS_YAML = """\
 clouds:

@@ -7,10 +7,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry import Cloud
-from registry.caller import CallerIdentity
-from registry.mapping import Denial, IdentityMapping, RuleBook, decide
-from registry.rules import credential_from_data, rule_from_data
+from openstackoid.registry import Cloud
+from openstackoid.registry.caller import CallerIdentity
+from openstackoid.registry.mapping import Denial, IdentityMapping, RuleBook, decide
+from openstackoid.registry.rules import credential_from_data, rule_from_data
 
 CLOUDS = [
     Cloud(f"cloud-{i}", f"http://c{i}/v3", labels={"region": "eu" if i % 2 else "us"})

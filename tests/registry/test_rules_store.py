@@ -14,13 +14,13 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from registry import Cloud, SqliteStore
-from registry.errors import InvalidRuleError
-from registry.mapping import RuleBook
-from registry.rule_store import MemoryRuleStore, RuleStore, SqliteRuleStore
-from registry.rule_store_postgres import PostgresRuleStore, RuleFollower, RuleSync
-from registry.rules import credential_from_data, rule_from_data
-from registry.sync import Backoff
+from openstackoid.registry import Cloud, SqliteStore
+from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.mapping import RuleBook
+from openstackoid.registry.rule_store import MemoryRuleStore, RuleStore, SqliteRuleStore
+from openstackoid.registry.rule_store_postgres import PostgresRuleStore, RuleFollower, RuleSync
+from openstackoid.registry.rules import credential_from_data, rule_from_data
+from openstackoid.registry.sync import Backoff
 from tests.faultline import Faultline
 
 DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -146,7 +146,7 @@ async def test_postgres_changes_reach_every_proxys_rule_book(pg_prefix: str) -> 
 
 
 def test_invalid_prefix_is_refused() -> None:
-    from registry.errors import RegistryError
+    from openstackoid.registry.errors import RegistryError
 
     with pytest.raises(RegistryError, match="invalid table prefix"):
         PostgresRuleStore(DSN, "x; DROP TABLE y")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import ProxyConfig
-from registry import Cloud, Credentials, RegistryError
-from registry.snapshot import SnapshotFile, default_snapshot_path
+from openstackoid.proxy.config import ProxyConfig
+from openstackoid.registry import Cloud, Credentials, RegistryError
+from openstackoid.registry.snapshot import SnapshotFile, default_snapshot_path
 
 SOURCE = "postgresql://postgres@centre:5432/fleet table openstackoid_clouds"
 CLOUDS = [

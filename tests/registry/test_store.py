@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from registry import Cloud, Credentials, Registry, SqliteStore
-from registry.postgres import PostgresStore
-from registry.sync import RegistrySync
+from openstackoid.registry import Cloud, Credentials, Registry, SqliteStore
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.registry.sync import RegistrySync
 from tests.pg import DSN, connect
 
 CLOUD = Cloud(

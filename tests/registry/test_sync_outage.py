@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from registry import Cloud, Registry
-from registry.postgres import PostgresStore
-from registry.snapshot import SnapshotFile
-from registry.sync import Backoff, RegistrySync
+from openstackoid.registry import Cloud, Registry
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.registry.snapshot import SnapshotFile
+from openstackoid.registry.sync import Backoff, RegistrySync
 from tests.faultline import Faultline
 from tests.pg import private_schema, server_address, through
 

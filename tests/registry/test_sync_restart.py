@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from registry import Cloud, Registry
-from registry.postgres import PostgresStore
-from registry.sync import Backoff, RegistrySync
+from openstackoid.registry import Cloud, Registry
+from openstackoid.registry.postgres import PostgresStore
+from openstackoid.registry.sync import Backoff, RegistrySync
 from tests.pg import connect, private_schema
 from tests.private_pg import private_postgres
 

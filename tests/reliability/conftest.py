@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest_asyncio
 from aiohttp import web
 
-from registry import Cloud, Credentials
+from openstackoid.registry import Cloud, Credentials
 from tests.federation import Federation, grant_fleet_admin
 
 SERVICE_TOKEN = "outside-service-token"

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest_asyncio
 
-from registry import Cloud
+from openstackoid.registry import Cloud
 from tests.federation import Federation
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

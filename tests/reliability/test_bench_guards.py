@@ -38,7 +38,7 @@ def test_a_process_out_of_descriptors_is_found_in_its_stderr(tmp_path: Path) -> 
     LOGS[process.pid] = log
     process.join(30)
     assert descriptor_exhaustion([process]) == {"testbed-c10000": 1}
-    healthy = tmp_path / "proxy.stderr"
+    healthy = tmp_path / "openstackoid.proxy.stderr"
     healthy.write_text("INFO all fine\n")
     LOGS[-2] = healthy
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from testbed import Faults
+from openstackoid.testbed import Faults
 from tests.federation import Federation, FederationFactory
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"

@@ -9,7 +9,7 @@ import os
 import aiohttp
 import pytest
 
-from testbed import Faults
+from openstackoid.testbed import Faults
 from tests.federation import Federation, FederationFactory
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"

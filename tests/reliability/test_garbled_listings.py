@@ -9,7 +9,7 @@ import json
 import pytest
 from aiohttp import web
 
-from proxy.listing import PARTIAL_FAILURE
+from openstackoid.proxy.listing import PARTIAL_FAILURE
 from tests.federation import Federation
 from tests.reliability.conftest import Outside, ServeFactory, issue_token, register
 

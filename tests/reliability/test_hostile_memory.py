@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from proxy.scope_memory import ScopeMemory
+from openstackoid.proxy.scope_memory import ScopeMemory
 from tests.federation import Federation
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2}"

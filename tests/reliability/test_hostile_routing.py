@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from registry import Cloud, Credentials
+from openstackoid.registry import Cloud, Credentials
 from tests.federation import Federation, FederationFactory
 from tests.reliability.conftest import (
     SERVICE_TOKEN,

@@ -9,10 +9,10 @@ import tracemalloc
 
 import pytest
 
-from proxy.errors import FanOutTooWide
-from proxy.routing import RoutePlanner, describe, route
-from registry import Cloud, Registry
-from scope_dsl import MAX_SCOPE_DEPTH, MAX_SCOPE_TERMS, parse_scope
+from openstackoid.proxy.errors import FanOutTooWide
+from openstackoid.proxy.routing import RoutePlanner, describe, route
+from openstackoid.registry import Cloud, Registry
+from openstackoid.scope_dsl import MAX_SCOPE_DEPTH, MAX_SCOPE_TERMS, parse_scope
 from tests.federation import Federation, FederationFactory
 
 
@@ -79,7 +79,7 @@ async def test_a_fan_out_wider_than_the_cap_is_a_400_before_any_call(
 
 
 async def test_the_default_cap_lets_1000_clouds_through() -> None:
-    from proxy import ProxyConfig
+    from openstackoid.proxy import ProxyConfig
 
     assert ProxyConfig().max_fanout >= 1000
 

@@ -8,8 +8,8 @@ import random
 from rich.progress import Progress
 
 from bench.bench_soak import Ask, asks, drive, fault_plan, image_id, verdict
-from proxy.fanout import CLOUD_TAG
-from testbed import Faults
+from openstackoid.proxy.fanout import CLOUD_TAG
+from openstackoid.testbed import Faults
 from tests.federation import FederationFactory
 
 

@@ -12,9 +12,9 @@ from urllib.parse import unquote
 import pytest
 from aiohttp import web
 
-from proxy.fanout import PARTIAL_FAILURE
-from proxy.routing import within
-from registry import Cloud, Credentials
+from openstackoid.proxy.fanout import PARTIAL_FAILURE
+from openstackoid.proxy.routing import within
+from openstackoid.registry import Cloud, Credentials
 from tests.federation import Federation, FederationFactory
 from tests.reliability.conftest import Outside, ServeFactory, issue_token, register
 

@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy import ProxyConfig, running_proxy
-from registry import Cloud, Registry
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Cloud, Registry
 from tests.federation import Federation, FederationFactory
 from tests.reliability.conftest import SERVICE_TOKEN, Outside, ServeFactory, issue_token, register
 

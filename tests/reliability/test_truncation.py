@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from registry import Cloud
+from openstackoid.registry import Cloud
 from tests.federation import Federation, FederationFactory
 
 PROMISED = 200_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scope_dsl import (
+from openstackoid.scope_dsl import (
     MAX_SCOPE_DEPTH,
     MAX_SCOPE_LENGTH,
     MAX_SCOPE_TERMS,

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from scope_dsl import MAX_SCOPE_TERMS, Scope, ScopeSyntaxError, parse_scope
-from scope_dsl.memo import ParseMemo, weight
+from openstackoid.scope_dsl import MAX_SCOPE_TERMS, Scope, ScopeSyntaxError, parse_scope
+from openstackoid.scope_dsl.memo import ParseMemo, weight
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from scope_dsl import (
+from openstackoid.scope_dsl import (
     MAX_SCOPE_LENGTH,
     AllOf,
     AnyOf,

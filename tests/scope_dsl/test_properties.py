@@ -4,7 +4,7 @@ but ScopeSyntaxError."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scope_dsl import (
+from openstackoid.scope_dsl import (
     AllOf,
     AnyOf,
     CloudExpr,

@@ -6,7 +6,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import given, settings
 
-from scope_dsl import (
+from openstackoid.scope_dsl import (
     ScopeSyntaxError,
     brace_free,
     parse_scope,

@@ -6,9 +6,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from testbed import Caller, Faults, SimCloudInfo, Testbed, admin_auth_body
-from testbed.model import stable_id
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.testbed import Caller, Faults, SimCloudInfo, Testbed, admin_auth_body
+from openstackoid.testbed.model import stable_id
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 
 
 async def _token(session: aiohttp.ClientSession, cloud: SimCloudInfo) -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import openstack
 
-from testbed import Testbed
-from testbed.cli_runner import run_openstack
+from openstackoid.testbed import Testbed
+from openstackoid.testbed.cli_runner import run_openstack
 
 
 async def test_openstack_cli_scenario(testbed: Testbed, tmp_path: Path) -> None:

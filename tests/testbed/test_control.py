@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from testbed import Faults, Testbed
-from testbed.control import make_control_app
+from openstackoid.testbed import Faults, Testbed
+from openstackoid.testbed.control import make_control_app
 from tests.processes import stop
 
 
@@ -51,7 +51,7 @@ async def test_testbed_up_and_fault_commands(tmp_path: Path) -> None:
     up = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "openstackoid_cli",
+        "openstackoid.cli",
         "testbed",
         "up",
         "--clouds",
@@ -73,7 +73,7 @@ async def test_testbed_up_and_fault_commands(tmp_path: Path) -> None:
         fault = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "openstackoid_cli",
+            "openstackoid.cli",
             "testbed",
             "fault",
             "cloud-1",

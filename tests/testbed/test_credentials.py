@@ -3,8 +3,8 @@ those: the clouds' request logs say whose token each request carried."""
 
 import dataclasses
 
-from registry import Credentials
-from testbed import Caller
+from openstackoid.registry import Credentials
+from openstackoid.testbed import Caller
 from tests.federation import Federation, grant_fleet_admin
 
 SCOPE = "{keystone: cloud-1; glance: cloud-2 & cloud-3}"

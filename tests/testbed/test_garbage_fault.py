@@ -6,8 +6,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from testbed import Faults, Testbed
-from testbed.control import make_control_app
+from openstackoid.testbed import Faults, Testbed
+from openstackoid.testbed.control import make_control_app
 
 
 async def _raw_answer(testbed: Testbed, name: str) -> bytes:

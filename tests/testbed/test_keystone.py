@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 import yaml
 
-from testbed import SimCloudInfo, Testbed, admin_auth_body
-from testbed.cli_runner import run_openstack
-from testbed.pytest_plugin import TestbedFactory
+from openstackoid.testbed import SimCloudInfo, Testbed, admin_auth_body
+from openstackoid.testbed.cli_runner import run_openstack
+from openstackoid.testbed.pytest_plugin import TestbedFactory
 
 
 async def _login(

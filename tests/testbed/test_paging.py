@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
-from testbed import Testbed, admin_auth_body
+from openstackoid.testbed import Testbed, admin_auth_body
 
 
 async def _session_token(session: aiohttp.ClientSession, bed: Testbed) -> dict[str, str]:

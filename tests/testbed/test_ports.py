@@ -8,8 +8,8 @@ import socket
 import aiohttp
 import pytest
 
-from testbed import Faults, Testbed
-from testbed.ports import PortPicker, PortsExhausted, ephemeral_range, listen
+from openstackoid.testbed import Faults, Testbed
+from openstackoid.testbed.ports import PortPicker, PortsExhausted, ephemeral_range, listen
 
 
 def _port(sock: socket.socket) -> int:

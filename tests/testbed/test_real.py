@@ -14,12 +14,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from cli_plugin.demo import client_clouds_yaml
-from proxy import ProxyConfig, running_proxy
-from registry import Registry, load_clouds_yaml
-from testbed.cli_runner import run_openstack
-from testbed.real import RealCloudInfo, RealTestbed, RealTestbedError, RealVenvMissing
-from testbed.real.config import CloudDirs, glance_conf, keystone_conf
+from openstackoid.cli_plugin.demo import client_clouds_yaml
+from openstackoid.proxy import ProxyConfig, running_proxy
+from openstackoid.registry import Registry, load_clouds_yaml
+from openstackoid.testbed.cli_runner import run_openstack
+from openstackoid.testbed.real import RealCloudInfo, RealTestbed, RealTestbedError, RealVenvMissing
+from openstackoid.testbed.real.config import CloudDirs, glance_conf, keystone_conf
 from tests.federation import fleet_admins
 
 real = pytest.mark.real

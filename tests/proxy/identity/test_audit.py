@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from proxy.identity import audit
-from registry.caller import CallerIdentity
+from openstackoid.proxy.identity import audit
+from openstackoid.registry.caller import CallerIdentity
 
 CALLER = CallerIdentity("cloud-1", "u-1", "demo", project_id="p-1")
 

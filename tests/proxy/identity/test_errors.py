@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from proxy.identity.errors import (
+from openstackoid.proxy.identity.errors import (
     MappedLoginFailed,
     MappedLoginRefused,
     MappedRoleRefused,
     MappingDenied,
 )
-from registry import Denial, IdentityMapping, credential_from_data
-from registry.caller import CallerIdentity
+from openstackoid.registry import Denial, IdentityMapping, credential_from_data
+from openstackoid.registry.caller import CallerIdentity
 
 CREDENTIAL = credential_from_data(
     {"cloud": "cloud-3", "name": "reader", "application_credential_id": "ac-3",

@@ -6,10 +6,10 @@ import dataclasses
 import aiohttp
 import pytest
 
-from proxy.identity import Logins
-from registry import Cloud, Credentials
-from registry.errors import LoginRefused, NoCredentials
-from testbed import Testbed
+from openstackoid.proxy.identity import Logins
+from openstackoid.registry import Cloud, Credentials
+from openstackoid.registry.errors import LoginRefused, NoCredentials
+from openstackoid.testbed import Testbed
 
 
 def _cloud(bed: Testbed, name: str, password: str | None = None) -> Cloud:

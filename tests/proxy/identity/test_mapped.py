@@ -8,15 +8,15 @@ from collections import Counter
 
 import pytest
 
-from proxy.errors import Unauthorized
-from proxy.identity.errors import MappedRoleRefused, MappingDenied
-from proxy.identity.mapped import OWN_TOKEN, MappedIdentity
-from proxy.identity.target_tokens import TargetLogin, TargetTokens
-from proxy.identity.validations import ValidationCache
-from registry import Cloud, Registry
-from registry.caller import CallerIdentity
-from registry.mapping import RuleBook
-from registry.rules import TargetCredential, credential_from_data, rule_from_data
+from openstackoid.proxy.errors import Unauthorized
+from openstackoid.proxy.identity.errors import MappedRoleRefused, MappingDenied
+from openstackoid.proxy.identity.mapped import OWN_TOKEN, MappedIdentity
+from openstackoid.proxy.identity.target_tokens import TargetLogin, TargetTokens
+from openstackoid.proxy.identity.validations import ValidationCache
+from openstackoid.registry import Cloud, Registry
+from openstackoid.registry.caller import CallerIdentity
+from openstackoid.registry.mapping import RuleBook
+from openstackoid.registry.rules import TargetCredential, credential_from_data, rule_from_data
 
 CLOUDS = [Cloud(f"cloud-{i}", f"http://127.0.0.1:{i}/identity/v3") for i in (1, 2, 3)]
 MEMBER = CallerIdentity("cloud-1", "u-1", "demo", roles=frozenset({"member"}))

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from proxy import ProxyConfig
-from proxy.identity.rules_source import load_rules, rule_store_for
-from registry import Cloud, Credentials, InvalidRuleError, Registry, rule_from_data
-from registry.rule_store import MemoryRuleStore, SqliteRuleStore
-from registry.rule_store_postgres import PostgresRuleStore
+from openstackoid.proxy import ProxyConfig
+from openstackoid.proxy.identity.rules_source import load_rules, rule_store_for
+from openstackoid.registry import Cloud, Credentials, InvalidRuleError, Registry, rule_from_data
+from openstackoid.registry.rule_store import MemoryRuleStore, SqliteRuleStore
+from openstackoid.registry.rule_store_postgres import PostgresRuleStore
 
 REGISTRY = Registry(
     [

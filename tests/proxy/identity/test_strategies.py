@@ -7,10 +7,10 @@ from typing import get_args
 
 import pytest
 
-from proxy import ProxyConfig
-from proxy.cli import register
-from proxy.config import IdentityStrategyName
-from proxy.identity import STRATEGIES, make_strategy
+from openstackoid.proxy import ProxyConfig
+from openstackoid.proxy.cli import register
+from openstackoid.proxy.config import IdentityStrategyName
+from openstackoid.proxy.identity import STRATEGIES, make_strategy
 
 
 def test_the_config_type_names_every_registered_strategy() -> None:

@@ -10,10 +10,10 @@ from collections import Counter
 import aiohttp
 import pytest
 
-from proxy.identity.errors import MappedLoginRefused, MappedRoleRefused
-from proxy.identity.target_tokens import MARGIN, TargetLogin, TargetTokens, login_as
-from registry import Cloud, IdentityMapping, credential_from_data
-from testbed import Testbed
+from openstackoid.proxy.identity.errors import MappedLoginRefused, MappedRoleRefused
+from openstackoid.proxy.identity.target_tokens import MARGIN, TargetLogin, TargetTokens, login_as
+from openstackoid.registry import Cloud, IdentityMapping, credential_from_data
+from openstackoid.testbed import Testbed
 from tests.identity.keystone_admin import KeystoneAdmin
 
 TARGET = Cloud("cloud-2", "http://127.0.0.1:2/identity/v3")

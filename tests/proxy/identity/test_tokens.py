@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from proxy.identity import parse_expiry
+from openstackoid.proxy.identity import parse_expiry
 
 
 def test_expiry_deadlines() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from proxy.identity.tokens import token_key
-from proxy.identity.validations import ValidationCache
-from registry.caller import CallerIdentity
+from openstackoid.proxy.identity.tokens import token_key
+from openstackoid.proxy.identity.validations import ValidationCache
+from openstackoid.registry.caller import CallerIdentity
 
 MEMBER = CallerIdentity("cloud-1", "u-1", "demo", roles=frozenset({"member"}))
 FAR_FUTURE = 1e12

@@ -7,15 +7,15 @@ import pytest
 import pytest_asyncio
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.circuit import CircuitBreakers
-from proxy.errors import CircuitOpen, UpstreamUnavailable
-from proxy.identity import Logins, Passthrough
-from proxy.metrics import ProxyMetrics
-from proxy.upstream.client import CloudClient, UpstreamRequest
-from proxy.upstream.pool import UpstreamPool
-from registry import Cloud, Credentials
-from registry.discovery import EndpointCatalog
-from testbed import Testbed
+from openstackoid.proxy.circuit import CircuitBreakers
+from openstackoid.proxy.errors import CircuitOpen, UpstreamUnavailable
+from openstackoid.proxy.identity import Logins, Passthrough
+from openstackoid.proxy.metrics import ProxyMetrics
+from openstackoid.proxy.upstream.client import CloudClient, UpstreamRequest
+from openstackoid.proxy.upstream.pool import UpstreamPool
+from openstackoid.registry import Cloud, Credentials
+from openstackoid.registry.discovery import EndpointCatalog
+from openstackoid.testbed import Testbed
 
 
 @pytest_asyncio.fixture

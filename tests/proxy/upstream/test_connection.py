@@ -8,8 +8,8 @@ import struct
 import pytest
 from multidict import CIMultiDict
 
-from proxy.upstream.connection import UpstreamConnection, UpstreamResponse
-from proxy.upstream.errors import StaleConnection
+from openstackoid.proxy.upstream.connection import UpstreamConnection, UpstreamResponse
+from openstackoid.proxy.upstream.errors import StaleConnection
 
 
 async def test_an_answer_read_whole() -> None:

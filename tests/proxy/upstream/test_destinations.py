@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.errors import LoopDetected, UpstreamUnavailable
-from proxy.upstream.destinations import Destinations, allowed
-from proxy.upstream.pool import split_url
-from registry import Cloud
+from openstackoid.proxy.errors import LoopDetected, UpstreamUnavailable
+from openstackoid.proxy.upstream.destinations import Destinations, allowed
+from openstackoid.proxy.upstream.pool import split_url
+from openstackoid.registry import Cloud
 
 CLOUD = Cloud(
     "c",

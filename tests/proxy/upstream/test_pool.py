@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from proxy.upstream.connection import HIGH_WATER, RAW_BODY_FROM
-from proxy.upstream.errors import BrokenUpstream
-from proxy.upstream.pool import UpstreamPool, split_url
+from openstackoid.proxy.upstream.connection import HIGH_WATER, RAW_BODY_FROM
+from openstackoid.proxy.upstream.errors import BrokenUpstream
+from openstackoid.proxy.upstream.pool import UpstreamPool, split_url
 
 Serve = Callable[[web.Application], Awaitable[str]]
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from proxy.upstream.slots import Slots, SlotTimeout
+from openstackoid.proxy.upstream.slots import Slots, SlotTimeout
 
 
 async def test_one_caller_holds_at_most_half_and_others_still_get_in() -> None:

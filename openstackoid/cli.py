@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from importlib import metadata
 
 # Each module exposes register(subparsers); commands set `func(args) -> int` as a default.
-_COMMAND_MODULES = ("testbed.cli", "proxy.cli", "registry.cli", "cli_plugin.cli")
+_COMMAND_MODULES = (
+    "openstackoid.testbed.cli",
+    "openstackoid.proxy.cli",
+    "openstackoid.registry.cli",
+    "openstackoid.cli_plugin.cli",
+)
 USAGE_ERROR = 2
 """Exit code of a command given something it cannot use (argparse's own code for it)."""
 
@@ -77,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # As `python -m openstackoid_cli` this file is __main__, and the commands raise the
-    # CommandError of the module `openstackoid_cli`: run that module's main.
-    from openstackoid_cli import main as module_main
+    # As `python -m openstackoid.cli` this file is __main__, and the commands raise the
+    # CommandError of the module `openstackoid.cli`: run that module's main.
+    from openstackoid.cli import main as module_main
 
     sys.exit(module_main())
