@@ -65,7 +65,8 @@ async def raw_cloud() -> AsyncIterator[RawCloudFactory]:
 
     yield factory
     for writer in writers:
-        writer.transport.abort()
+        if not writer.transport.is_closing():  # a closed one has no loop left to abort on
+            writer.transport.abort()
     for server in servers:
         server.close()
         await server.wait_closed()
