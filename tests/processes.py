@@ -1,7 +1,15 @@
 """Helpers for tests that run `openstackoid` commands as processes and watch their output."""
 
+from __future__ import annotations
+
 import asyncio
+import json
 import signal
+import socket
+import sys
+from typing import IO, Any
+
+import aiohttp
 
 
 async def wait_for_line(
@@ -47,3 +55,64 @@ async def stop(
         raise AssertionError(
             f"pid {process.pid} did not end within {seconds} s of signal {signum}: killed"
         ) from None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_proxy(
+    *args: str, port: int | None = None, stderr: int | IO[bytes] | None = None
+) -> tuple[asyncio.subprocess.Process, str]:
+    """`openstackoid proxy --port PORT ARGS` (a free port unless given): process, base URL.
+    The caller stops it (`stop`) and waits for it to answer (`health`)."""
+    port = free_port() if port is None else port
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "openstackoid.cli", "proxy", "--port", str(port), *args,
+        stderr=stderr,
+    )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def health(session: aiohttp.ClientSession, base: str, seconds: float = 20) -> Any:
+    """/healthz once the proxy answers (it may still be loading its registry)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            async with session.get(f"{base}/healthz") as resp:
+                return await resp.json()
+        except aiohttp.ClientConnectionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{base} never answered /healthz") from None
+            await asyncio.sleep(0.1)
+
+
+ACCESS_MARK = " openstackoid.access "
+
+
+def access_entries(log: str) -> list[dict[str, Any]]:
+    """The proxy's access-log lines (one JSON object each) in what it wrote to stderr."""
+    lines = log.splitlines()
+    return [json.loads(line.split(ACCESS_MARK, 1)[1]) for line in lines if ACCESS_MARK in line]
+
+
+async def all_workers_answer(base: str, workers: int = 2, tries: int = 500) -> None:
+    """Workers start one after the other and the kernel spreads new connections over those
+    listening: new connections until `workers` distinct workers have answered."""
+    seen: set[str] = set()
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(tries):
+            async with session.get(f"{base}/identity/v3") as resp:
+                seen.add(worker_of(resp))
+            if len(seen) == workers:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"only {len(seen)} of {workers} workers of {base} ever answered")
+
+
+def worker_of(resp: aiohttp.ClientResponse) -> str:
+    """A request id's prefix is its worker's (proxy/request_ids.py)."""
+    return resp.headers["X-Openstackoid-Request-Id"][:-12]

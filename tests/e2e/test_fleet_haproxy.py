@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
-import socket
-import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
 
 from openstackoid.cli_plugin.demo import client_clouds_yaml
 from openstackoid.registry import TargetCredential, load_clouds_yaml
@@ -34,9 +28,10 @@ from openstackoid.testbed import Testbed, admin_auth_body
 from openstackoid.testbed.cli_runner import run_openstack
 from openstackoid.testbed.pytest_plugin import TestbedFactory
 from tests.federation import FLEET_ADMIN, FLEET_ADMINS_RULE
+from tests.pg import private_schema
+from tests.processes import access_entries, all_workers_answer, free_port, start_proxy, worker_of
+from tests.redis_prefix import private_prefix, scope_memory_url
 
-DSN = os.environ.get("OPENSTACKOID_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS = os.environ.get("OPENSTACKOID_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ADMIN = "fleet-admin-token"
 SCOPE = "{keystone: cloud-1; glance: cloud-3}"
 RUNS = 20
@@ -44,41 +39,16 @@ RUNS = 20
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest_asyncio.fixture
 async def fleet_dsn() -> AsyncIterator[str]:
-    """A PostgreSQL schema of this run's own (search_path), dropped after."""
-    schema = f"fleet_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = await asyncpg.connect(DSN, timeout=3)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not answering at {DSN}: {exc}")
-    await conn.execute(f"CREATE SCHEMA {schema}")
-    await conn.close()
-    yield f"{DSN}{'&' if '?' in DSN else '?'}search_path={schema}"
-    conn = await asyncpg.connect(DSN)
-    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    await conn.close()
+    async with private_schema("fleet") as dsn:
+        yield dsn
 
 
 @pytest_asyncio.fixture
-async def scope_memory_url() -> AsyncIterator[str]:
-    """The shared Redis under a key prefix of this run's own, its keys deleted after."""
-    client = aioredis.Redis.from_url(REDIS)
-    try:
-        await client.ping()
-    except (OSError, aioredis.RedisError) as exc:
-        pytest.skip(f"Redis not answering at {REDIS}: {exc}")
-    prefix = f"fleet-{uuid.uuid4().hex[:12]}:"
-    yield f"{REDIS}?key_prefix={prefix}"
-    async for key in client.scan_iter(match=f"{prefix}*"):
-        await client.delete(key)
-    await client.aclose()
+async def scope_memory() -> AsyncIterator[str]:
+    async with private_prefix("fleet") as prefix:
+        yield scope_memory_url(prefix)
 
 
 class Fleet:
@@ -86,40 +56,23 @@ class Fleet:
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proxies: list[str] = []
         self.logs: list[Path] = []
         self._processes: list[asyncio.subprocess.Process] = []
 
     async def start_proxy(self, name: str, dsn: str, scope_memory: str) -> str:
-        port = _free_port()
         log = self.tmp_path / f"{name}.log"
         with log.open("wb") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "openstackoid.cli",
-                "proxy",
-                "--port",
-                str(port),
-                "--registry-dsn",
-                dsn,
-                "--scope-memory",
-                scope_memory,
-                "--workers",
-                "2",
-                "--default-scope",
-                "{*: cloud-1}",
-                "--public-url",
-                self.url,  # catalogs and links name the load balancer
-                "--access-log",
-                "--config",
-                str(self._config(name)),
+            process, url = await start_proxy(
+                *("--registry-dsn", dsn, "--scope-memory", scope_memory, "--workers", "2"),
+                *("--default-scope", "{*: cloud-1}", "--access-log"),
+                # catalogs and links name the load balancer
+                *("--public-url", self.url, "--config", str(self._config(name))),
                 stderr=stderr,
             )
         self._processes.append(process)
-        url = f"http://127.0.0.1:{port}"
         self.proxies.append(url)
         self.logs.append(log)
         return url
@@ -179,14 +132,11 @@ backend proxies
         assert not stuck, f"processes {stuck} ignored SIGTERM for 60 s; logs in {self.tmp_path}"
 
     def access_log(self) -> list[dict[str, object]]:
-        entries = []
-        for index, log in enumerate(self.logs):
-            for line in log.read_text().splitlines():
-                if " openstackoid.access " in line:
-                    entry = json.loads(line.split(" openstackoid.access ", 1)[1])
-                    entry["proxy"] = index
-                    entries.append(entry)
-        return entries
+        return [
+            {**entry, "proxy": index}
+            for index, log in enumerate(self.logs)
+            for entry in access_entries(log.read_text())
+        ]
 
 
 async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
@@ -207,19 +157,9 @@ async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
         return False
 
 
-async def _both_workers_answer(url: str) -> bool:
-    """Workers start one after the other; new connections spread over those listening."""
-    seen = set()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
-        for _ in range(20):
-            async with s.get(f"{url}/identity/v3") as resp:
-                seen.add(resp.headers["X-Openstackoid-Request-Id"][:-12])
-    return len(seen) == 2
-
-
 @pytest_asyncio.fixture
 async def fleet(
-    make_testbed: TestbedFactory, tmp_path: Path, fleet_dsn: str, scope_memory_url: str
+    make_testbed: TestbedFactory, tmp_path: Path, fleet_dsn: str, scope_memory: str
 ) -> AsyncIterator[tuple[Fleet, Testbed]]:
     if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
@@ -242,11 +182,11 @@ async def fleet(
     async with AsyncExitStack() as stack:
         stack.push_async_callback(fleet.stop)
         for name in ("proxy-a", "proxy-b"):
-            await fleet.start_proxy(name, fleet_dsn, scope_memory_url)
+            await fleet.start_proxy(name, fleet_dsn, scope_memory)
         session = await stack.enter_async_context(aiohttp.ClientSession())
         for url in fleet.proxies:
             await _until(lambda url=url: _answers(session, url))  # type: ignore[misc]
-            await _until(lambda url=url: _both_workers_answer(url))  # type: ignore[misc]
+            await all_workers_answer(url)
         await fleet.start_haproxy()
         await _until(lambda: _answers(session, fleet.url))
         yield fleet, bed
@@ -327,7 +267,7 @@ async def test_a_scope_noted_by_one_proxy_routes_the_others_scope_less_requests(
                 f"{proxy_b}/image/v2/images", headers={"X-Auth-Token": token}
             ) as resp:
                 assert resp.status == 200, await resp.text()
-                workers.add(resp.headers["X-Openstackoid-Request-Id"][:-12])
+                workers.add(worker_of(resp))
     assert len(workers) == 2
     assert len([r for r in bed.requests("cloud-3") if r.path == "/image/v2/images"]) == 20
     assert not [r for r in bed.requests("cloud-1") if r.path.startswith("/image")]

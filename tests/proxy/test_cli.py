@@ -1,12 +1,9 @@
 """`openstackoid proxy` serves a registry from a clouds.yaml until SIGTERM."""
 
 import asyncio
-import json
 import signal
-import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import yaml
@@ -14,7 +11,7 @@ import yaml
 from bench.servers import add_fleet_rules
 from openstackoid.proxy.metrics import FLUSH_SECONDS
 from openstackoid.testbed import Testbed
-from tests.processes import stop, wait_for_line
+from tests.processes import access_entries, health, start_proxy, stop, wait_for_line
 
 
 async def _start_proxy(
@@ -30,41 +27,14 @@ async def _start_proxy(
     clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
     if fleet_rules:
         await add_fleet_rules(str(clouds_yaml))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "openstackoid.cli",
-        "proxy",
-        "--clouds-yaml",
-        str(clouds_yaml),
-        "--port",
-        str(port),
-        *args,
-        stderr=stderr,
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-async def _health(session: aiohttp.ClientSession, base: str) -> Any:
-    """/healthz once the proxy answers (it may still be loading its registry)."""
-    for _ in range(200):
-        try:
-            async with session.get(f"{base}/healthz") as resp:
-                return await resp.json()
-        except aiohttp.ClientConnectionError:
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{base} never answered /healthz")
+    return await start_proxy("--clouds-yaml", str(clouds_yaml), *args, stderr=stderr)
 
 
 async def test_proxy_command_serves_and_stops_gracefully(testbed: Testbed, tmp_path: Path) -> None:
     process, base = await _start_proxy(testbed, tmp_path, "--default-scope", "{*: cloud-2}")
     try:
         async with aiohttp.ClientSession() as session:
-            health = await _health(session, base)
-            assert health["clouds"] == 3
+            assert (await health(session, base))["clouds"] == 3
             async with session.get(f"{base}/identity/v3") as resp:
                 assert resp.status == 200
         assert [r.path for r in testbed.requests("cloud-2")] == ["/identity/v3"]
@@ -101,7 +71,7 @@ async def test_workers_share_one_metrics_view(testbed: Testbed, tmp_path: Path) 
         # A new connection per request: reuse_port spreads connections, not requests.
         connector = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await _health(session, base)
+            await health(session, base)
             for _ in range(sent):
                 async with session.get(f"{base}/identity/v3") as resp:
                     assert resp.status == 200
@@ -149,7 +119,7 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
                 await asyncio.sleep(0.1)
             connector = aiohttp.TCPConnector(force_close=True)  # connections spread
             async with aiohttp.ClientSession(connector=connector) as session:
-                await _health(session, base)
+                await health(session, base)
                 for _ in range(20):
                     async with session.get(f"{base}/identity/v3") as resp:
                         assert resp.status == 200
@@ -158,11 +128,7 @@ async def test_workers_write_the_access_log(testbed: Testbed, tmp_path: Path) ->
             process.send_signal(signal.SIGTERM)  # stderr ends once every worker has exited
         assert await stop(process, signum=None, drain=False) == 0  # `collect` reads
     stderr = "".join(lines)
-    logged = [
-        json.loads(line.split(" openstackoid.access ", 1)[1])
-        for line in stderr.splitlines()
-        if " openstackoid.access " in line
-    ]
+    logged = access_entries(stderr)
     assert sorted(entry["id"] for entry in logged) == sorted(sent)
     assert len(set(sent)) == 20  # workers never share request ids
     assert stderr.count("openstackoid.proxy serving 3 clouds") == 2  # each worker's notice
@@ -191,7 +157,7 @@ async def test_a_port_already_served_is_named_and_refused(testbed: Testbed, tmp_
     port = base.rsplit(":", 1)[1]
     try:
         async with aiohttp.ClientSession() as session:
-            await _health(session, base)
+            await health(session, base)
         for workers in ("1", "2"):
             code, err = await _run_cli(
                 "proxy", "--clouds-yaml", str(tmp_path / "clouds.yaml"), "--port", port,
@@ -234,7 +200,7 @@ async def test_an_empty_registry_is_said_loudly(tmp_path: Path) -> None:
         assert "every request will fail" in warning
         line = await wait_for_line(process.stderr, "serving 0 clouds", seen)
         async with aiohttp.ClientSession() as session:
-            assert (await _health(session, line.rsplit(" on ", 1)[1].strip()))["clouds"] == 0
+            assert (await health(session, line.rsplit(" on ", 1)[1].strip()))["clouds"] == 0
     finally:
         await _stop(process)
 

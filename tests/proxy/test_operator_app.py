@@ -14,8 +14,8 @@ import trustme
 
 from openstackoid.testbed import Testbed
 from openstackoid.testbed.cli_runner import run_openstack
-from tests.processes import wait_for_line
-from tests.proxy.test_cli import _health, _stop
+from tests.processes import health, wait_for_line
+from tests.proxy.test_cli import _stop
 
 
 async def _proxy(*argv: str) -> tuple[asyncio.subprocess.Process, str, list[str]]:
@@ -98,7 +98,7 @@ async def test_metrics_and_admin_api_on_the_admin_port_only(
     token = {"X-Admin-Token": "s3cret"}
     try:
         async with aiohttp.ClientSession() as session:
-            await _health(session, url)
+            await health(session, url)
             for path in ("/metrics", "/_openstackoid/metrics", "/_openstackoid/admin/clouds"):
                 async with session.get(url + path, headers=token) as resp:
                     assert resp.status == 404, path  # not on the users' port

@@ -19,8 +19,8 @@ from openstackoid.proxy.identity import token_key
 from openstackoid.proxy.scope_memory_redis import RedisScopeMemory
 from tests.faultline import Faultline
 from tests.federation import FederationFactory
+from tests.redis_prefix import REDIS, private_prefix
 
-REDIS = "redis://127.0.0.1:6379/0"
 S1 = "{keystone: cloud-1; glance: cloud-3}"
 S2 = "{keystone: cloud-1; glance: cloud-2}"
 
@@ -29,17 +29,8 @@ MemoryFactory = Callable[..., Awaitable[RedisScopeMemory]]
 
 @pytest_asyncio.fixture
 async def prefix() -> AsyncIterator[str]:
-    """A key prefix of this test's own, its keys deleted after."""
-    client = aioredis.Redis.from_url(REDIS)
-    try:
-        await client.ping()
-    except (OSError, aioredis.RedisError) as exc:
-        pytest.skip(f"Redis not answering at {REDIS}: {exc}")
-    name = f"test-{uuid.uuid4().hex[:12]}:"
-    yield name
-    async for key in client.scan_iter(match=f"{name}*"):
-        await client.delete(key)
-    await client.aclose()
+    async with private_prefix() as name:
+        yield name
 
 
 @pytest_asyncio.fixture
