@@ -1,6 +1,6 @@
 """The proxy's error tree, every error answered in OpenStack's JSON error shape.
 
-ProxyError                        status, title; message says why
+ProxyError                        status (title: its standard phrase); message says why
  +-- BadRequest (400)
  |    +-- ScopeMissing           no X-Scope, no remembered scope, no default
  |    +-- ScopeInvalid           X-Scope does not parse (message carries the caret)
@@ -37,7 +37,8 @@ from openstackoid.proxy.upstream.errors import RequestBodyFailed
 
 class ProxyError(Exception):
     status = 500
-    title = "Internal Server Error"
+    title: str | None = None
+    """None: the status's standard phrase, as openstack_error words it."""
     headers: tuple[tuple[str, str], ...] = ()
     """Headers the error answer carries besides the request id (Allow for a 405)."""
 
@@ -48,7 +49,6 @@ class ProxyError(Exception):
 
 class BadRequest(ProxyError):
     status = 400
-    title = "Bad Request"
 
 
 class ScopeMissing(BadRequest):
@@ -77,27 +77,25 @@ class RequestBodyIncomplete(BadRequest):
 
 class Unauthorized(ProxyError):
     status = 401
-    title = "Unauthorized"
 
 
 class Forbidden(ProxyError):
     status = 403
-    title = "Forbidden"
 
 
 class NotFound(ProxyError):
     status = 404
-    title = "Not Found"
 
 
 class PayloadTooLarge(ProxyError):
     status = 413
+    # Pinned: Python 3.13 renamed the standard phrase "Content Too Large"; OpenStack's
+    # services (webob) keep this one.
     title = "Request Entity Too Large"
 
 
 class UpstreamError(ProxyError):
     status = 502
-    title = "Bad Gateway"
     cloud: str | None = None
     """The cloud that failed, when map_upstream_errors knew it: its circuit breaker's."""
 
@@ -108,17 +106,14 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     status = 504
-    title = "Gateway Timeout"
 
 
 class CircuitOpen(UpstreamError):
     status = 503
-    title = "Service Unavailable"
 
 
 class MethodNotAllowed(ProxyError):
     status = 405
-    title = "Method Not Allowed"
 
     def __init__(self, message: str, allowed: str) -> None:
         super().__init__(message)
@@ -127,12 +122,10 @@ class MethodNotAllowed(ProxyError):
 
 class CloudBusy(ProxyError):
     status = 503
-    title = "Service Unavailable"
 
 
 class LoopDetected(ProxyError):
     status = 508
-    title = "Loop Detected"
 
 
 def error_response(error: ProxyError, request_id: str) -> web.Response:

@@ -7,7 +7,9 @@ import json
 import aiohttp
 import pytest
 
+from openstackoid.proxy import errors
 from openstackoid.proxy.errors import (
+    MethodNotAllowed,
     ProxyError,
     RequestBodyIncomplete,
     Unauthorized,
@@ -55,3 +57,31 @@ def test_the_body_is_openstacks_error_shape() -> None:
     assert body == {
         "error": {"code": 401, "title": "Unauthorized", "message": "authenticate again"}
     }
+
+
+# What each status answers as its title, as OpenStack's services (webob) word it.
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    508: "Loop Detected",
+}
+
+
+TREE = [k for k in vars(errors).values() if isinstance(k, type) and issubclass(k, ProxyError)]
+
+
+@pytest.mark.parametrize("kind", TREE, ids=lambda kind: kind.__name__)
+def test_every_error_answers_its_status_and_title(kind: type[ProxyError]) -> None:
+    error = MethodNotAllowed("no", "GET") if kind is MethodNotAllowed else kind("no")
+    response = error_response(error, "req-1")
+    assert response.body is not None
+    body = json.loads(bytes(response.body))  # type: ignore[arg-type]
+    assert (response.status, body["error"]["title"]) == (kind.status, TITLES[kind.status])
