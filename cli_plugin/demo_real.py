@@ -39,6 +39,8 @@ SEED_SCOPE = f"{{keystone: {COMPUTE_CLOUD}; glance: {IMAGE_CLOUD}}}"
 SEED_RULE = "cloud-1-reads-cloud-999"
 """The operator's mapping rule (the default is deny): cloud-1's users read cloud-999's images
 through an application credential created there with the `reader` role only."""
+SEED_ROLES = frozenset({"reader"})
+"""The roles of that application credential: what Nova's image call carries at cloud-999."""
 PROXY_LOG_LINES = 1000
 
 console = Console()
@@ -74,6 +76,22 @@ class _Collect(logging.Handler):
 
 
 @asynccontextmanager
+async def real_clouds(
+    workdir: Path, image_service_url: str | None, progress: bool = False
+) -> AsyncIterator[tuple[RealTestbed, Path]]:
+    """cloud-1 (compute) and cloud-999 (image only), running; the operator's clouds.yaml.
+    `image_service_url` goes into cloud-1's nova.conf (``[glance] endpoint_override``)."""
+    bed = RealTestbed(
+        [COMPUTE_CLOUD, IMAGE_CLOUD], compute=[COMPUTE_CLOUD], image_service_url=image_service_url
+    )
+    await bed.start(progress=progress)
+    try:
+        yield bed, bed.write_clouds_yaml(workdir / "clouds.yaml")
+    finally:
+        await bed.stop()
+
+
+@asynccontextmanager
 async def real_federation(
     workdir: Path, progress: bool = False, nova_via_proxy: bool = True
 ) -> AsyncIterator[RealFederation]:
@@ -84,35 +102,29 @@ async def real_federation(
     host = "127.0.0.1"
     port = free_port(host)
     proxy_url = f"http://{host}:{port}"
-    bed = RealTestbed(
-        [COMPUTE_CLOUD, IMAGE_CLOUD],
-        compute=[COMPUTE_CLOUD],
-        image_service_url=f"{proxy_url}/image" if nova_via_proxy else None,
-    )
-    await bed.start(progress=progress)
     lines: collections.deque[dict[str, Any]] = collections.deque(maxlen=PROXY_LOG_LINES)
     handler = _Collect(lines)
     access = logging.getLogger("openstackoid.access")
     access.addHandler(handler)
     access.setLevel(logging.INFO)
+    image_service_url = f"{proxy_url}/image" if nova_via_proxy else None
     try:
-        clouds_yaml = bed.write_clouds_yaml(workdir / "clouds.yaml")
-        registry = Registry(load_clouds_yaml(clouds_yaml))
-        rules = await seed_rules(registry)
-        config = ProxyConfig(access_log=True, public_url=proxy_url)
-        async with running_proxy(config, registry, host, port, rules=rules):
-            user_yaml = client_clouds_yaml(proxy_url, workdir / "user.yaml")
-            yield RealFederation(bed, proxy_url, clouds_yaml, user_yaml, lines, rules)
+        async with real_clouds(workdir, image_service_url, progress) as (bed, clouds_yaml):
+            registry = Registry(load_clouds_yaml(clouds_yaml))
+            rules = await seed_rules(registry)
+            config = ProxyConfig(access_log=True, public_url=proxy_url)
+            async with running_proxy(config, registry, host, port, rules=rules):
+                user_yaml = client_clouds_yaml(proxy_url, workdir / "user.yaml")
+                yield RealFederation(bed, proxy_url, clouds_yaml, user_yaml, lines, rules)
     finally:
         access.removeHandler(handler)
-        await bed.stop()
 
 
 async def seed_rules(registry: Registry) -> RuleBook:
     """What the operator registers so cloud-1's users (and Nova acting for them) may read
     cloud-999's images, and nothing more."""
     rule = grant_rule(SEED_RULE, [COMPUTE_CLOUD], ["admin", "member"], [IMAGE_CLOUD])
-    return RuleBook([rule], await grant(rule, [registry.get(IMAGE_CLOUD)], ["reader"]))
+    return RuleBook([rule], await grant(rule, [registry.get(IMAGE_CLOUD)], sorted(SEED_ROLES)))
 
 
 async def openstack(clouds_yaml: Path, cloud: str, *args: str) -> str:
@@ -205,6 +217,11 @@ def explain_hop(fed: RealFederation, hop: ImageHop) -> None:
         hop.with_proxy_token_only,
         f"it came with the token {IMAGE_CLOUD}'s Keystone issued to the proxy "
         f"(not the user's {COMPUTE_CLOUD} token, no X-Service-Token of Nova)",
+    )
+    check(
+        hop.with_roles_only(SEED_ROLES),
+        f"with the user's mapped identity at {IMAGE_CLOUD}: the operator's rule "
+        f"{SEED_RULE!r}, roles {', '.join(sorted(SEED_ROLES))} only (never admin)",
     )
     check(hop.own_glance_untouched, f"{COMPUTE_CLOUD}'s own Glance never saw the image call")
 

@@ -38,6 +38,7 @@ _IDENTITY_KEYS = {
     "user_id": "HTTP_X_USER_ID",
     "user_name": "HTTP_X_USER_NAME",
     "project_id": "HTTP_X_PROJECT_ID",
+    "roles": "HTTP_X_ROLES",
     "service_user_name": "HTTP_X_SERVICE_USER_NAME",
 }
 

@@ -36,7 +36,13 @@ class AccessEntry:
     user_id: str | None = None
     user_name: str | None = None
     project_id: str | None = None
+    roles: str | None = None
+    """The token's roles, comma-separated, as keystonemiddleware resolved them."""
     service_user_name: str | None = None
+
+    @property
+    def role_names(self) -> frozenset[str]:
+        return frozenset(role for role in (self.roles or "").split(",") if role)
 
     @property
     def line(self) -> str:
@@ -48,6 +54,8 @@ class AccessEntry:
         parts.append(f"service_token={self.service_token or '-'}")
         if self.user_name:
             parts.append(f"user={self.user_name}({(self.user_id or '')[:8]})")
+        if self.roles:
+            parts.append(f"roles={self.roles}")
         if self.issued_token:
             parts.append(f"issued={self.issued_token}")
         return "  ".join(parts)

@@ -27,8 +27,9 @@ class ImageHop:
     """Digests of the tokens the image cloud's Keystone issued to the proxy."""
     compute_cloud_tokens: frozenset[str]
     """Digests of every token the compute cloud's Keystone issued (the user's, Nova's)."""
-    image_cloud_admin: str | None
-    """The user id the proxy's registered credentials stand for in the image cloud."""
+    registered_user: str | None
+    """The user id of the account the image cloud is registered with: an application
+    credential the operator's rule maps callers to acts as it, with its own roles only."""
     own_glance_calls: tuple[AccessEntry, ...]
     """GETs of the image at the compute cloud's own Glance (there must be none)."""
 
@@ -42,9 +43,14 @@ class ImageHop:
             call.token in self.proxy_tokens
             and call.token not in self.compute_cloud_tokens
             and call.service_token is None
-            and call.user_id == self.image_cloud_admin
+            and call.user_id == self.registered_user
             for call in self.nova_calls
         )
+
+    def with_roles_only(self, roles: frozenset[str]) -> bool:
+        """Every Nova call came with exactly `roles` (the mapped identity's), not the
+        registered account's own (admin)."""
+        return all(call.role_names == roles for call in self.nova_calls)
 
     @property
     def own_glance_untouched(self) -> bool:
@@ -64,8 +70,8 @@ def image_hop(bed: RealTestbed, compute_cloud: str, image_cloud: str, image_id: 
     image_glance = read_access_log(bed.access_log(image_cloud, "glance"))
     image_keystone = bed.access_log(image_cloud, "keystone")
     proxy_tokens = issued_tokens(image_keystone, agent_mark=PROXY_AGENT_MARK)
-    # The testbed set the image up as the image cloud's admin: the user id the proxy's
-    # registered credentials (the same admin) stand for there.
+    # The testbed set the image up as the image cloud's admin, the account the image cloud
+    # is registered with in the proxy.
     admin = next(
         (e.user_id for e in image_glance if e.user_agent == TESTBED_AGENT and e.user_id), None
     )
@@ -75,7 +81,7 @@ def image_hop(bed: RealTestbed, compute_cloud: str, image_cloud: str, image_id: 
         nova_calls=_image_gets(image_glance, image_id, NOVA_IMAGE_AGENT),
         proxy_tokens=frozenset(proxy_tokens),
         compute_cloud_tokens=frozenset(issued_tokens(bed.access_log(compute_cloud, "keystone"))),
-        image_cloud_admin=admin,
+        registered_user=admin,
         own_glance_calls=tuple(
             entry
             for entry in own_glance

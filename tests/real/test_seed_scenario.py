@@ -18,6 +18,7 @@ import pytest_asyncio
 from openstackoid.cli_plugin.demo_real import (
     COMPUTE_CLOUD,
     IMAGE_CLOUD,
+    SEED_ROLES,
     SEED_RULE,
     SEED_SCOPE,
     RealFederation,
@@ -74,13 +75,15 @@ async def test_novas_image_call_reached_cloud_999_with_the_proxys_token(
     hop = image_hop(fed.bed, COMPUTE_CLOUD, IMAGE_CLOUD, fed.bed.cloud(IMAGE_CLOUD).image_id)
     assert hop.nova_calls, "cloud-999's Glance never saw Nova's GET /v2/images/{id}"
     assert hop.nova_reached_image_cloud
-    assert hop.proxy_tokens and hop.image_cloud_admin is not None
+    assert hop.proxy_tokens and hop.registered_user is not None
     for call in hop.nova_calls:
         assert call.token in hop.proxy_tokens  # issued by cloud-999's Keystone to the proxy
         assert call.token not in hop.compute_cloud_tokens  # not the user's, not Nova's
         assert call.service_token is None  # Nova's X-Service-Token of cloud-1 stayed behind
-        assert call.user_id == hop.image_cloud_admin
-    assert hop.with_proxy_token_only
+        assert call.user_id == hop.registered_user
+        # the user's mapped identity: the rule's application credential, reader only
+        assert call.role_names == SEED_ROLES
+    assert hop.with_proxy_token_only and hop.with_roles_only(SEED_ROLES)
 
 
 async def test_cloud_1s_own_glance_never_saw_the_image_call(fed: RealFederation) -> None:
