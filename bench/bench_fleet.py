@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,41 +29,24 @@ import aiohttp
 import redis
 import yaml
 
-from bench.contenders import Daemon, _start, cpu_seconds, ensure_installed
+from bench.contenders import Daemon, ensure_installed, start_nginx_with
+from bench.report import save_and_print
 from bench.servers import Fleet, free_port, issue_token, start_testbed, stop, wait_up
-from bench.wrk import run_wrk
+from bench.wrk import cpu_under_load, run_wrk
 
-RESULTS = Path(__file__).parent / "results"
 REDIS = os.environ.get("OPENSTACKOID_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 SCOPE = "{*: cloud-1}"
 PINNED = (os.cpu_count() or 1) >= 2
+WRK_CORES = "0" if PINNED else None
 IMAGES = {"images": [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, str(i))), "name": f"img-{i}",
                      "status": "active", "visibility": "public"} for i in range(8)]}  # fmt: skip
 
 
 def _start_static_glance(port: int) -> Daemon:
     """nginx answering every /image request with the same JSON list, like a fast Glance."""
-    workdir = tempfile.TemporaryDirectory(prefix="bench-fleet-nginx-")
     body = json.dumps(IMAGES).replace("'", "\\'")
-    conf = Path(workdir.name) / "nginx.conf"
-    conf.write_text(
-        f"""
-worker_processes 1;
-user root;
-pid {workdir.name}/nginx.pid;
-error_log {workdir.name}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ default_type application/json; return 200 '{body}'; }}
-    }}
-}}
-"""
-    )
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    return _start("nginx", [binary, "-c", str(conf), "-g", "daemon off;"], workdir)
+    location = f"default_type application/json; return 200 '{body}';"
+    return start_nginx_with(port, location, prefix="bench-fleet-nginx-")
 
 
 def _clouds_yaml_with_image_at(clouds_yaml: str, image_url: str, path: Path) -> Path:
@@ -89,17 +71,6 @@ def _pin_tree(pid: int, core: int) -> None:
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             _pin_tree(int(child), core)
-
-
-def _loaded(url: str, pid: int, headers: dict[str, str], seconds: int) -> dict[str, float]:
-    before = cpu_seconds(pid)
-    result = run_wrk(url, headers, seconds, 50, cores="0" if PINNED else None)
-    cpu = cpu_seconds(pid) - before
-    return {
-        "requests_per_s": result.requests_per_s,
-        "cpu_us_per_request": cpu / max(result.requests, 1) * 1e6,
-        "errors": float(result.errors),
-    }
 
 
 async def _all_workers_up(base: str, workers: int) -> None:
@@ -181,7 +152,9 @@ async def measure(quick: bool) -> dict[str, Any]:
             for name, headers in plan:
                 process, base = contenders[name.removesuffix("_recalled")]
                 url = f"{base}/image/v2/images"
-                got = await asyncio.to_thread(_loaded, url, process.pid, headers, seconds)
+                got = await asyncio.to_thread(
+                    cpu_under_load, url, process.pid, headers, seconds, WRK_CORES
+                )
                 figures.setdefault(name, []).append(got)
     finally:
         for process, _ in contenders.values():
@@ -227,10 +200,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def main() -> None:
-    figures = run()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fleet.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    save_and_print("fleet.json", run())
 
 
 if __name__ == "__main__":

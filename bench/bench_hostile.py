@@ -35,10 +35,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.contenders import cpu_seconds, rss_mb
+from bench.report import save
 from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
 from openstackoid.proxy import ProxyConfig
 
-RESULTS = Path(__file__).parent / "results"
 ADMIN = "bench-hostile-admin"
 NORMAL_SCOPE = "{keystone: cloud-1; glance: cloud-2}"
 NORMAL_CONCURRENCY = 2
@@ -579,9 +579,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(ATTACKS), help="these attacks")
     args = parser.parse_args()
     figures = run(args.quick, args.only)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "hostile_quick.json" if args.quick else "hostile.json"
-    (RESULTS / name).write_text(json.dumps(figures, indent=2))
+    save("hostile_quick.json" if args.quick else "hostile.json", figures)
     Console(width=140).print(_table(figures))
 
 

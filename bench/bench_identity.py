@@ -13,14 +13,14 @@ median of per-round ratios.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.contenders import cpu_seconds, ensure_installed
+from bench.contenders import ensure_installed
+from bench.report import save_and_print
 from bench.servers import (
     Fleet,
     add_fleet_rules,
@@ -30,29 +30,18 @@ from bench.servers import (
     stop,
     wait_up,
 )
-from bench.wrk import run_wrk
+from bench.wrk import cpu_under_load, run_wrk
 from openstackoid.proxy import ProxyConfig
 
-RESULTS = Path(__file__).parent / "results"
 SCOPE = "{keystone: cloud-1; image: cloud-2}"
 PINNED = (os.cpu_count() or 1) >= 2
+WRK_CORES = "0" if PINNED else None
 STRATEGIES = ("passthrough", "validate-at-issuer")
 
 
 def _pin(pid: int | None, core: int) -> None:
     if PINNED and pid is not None:
         os.sched_setaffinity(pid, {core})
-
-
-def _loaded(url: str, pid: int, headers: dict[str, str], seconds: int) -> dict[str, float]:
-    before = cpu_seconds(pid)
-    result = run_wrk(url, headers, seconds, 50, cores="0" if PINNED else None)
-    cpu = cpu_seconds(pid) - before
-    return {
-        "requests_per_s": result.requests_per_s,
-        "errors": result.errors,
-        "cpu_us_per_request": cpu / max(result.requests, 1) * 1e6,
-    }
 
 
 async def measure(quick: bool) -> dict[str, Any]:
@@ -83,8 +72,9 @@ async def measure(quick: bool) -> dict[str, Any]:
         rounds: dict[str, list[dict[str, float]]] = {s: [] for s in STRATEGIES}
         for _ in range(round_count):
             for strategy, (base, pid) in bases.items():
+                url = f"{base}/image/v2/images"
                 figures = await asyncio.to_thread(
-                    _loaded, f"{base}/image/v2/images", pid, headers, seconds
+                    cpu_under_load, url, pid, headers, seconds, WRK_CORES
                 )
                 rounds[strategy].append(figures)
     finally:
@@ -123,10 +113,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def main() -> None:
-    figures = run()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "identity.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    save_and_print("identity.json", run())
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ both at once on the same core (same load, same moment), and spread far less.
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import os
 import statistics
@@ -48,6 +47,7 @@ from bench.contenders import (
     start_haproxy,
     start_nginx,
 )
+from bench.report import save_and_print
 from bench.servers import (
     Fleet,
     auth_url,
@@ -63,7 +63,6 @@ from openstackoid.proxy import ProxyConfig
 from openstackoid.proxy.cli import new_event_loop
 from openstackoid.proxy.config import EventLoopName
 
-RESULTS = Path(__file__).parent / "results"
 SCOPE = "{*: cloud-1}"
 CROSS_SCOPE = "{keystone: cloud-1; glance: cloud-2}"
 PINNED = (os.cpu_count() or 1) >= 2
@@ -376,10 +375,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def main() -> None:
-    figures = run()
-    print(json.dumps(figures, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "proxy_overhead.json").write_text(json.dumps(figures, indent=2))
+    save_and_print("proxy_overhead.json", run())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import tracemalloc
 from pathlib import Path
@@ -10,10 +9,9 @@ from typing import Any
 
 from rich.progress import track
 
+from bench.report import save
 from openstackoid.registry import Cloud, Credentials, Registry
 from openstackoid.scope_dsl import CloudGlob, CloudRef, LabelSelector
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def make_clouds(count: int) -> list[Cloud]:
@@ -120,8 +118,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def main() -> None:
     figures = run()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "registry.json").write_text(json.dumps(figures, indent=2))
+    save("registry.json", figures)
     for row in figures["rows"]:
         print(row)
     print(f"bytes per cloud (values + indexes, 10,000 clouds): {figures['bytes_per_cloud_total']}")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.report import save
 from openstackoid.scope_dsl import parse_scope
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _scopes(count: int) -> list[str]:
@@ -42,8 +39,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def main() -> None:
     figures = run()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scope_parse.json").write_text(json.dumps(figures, indent=2))
+    save("scope_parse.json", figures)
     print(
         f"scope parse: cold {figures['cold_us_per_parse']} us, "
         f"cached {figures['cached_us_per_parse']} us "

@@ -32,12 +32,12 @@ import aiohttp
 from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, open_fds, rss_mb
+from bench.report import save_and_print
 from bench.servers import Fleet, add_fleet_rules, issue_token, start_proxy, start_testbed, stop
 from openstackoid.proxy import ProxyConfig
 from openstackoid.proxy.fanout import CLOUD_TAG
 from openstackoid.testbed.model import stable_id
 
-RESULTS = Path(__file__).parent / "results"
 CLOUDS = 1_000
 CONCURRENCY = 50
 FAULTY_EVERY = 100
@@ -264,10 +264,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 requests")
     parser.add_argument("--requests", type=int, help="requests in the soak (after warm-up)")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.quick, args.requests))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    save_and_print("soak.json", asyncio.run(measure(args.quick, args.requests)))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import resource
 import time
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+from bench.report import save
 
 
 def _measure(count: int, queue: Any) -> None:
@@ -57,8 +55,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def main() -> None:
     figures = run()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "testbed_start.json").write_text(json.dumps(figures, indent=2))
+    save("testbed_start.json", figures)
     for row in figures["rows"]:
         print(row)
     print(figures["ratios"])

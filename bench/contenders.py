@@ -77,8 +77,12 @@ def _start(name: str, command: list[str], workdir: tempfile.TemporaryDirectory[s
     return Daemon(name, process, workdir)
 
 
-def start_nginx(port: int, upstream_port: int) -> Daemon:
-    workdir = tempfile.TemporaryDirectory(prefix="bench-nginx-")
+def start_nginx_with(
+    port: int, location: str, upstream: str = "", prefix: str = "bench-nginx-"
+) -> Daemon:
+    """One nginx worker on loopback ``port``, its files in a fresh directory: ``location`` says
+    what it does with every request, ``upstream`` declares what that needs."""
+    workdir = tempfile.TemporaryDirectory(prefix=prefix)
     conf = Path(workdir.name) / "nginx.conf"
     conf.write_text(
         f"""
@@ -91,14 +95,11 @@ http {{
     access_log off;
     client_body_temp_path {workdir.name}/body;
     proxy_temp_path {workdir.name}/proxy;
-    upstream cloud {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+    {upstream}
     server {{
         listen 127.0.0.1:{port};
         location / {{
-            proxy_pass http://cloud;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
+            {location}
         }}
     }}
 }}
@@ -106,6 +107,15 @@ http {{
     )
     binary = shutil.which("nginx") or _BINARIES["nginx"]
     return _start("nginx", [binary, "-c", str(conf), "-g", "daemon off;"], workdir)
+
+
+def start_nginx(port: int, upstream_port: int) -> Daemon:
+    return start_nginx_with(
+        port,
+        'proxy_pass http://cloud; proxy_http_version 1.1; proxy_set_header Connection ""; '
+        "proxy_set_header Host $http_host;",
+        f"upstream cloud {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}",
+    )
 
 
 def start_haproxy(port: int, upstream_port: int) -> Daemon:

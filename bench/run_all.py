@@ -16,9 +16,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
+from bench.report import RESULTS
 from bench.servers import raise_fd_limit
 
-RESULTS = Path(__file__).parent / "results"
 BENCHES = (
     "bench.bench_scope_parse",
     "bench.bench_registry",

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from bench.contenders import cpu_seconds
+
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
 _RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
@@ -79,3 +81,18 @@ def run_wrk(
     command.append(url)
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30)
     return parse_wrk(done.stdout)
+
+
+def cpu_under_load(
+    url: str, pid: int, headers: dict[str, str], seconds: int, cores: str | None
+) -> dict[str, float]:
+    """wrk at 50 connections on ``url``, and the CPU process ``pid`` (children included)
+    spent per request meanwhile."""
+    before = cpu_seconds(pid)
+    result = run_wrk(url, headers, seconds, 50, cores=cores)
+    cpu = cpu_seconds(pid) - before
+    return {
+        "requests_per_s": result.requests_per_s,
+        "cpu_us_per_request": cpu / max(result.requests, 1) * 1e6,
+        "errors": float(result.errors),
+    }

@@ -47,22 +47,17 @@ class Fleet:
 FLEET = web.AppKey("fleet", Fleet)
 CLOUD = web.RequestKey("cloud", CloudState)
 UNAUTHENTICATED = keystone_error(401, identity.UNAUTHENTICATED)
+_VERSION_DOCUMENTS: dict[str, CloudHandler] = {
+    "/identity": identity.versions,
+    "/identity/v3": identity.version,
+    "/image": image.versions,
+    "/compute": compute.versions,
+    "/compute/v2.1": compute.version,
+    "/network": network.versions,
+}
+"""Discovery documents, answered with and without a trailing slash, and without a token."""
 _PUBLIC_PATHS = frozenset(
-    {
-        "/identity",
-        "/identity/",
-        "/identity/v3",
-        "/identity/v3/",
-        "/image",
-        "/image/",
-        "/image/versions",
-        "/compute",
-        "/compute/",
-        "/compute/v2.1",
-        "/compute/v2.1/",
-        "/network",
-        "/network/",
-    }
+    {*_VERSION_DOCUMENTS, *(f"{path}/" for path in _VERSION_DOCUMENTS), "/image/versions"}
 )
 
 
@@ -208,15 +203,44 @@ async def _schema(request: web.Request, cloud: CloudState) -> web.Response:
     return json_response({"name": request.match_info["name"], "properties": {}, "links": []})
 
 
+_SERVICE_ROUTES: list[tuple[str, str, CloudHandler]] = [
+    ("GET", "/image/versions", image.versions),
+    ("GET", "/image/v2/images", image.list_images),
+    ("POST", "/image/v2/images", image.create_image),
+    ("GET", "/image/v2/images/{image_id}", image.show_image),
+    ("DELETE", "/image/v2/images/{image_id}", image.delete_image),
+    ("PATCH", "/image/v2/images/{image_id}", image.update_image),
+    ("PUT", "/image/v2/images/{image_id}/file", _upload),
+    ("GET", "/image/v2/images/{image_id}/file", image.download),
+    ("GET", "/image/v2/info/{kind}", image.info),
+    ("GET", "/image/v2/schemas/{name:.+}", _schema),
+    ("GET", "/compute/v2.1/flavors", compute.flavors),
+    ("GET", "/compute/v2.1/flavors/detail", compute.flavors),
+    ("GET", "/compute/v2.1/flavors/{flavor_id}", compute.show_flavor),
+    ("GET", "/compute/v2.1/flavors/{flavor_id}/os-extra_specs", compute.flavor_extra_specs),
+    ("GET", "/compute/v2.1/servers", compute.list_servers),
+    ("GET", "/compute/v2.1/servers/detail", compute.list_servers),
+    ("POST", "/compute/v2.1/servers", _create_server),
+    ("GET", "/compute/v2.1/servers/{server_id}", compute.show_server),
+    ("DELETE", "/compute/v2.1/servers/{server_id}", compute.delete_server),
+    ("GET", "/compute/v2.1/servers/{server_id}/{collection}", compute.empty_collection),
+    ("GET", "/network/v2.0/networks", network.list_networks),
+    ("POST", "/network/v2.0/networks", network.create_network),
+    ("GET", "/network/v2.0/networks/{network_id}", network.show_network),
+    ("GET", "/network/v2.0/{collection}", network.empty_collection),
+]
+"""Glance's, Nova's and Neutron's routes (a GET route answers HEAD too, as aiohttp's add_get)."""
+
+
 def make_app(fleet: Fleet) -> web.Application:
     app = web.Application(middlewares=[cloud_middleware], client_max_size=1024**4)
     app[FLEET] = fleet
-    c = _on_cloud
     routes = [
-        web.get("/identity", c(identity.versions)),
-        web.get("/identity/", c(identity.versions)),
-        web.get("/identity/v3", c(identity.version)),
-        web.get("/identity/v3/", c(identity.version)),
+        *(
+            web.get(path, _on_cloud(handler))
+            for document, handler in _VERSION_DOCUMENTS.items()
+            for path in (document, f"{document}/")
+        ),
         web.post("/identity/v3/auth/tokens", _with_tokens(identity.issue_token)),
         web.get(
             "/identity/v3/auth/tokens", _with_tokens(identity.validate_token), allow_head=False
@@ -227,38 +251,7 @@ def make_app(fleet: Fleet) -> web.Application:
             web.route(method, f"/identity/v3{path}", _keystone(handler))
             for method, path, handler in identity_admin.ROUTES + identity_catalog.ROUTES
         ),
-        web.get("/image", c(image.versions)),
-        web.get("/image/", c(image.versions)),
-        web.get("/image/versions", c(image.versions)),
-        web.get("/image/v2/images", c(image.list_images)),
-        web.post("/image/v2/images", c(image.create_image)),
-        web.get("/image/v2/images/{image_id}", c(image.show_image)),
-        web.delete("/image/v2/images/{image_id}", c(image.delete_image)),
-        web.patch("/image/v2/images/{image_id}", c(image.update_image)),
-        web.put("/image/v2/images/{image_id}/file", c(_upload)),
-        web.get("/image/v2/images/{image_id}/file", c(image.download)),
-        web.get("/image/v2/info/{kind}", c(image.info)),
-        web.get("/image/v2/schemas/{name:.+}", c(_schema)),
-        web.get("/compute", c(compute.versions)),
-        web.get("/compute/", c(compute.versions)),
-        web.get("/compute/v2.1", c(compute.version)),
-        web.get("/compute/v2.1/", c(compute.version)),
-        web.get("/compute/v2.1/flavors", c(compute.flavors)),
-        web.get("/compute/v2.1/flavors/detail", c(compute.flavors)),
-        web.get("/compute/v2.1/flavors/{flavor_id}", c(compute.show_flavor)),
-        web.get("/compute/v2.1/flavors/{flavor_id}/os-extra_specs", c(compute.flavor_extra_specs)),
-        web.get("/compute/v2.1/servers", c(compute.list_servers)),
-        web.get("/compute/v2.1/servers/detail", c(compute.list_servers)),
-        web.post("/compute/v2.1/servers", c(_create_server)),
-        web.get("/compute/v2.1/servers/{server_id}", c(compute.show_server)),
-        web.delete("/compute/v2.1/servers/{server_id}", c(compute.delete_server)),
-        web.get("/compute/v2.1/servers/{server_id}/{collection}", c(compute.empty_collection)),
-        web.get("/network", c(network.versions)),
-        web.get("/network/", c(network.versions)),
-        web.get("/network/v2.0/networks", c(network.list_networks)),
-        web.post("/network/v2.0/networks", c(network.create_network)),
-        web.get("/network/v2.0/networks/{network_id}", c(network.show_network)),
-        web.get("/network/v2.0/{collection}", c(network.empty_collection)),
+        *(web.route(method, path, _on_cloud(handler)) for method, path, handler in _SERVICE_ROUTES),
     ]
     app.add_routes(routes)
     return app

@@ -39,6 +39,19 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _id_for(kind: str, name: str, info: SimCloudInfo | None) -> str:
+    """Bootstrap's users and projects have the same ids on every run; later ones are random."""
+    return info.stable_hex(f"{kind}/{name}") if info else _new_id()
+
+
+def _duplicate(kind: str, name: str) -> DirectoryError:
+    return DirectoryError(
+        409,
+        f"Conflict occurred attempting to store {kind} - "
+        f"Duplicate entry found with name {name} at domain ID {DOMAIN_ID}.",
+    )
+
+
 @dataclass(frozen=True)
 class Secret:
     """A salted digest of a password or application credential secret."""
@@ -126,13 +139,8 @@ class Directory:
         self, name: str, description: str = "", info: SimCloudInfo | None = None
     ) -> Project:
         if self.find_project(name) is not None:
-            raise DirectoryError(
-                409,
-                "Conflict occurred attempting to store project - "
-                f"Duplicate entry found with name {name} at domain ID {DOMAIN_ID}.",
-            )
-        project_id = info.stable_hex(f"project/{name}") if info else _new_id()
-        project = Project(project_id, name, description=description)
+            raise _duplicate("project", name)
+        project = Project(_id_for("project", name, info), name, description=description)
         self.projects[project.id] = project
         return project
 
@@ -146,12 +154,8 @@ class Directory:
         email: str | None = None,
     ) -> User:
         if self.find_user(name) is not None:
-            raise DirectoryError(
-                409,
-                "Conflict occurred attempting to store user - "
-                f"Duplicate entry found with name {name} at domain ID {DOMAIN_ID}.",
-            )
-        user_id = info.stable_hex(f"user/{name}") if info else _new_id()
+            raise _duplicate("user", name)
+        user_id = _id_for("user", name, info)
         secret = Secret.of(password) if password is not None else None
         user = User(user_id, name, secret, DOMAIN_ID, default_project_id, True, description, email)
         self.users[user.id] = user

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -28,6 +28,7 @@ from openstackoid.testbed.responses import json_response
 from openstackoid.testbed.tokens import TokenBook, TokenRecord
 
 Handler = Callable[[web.Request, CloudState, TokenRecord, TokenBook], Awaitable[web.Response]]
+_Named = TypeVar("_Named", User, Project, Role)
 
 
 class Denied(DirectoryError):
@@ -42,8 +43,10 @@ def _require_admin(caller: TokenRecord, action: str) -> None:
         raise Denied(action)
 
 
-def _links(request: web.Request) -> dict[str, Any]:
-    return {"self": str(request.url), "previous": None, "next": None}
+def listing(request: web.Request, key: str, rows: list[dict[str, Any]]) -> web.Response:
+    """Keystone's collection body: the rows under `key`, and the collection's own links."""
+    links = {"self": str(request.url), "previous": None, "next": None}
+    return json_response({key: rows, "links": links})
 
 
 def _base(cloud: CloudState) -> str:
@@ -134,29 +137,47 @@ async def _body(request: web.Request, key: str) -> dict[str, Any]:
     return value
 
 
+async def _creation(request: web.Request, caller: TokenRecord, key: str) -> dict[str, Any]:
+    """The `key` object a POST creating one asks for: needs `admin`, and a name."""
+    _require_admin(caller, f"create_{key}")
+    fields = await _body(request, key)
+    if not isinstance(fields.get("name"), str) or not fields["name"]:
+        raise DirectoryError(400, f"Invalid input for field 'name': a {key} needs a name.")
+    return fields
+
+
 def _named(items: list[Any], request: web.Request) -> list[Any]:
     name = request.query.get("name")
     return [i for i in items if name is None or i.name == name]
 
 
+def _admin_list(
+    key: str,
+    table: Callable[[Directory], dict[str, _Named]],
+    view: Callable[[CloudState, _Named], dict[str, Any]],
+) -> Handler:
+    """GET /<key>: needs `admin` (identity:list_<key>), filtered by ?name= as Keystone does."""
+
+    async def handler(
+        request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
+    ) -> web.Response:
+        _require_admin(caller, f"list_{key}")
+        found = _named(list(table(cloud.directory).values()), request)
+        return listing(request, key, [view(cloud, item) for item in found])
+
+    return handler
+
+
 # -- users ---------------------------------------------------------------------------------
 
 
-async def list_users(
-    request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
-) -> web.Response:
-    _require_admin(caller, "list_users")
-    users = _named(list(cloud.directory.users.values()), request)
-    return json_response({"users": [_user_view(cloud, u) for u in users], "links": _links(request)})
+list_users = _admin_list("users", lambda directory: directory.users, _user_view)
 
 
 async def create_user(
     request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
 ) -> web.Response:
-    _require_admin(caller, "create_user")
-    fields = await _body(request, "user")
-    if not isinstance(fields.get("name"), str) or not fields["name"]:
-        raise DirectoryError(400, "Invalid input for field 'name': a user needs a name.")
+    fields = await _creation(request, caller, "user")
     project_id = fields.get("default_project_id")
     if project_id is not None:
         cloud.directory.project(str(project_id))
@@ -199,31 +220,19 @@ async def user_projects(
     user_id = request.match_info["user_id"]
     _self_or_admin(caller, user_id, "list_user_projects")
     projects = cloud.directory.projects_of(user_id)
-    return json_response(
-        {"projects": [_project_view(cloud, p) for p in projects], "links": _links(request)}
-    )
+    return listing(request, "projects", [_project_view(cloud, p) for p in projects])
 
 
 # -- projects ------------------------------------------------------------------------------
 
 
-async def list_projects(
-    request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
-) -> web.Response:
-    _require_admin(caller, "list_projects")
-    projects = _named(list(cloud.directory.projects.values()), request)
-    return json_response(
-        {"projects": [_project_view(cloud, p) for p in projects], "links": _links(request)}
-    )
+list_projects = _admin_list("projects", lambda directory: directory.projects, _project_view)
 
 
 async def create_project(
     request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
 ) -> web.Response:
-    _require_admin(caller, "create_project")
-    fields = await _body(request, "project")
-    if not isinstance(fields.get("name"), str) or not fields["name"]:
-        raise DirectoryError(400, "Invalid input for field 'name': a project needs a name.")
+    fields = await _creation(request, caller, "project")
     project = cloud.directory.add_project(fields["name"], str(fields.get("description") or ""))
     return json_response({"project": _project_view(cloud, project)}, 201)
 
@@ -248,12 +257,7 @@ async def delete_project(
 # -- roles and assignments -----------------------------------------------------------------
 
 
-async def list_roles(
-    request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
-) -> web.Response:
-    _require_admin(caller, "list_roles")
-    roles = _named(list(cloud.directory.roles.values()), request)
-    return json_response({"roles": [_role_view(cloud, r) for r in roles], "links": _links(request)})
+list_roles = _admin_list("roles", lambda directory: directory.roles, _role_view)
 
 
 async def show_role(
@@ -298,8 +302,7 @@ async def project_user_roles(
     _require_admin(caller, "list_grants")
     directory = cloud.directory
     ids = directory.direct_role_ids(request.match_info["user_id"], request.match_info["project_id"])
-    roles = [_role_view(cloud, directory.roles[r]) for r in sorted(ids)]
-    return json_response({"roles": roles, "links": _links(request)})
+    return listing(request, "roles", [_role_view(cloud, directory.roles[r]) for r in sorted(ids)])
 
 
 async def role_assignments(
@@ -322,7 +325,7 @@ async def role_assignments(
             "assignment": f"{_base(cloud)}/projects/{project_id}/users/{user_id}/roles/{role_id}"
         }
         rows.append(row)
-    return json_response({"role_assignments": rows, "links": _links(request)})
+    return listing(request, "role_assignments", rows)
 
 
 def _assignment(
@@ -400,7 +403,7 @@ async def list_app_credentials(
     _self_or_admin(caller, user_id, "list_application_credentials")
     creds = [c for c in cloud.directory.app_credentials.values() if c.user_id == user_id]
     views = [_app_cred_view(cloud, c) for c in _named(creds, request)]
-    return json_response({"application_credentials": views, "links": _links(request)})
+    return listing(request, "application_credentials", views)
 
 
 async def show_app_credential(
@@ -431,9 +434,7 @@ async def auth_projects(
     request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
 ) -> web.Response:
     projects = cloud.directory.projects_of(caller.user_id)
-    return json_response(
-        {"projects": [_project_view(cloud, p) for p in projects], "links": _links(request)}
-    )
+    return listing(request, "projects", [_project_view(cloud, p) for p in projects])
 
 
 async def auth_catalog(
@@ -441,13 +442,13 @@ async def auth_catalog(
 ) -> web.Response:
     if caller.project_id is None:
         raise DirectoryError(403, "An unscoped token has no catalog.")
-    return json_response({"catalog": catalog(cloud), "links": _links(request)})
+    return listing(request, "catalog", catalog(cloud))
 
 
 async def list_domains(
     request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
 ) -> web.Response:
-    return json_response({"domains": [_domain_view()], "links": _links(request)})
+    return listing(request, "domains", [_domain_view()])
 
 
 async def show_domain(

@@ -4,13 +4,14 @@ Listing and showing them needs `admin`, as Keystone's default policy says."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from openstackoid.testbed.directory import DirectoryError
 from openstackoid.testbed.identity import catalog
-from openstackoid.testbed.identity_admin import Handler, _links, _require_admin
+from openstackoid.testbed.identity_admin import Handler, _require_admin, listing
 from openstackoid.testbed.model import CloudState
 from openstackoid.testbed.responses import json_response
 from openstackoid.testbed.tokens import TokenBook, TokenRecord
@@ -49,42 +50,34 @@ def _filtered(
     return [row for row in rows if all(row.get(k) == v for k, v in wanted.items())]
 
 
-async def list_services(
-    request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
-) -> web.Response:
-    _require_admin(caller, "list_services")
-    rows = _filtered(_services(cloud), request, ("type", "name"))
-    return json_response({"services": rows, "links": _links(request)})
+def _resource(
+    kind: str, rows_of: Callable[[CloudState], list[dict[str, Any]]], filters: tuple[str, ...]
+) -> tuple[Handler, Handler]:
+    """GET /<kind>s (filtered by the query keys in `filters`) and GET /<kind>s/{<kind>_id}."""
+
+    async def list_rows(
+        request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
+    ) -> web.Response:
+        _require_admin(caller, f"list_{kind}s")
+        return listing(request, f"{kind}s", _filtered(rows_of(cloud), request, filters))
+
+    async def show_row(
+        request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
+    ) -> web.Response:
+        _require_admin(caller, f"get_{kind}")
+        wanted = request.match_info[f"{kind}_id"]
+        for row in rows_of(cloud):
+            if row["id"] == wanted:
+                return json_response({kind: row})
+        raise DirectoryError(404, f"Could not find {kind}: {wanted}.")
+
+    return list_rows, show_row
 
 
-async def show_service(
-    request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
-) -> web.Response:
-    _require_admin(caller, "get_service")
-    wanted = request.match_info["service_id"]
-    for row in _services(cloud):
-        if row["id"] == wanted:
-            return json_response({"service": row})
-    raise DirectoryError(404, f"Could not find service: {wanted}.")
-
-
-async def list_endpoints(
-    request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
-) -> web.Response:
-    _require_admin(caller, "list_endpoints")
-    rows = _filtered(_endpoints(cloud), request, ("interface", "service_id", "region_id"))
-    return json_response({"endpoints": rows, "links": _links(request)})
-
-
-async def show_endpoint(
-    request: web.Request, cloud: CloudState, caller: TokenRecord, book: TokenBook
-) -> web.Response:
-    _require_admin(caller, "get_endpoint")
-    wanted = request.match_info["endpoint_id"]
-    for row in _endpoints(cloud):
-        if row["id"] == wanted:
-            return json_response({"endpoint": row})
-    raise DirectoryError(404, f"Could not find endpoint: {wanted}.")
+list_services, show_service = _resource("service", _services, ("type", "name"))
+list_endpoints, show_endpoint = _resource(
+    "endpoint", _endpoints, ("interface", "service_id", "region_id")
+)
 
 
 ROUTES: list[tuple[str, str, Handler]] = [

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from openstackoid.testbed.model import CloudState, stable_id
+from openstackoid.testbed.model import CloudState
 from openstackoid.testbed.paging import (
     GLANCE_MAX_LIMIT,
     PagingError,
@@ -83,7 +83,7 @@ def seed_images(cloud: CloudState) -> dict[str, dict[str, Any]]:
     data = f"cirros image held by {cloud.name}\n".encode() * 64
     image = _new_image(
         cloud.project_id,
-        stable_id(cloud.name, "image/cirros"),
+        cloud.info.image_id,
         {
             "name": "cirros",
             "status": "active",

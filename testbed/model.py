@@ -71,22 +71,33 @@ class Faults:
     """Answer every request with bytes that are not HTTP, then close."""
 
 
-def cloud_labels(index: int, name: str) -> dict[str, str]:
-    """Labels of the n-th testbed cloud, simulated or real: selectors work alike on both."""
-    return {
-        "region": "eu" if index % 2 else "us",
-        "tier": "core" if index == 1 else "edge",
-        "site": name,
-    }
-
-
 @dataclass(frozen=True)
-class SimCloudInfo:
-    """How a client reaches one simulated cloud."""
+class CloudInfo:
+    """What a testbed cloud, simulated or real, is: the n-th cloud, named, on a host."""
 
     name: str
     index: int
     host: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The same on both testbeds: selectors work alike on both."""
+        return {
+            "region": "eu" if self.index % 2 else "us",
+            "tier": "core" if self.index == 1 else "edge",
+            "site": self.name,
+        }
+
+    @property
+    def image_id(self) -> str:
+        """The id of this cloud's seeded `cirros` image (the same on both testbeds)."""
+        return stable_id(self.name, "image/cirros")
+
+
+@dataclass(frozen=True)
+class SimCloudInfo(CloudInfo):
+    """How a client reaches one simulated cloud."""
+
     port: int
     password: str = field(repr=False)
     """The admin's password: each cloud has its own."""
@@ -117,15 +128,6 @@ class SimCloudInfo:
             "compute": f"{base}/compute/v2.1",
             "network": f"{base}/network",
         }
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return cloud_labels(self.index, self.name)
-
-    @property
-    def image_id(self) -> str:
-        """The id of this cloud's seeded `cirros` image."""
-        return stable_id(self.name, "image/cirros")
 
 
 @dataclass(frozen=True)

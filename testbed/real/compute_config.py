@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from openstackoid.testbed.model import DOMAIN_NAME, REGION
 from openstackoid.testbed.real.backing import CloudBacking
-from openstackoid.testbed.real.config import CloudDirs
+from openstackoid.testbed.real.config import CloudDirs, authtoken, password_auth
 
 SERVICE_PASSWORD = "service-secret"
 NOVA_USER = "nova"
@@ -38,21 +37,11 @@ class ComputeSettings:
 
 def _service_auth(section: str, url: str, username: str) -> str:
     """A keystoneauth password section for a service user of the service project."""
-    return f"""\
-[{section}]
-auth_type = password
-auth_url = {url}
-username = {username}
-password = {SERVICE_PASSWORD}
-project_name = service
-user_domain_name = {DOMAIN_NAME}
-project_domain_name = {DOMAIN_NAME}
-region_name = {REGION}
-"""
+    return password_auth(section, url, username, SERVICE_PASSWORD, "service")
 
 
 def _authtoken(url: str, username: str) -> str:
-    return _service_auth("keystone_authtoken", url, username) + f"www_authenticate_uri = {url}\n"
+    return authtoken(url, username, SERVICE_PASSWORD, "service")
 
 
 def nova_conf(settings: ComputeSettings) -> str:

@@ -85,6 +85,27 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+def password_auth(section: str, url: str, username: str, password: str, project: str) -> str:
+    """A keystoneauth password section: a user of the cloud's Keystone at ``url``."""
+    return f"""\
+[{section}]
+auth_type = password
+auth_url = {url}
+username = {username}
+password = {password}
+project_name = {project}
+user_domain_name = {DOMAIN_NAME}
+project_domain_name = {DOMAIN_NAME}
+region_name = {REGION}
+"""
+
+
+def authtoken(url: str, username: str, password: str, project: str) -> str:
+    """keystonemiddleware's section: how a service validates the tokens it is sent."""
+    section = password_auth("keystone_authtoken", url, username, password, project)
+    return section + f"www_authenticate_uri = {url}\n"
+
+
 def keystone_conf(dirs: CloudDirs) -> str:
     # Four bcrypt rounds (the minimum) instead of twelve: tokens are issued in milliseconds.
     return f"""\
@@ -137,14 +158,4 @@ filesystem_store_datadir = {dirs.root / "tasks"}
 flavor = keystone
 config_file = {paste_ini}
 
-[keystone_authtoken]
-www_authenticate_uri = {identity_url}
-auth_url = {identity_url}
-auth_type = password
-username = {USERNAME}
-password = {PASSWORD}
-project_name = {PROJECT_NAME}
-user_domain_name = {DOMAIN_NAME}
-project_domain_name = {DOMAIN_NAME}
-region_name = {REGION}
-"""
+""" + authtoken(identity_url, USERNAME, PASSWORD, PROJECT_NAME)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openstackoid.testbed.model import PASSWORD, PROJECT_NAME, USERNAME, cloud_labels, stable_id
+from openstackoid.testbed.model import PASSWORD, PROJECT_NAME, USERNAME, CloudInfo
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,11 @@ class ComputePorts:
 
 
 @dataclass(frozen=True)
-class RealCloudInfo:
+class RealCloudInfo(CloudInfo):
     """One real cloud: Keystone at ``/identity`` on one port, Glance at ``/image`` on another;
     a compute cloud adds Nova at ``/compute``, Placement at ``/placement`` and Neutron at
     ``/network``, each on its own port."""
 
-    name: str
-    index: int
-    host: str
     identity_port: int
     image_port: int
     username: str = USERNAME
@@ -70,12 +67,3 @@ class RealCloudInfo:
         if self.compute_ports is not None:
             found.update(self.compute_ports.endpoints(self.host))
         return found
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return cloud_labels(self.index, self.name)
-
-    @property
-    def image_id(self) -> str:
-        """The id of this cloud's seeded `cirros` image (the simulated testbed's id too)."""
-        return stable_id(self.name, "image/cirros")

@@ -84,7 +84,47 @@ async def run(argv: Sequence[str], log: Path, env: Mapping[str, str] | None = No
         raise RealTestbedError(f"{name} exited with {code}; end of its log:\n{tail(log)}")
 
 
-class GunicornServer:
+class _Supervised:
+    """A long-running process in its own session, its output appended to ``log``."""
+
+    def __init__(self, name: str, log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def _spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        """``env`` None: this process's environment."""
+        with self.log.open("ab") as out:
+            # Own session: stop() signals the process and its children as one process group.
+            self._proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+    def check_alive(self) -> None:
+        if self._proc is None or self._proc.returncode is not None:
+            raise RealTestbedError(
+                f"{self.name} stopped while starting; end of its log:\n{tail(self.log)}"
+            )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+
+class GunicornServer(_Supervised):
     """One WSGI application under gunicorn, one worker, served below ``prefix``.
 
     gunicorn strips the ``SCRIPT_NAME`` environment variable from request paths, so the
@@ -102,15 +142,14 @@ class GunicornServer:
         env: Mapping[str, str],
         access_log: Path | None = None,
     ) -> None:
+        super().__init__(app, log)
         self.gunicorn = gunicorn
         self.app = app
         self.host = host
         self.port = port
         self.prefix = prefix
-        self.log = log
         self.env = dict(env)
         self.access_log = access_log
-        self._proc: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
@@ -137,26 +176,13 @@ class GunicornServer:
         }
         if self.access_log is not None:
             env["OPENSTACKOID_ACCESS_LOG"] = str(self.access_log)
-        with self.log.open("ab") as out:
-            # Own session: stop() signals the master and its worker as one process group.
-            self._proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+        await self._spawn(argv, env)  # gunicorn's master and its worker: one process group
 
     async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 180.0) -> None:
         """Poll the service root until it answers; fail early if gunicorn died."""
         deadline = time.monotonic() + timeout
         while True:
-            if self._proc is None or self._proc.returncode is not None:
-                raise RealTestbedError(
-                    f"{self.app} stopped while starting; end of its log:\n{tail(self.log)}"
-                )
+            self.check_alive()
             try:
                 async with session.get(self.url + "/") as response:
                     if response.status < 500:
@@ -170,52 +196,17 @@ class GunicornServer:
                 )
             await asyncio.sleep(0.25)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        proc, self._proc = self._proc, None
-        await _stop_group(proc, grace)
 
-
-class Daemon:
+class Daemon(_Supervised):
     """A long-running service process that listens on no port (nova-conductor, -scheduler,
     -compute): it talks over RabbitMQ and records itself in the database."""
 
     def __init__(self, argv: Sequence[str], log: Path) -> None:
+        super().__init__(Path(argv[0]).name, log)
         self.argv = list(argv)
-        self.log = log
-        self.name = Path(self.argv[0]).name
-        self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-
-    def check_alive(self) -> None:
-        if self._proc is None or self._proc.returncode is not None:
-            raise RealTestbedError(
-                f"{self.name} stopped while starting; end of its log:\n{tail(self.log)}"
-            )
-
-    async def stop(self, grace: float = 10.0) -> None:
-        proc, self._proc = self._proc, None
-        await _stop_group(proc, grace)
-
-
-async def _stop_group(proc: asyncio.subprocess.Process | None, grace: float) -> None:
-    if proc is None or proc.returncode is not None:
-        return
-    _signal_group(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), grace)
-    except TimeoutError:
-        _signal_group(proc.pid, signal.SIGKILL)
-        await proc.wait()
+        await self._spawn(self.argv)
 
 
 def _die_with_parent() -> None:
