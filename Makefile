@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: venv test test-slow lint typecheck unit demo bench test-real services clean real-venv \
-	real-services demo-real
+	real-services demo-real demo-real-fleet
 
 venv: $(STAMP)
 
@@ -50,6 +50,11 @@ real-services:
 # The seed scenario on real services: a VM in cloud-1's Nova from cloud-999's Glance image.
 demo-real: venv real-services real-venv
 	$(BIN)/openstackoid demo --real
+
+# The same through two proxy processes sharing PostgreSQL and Redis: the user's CLI on one,
+# cloud-1's Nova on the other.
+demo-real-fleet: venv services real-services real-venv
+	$(BIN)/openstackoid demo --real --proxies 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -157,7 +157,7 @@ async def step(fed: RealFederation, title: str, *args: str) -> tuple[str, list[d
     lines = list(fed.proxy_access)[seen:]
     show_lines(
         "proxy access log (what reached the proxy, and the cloud it went to):",
-        [_proxy_line(line) for line in lines],
+        [proxy_line(line) for line in lines],
     )
     return out, lines
 
@@ -167,7 +167,7 @@ async def step_json(fed: RealFederation, title: str, *args: str) -> Any:
     return json.loads(out)
 
 
-def _proxy_line(line: dict[str, Any]) -> str:
+def proxy_line(line: dict[str, Any]) -> str:
     request_id = line.get("cloud_request_id") or "-"
     return f"{line['method']} {line['path']} -> {line['clouds']} {line['status']}  {request_id}"
 
@@ -188,8 +188,7 @@ def nova_calls_through_proxy(lines: list[dict[str, Any]]) -> list[dict[str, Any]
     ]
 
 
-def explain_hop(fed: RealFederation, hop: ImageHop) -> None:
-    bed = fed.bed
+def explain_hop(bed: RealTestbed, hop: ImageHop) -> None:
     show_lines(
         f"{IMAGE_CLOUD} Glance access log, Nova's image call ({NOVA_IMAGE_AGENT}):",
         [entry.line for entry in hop.nova_calls],
@@ -250,14 +249,14 @@ async def scenario(fed: RealFederation) -> None:
     nova = nova_calls_through_proxy(lines)
     show_lines(
         "Nova's own calls through the proxy (same request id as the server create):",
-        [_proxy_line(line) for line in nova],
+        [proxy_line(line) for line in nova],
     )
     check(
         any(line["path"] == f"/image/v2/images/{image_id}" for line in nova)
         and all(line["clouds"] == IMAGE_CLOUD for line in nova),
         f"Nova asked the proxy for the image and the proxy sent it to {IMAGE_CLOUD}",
     )
-    explain_hop(fed, image_hop(bed, COMPUTE_CLOUD, IMAGE_CLOUD, image_id))
+    explain_hop(bed, image_hop(bed, COMPUTE_CLOUD, IMAGE_CLOUD, image_id))
     scoped = ("--os-scope", SEED_SCOPE)
     shown = await step_json(fed, "server show", *scoped, "server", "show", "cirros1")
     check(shown["status"] == "ACTIVE", "server show: ACTIVE")

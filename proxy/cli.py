@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import json
 import logging
 import multiprocessing
 import os
@@ -42,10 +43,22 @@ from openstackoid.scope_dsl import ScopeSyntaxError
 log = logging.getLogger("openstackoid.proxy")
 
 
+LOG_FORMAT = "%(asctime)s %(name)s %(message)s"
+ACCESS_MARK = " openstackoid.access "
+"""What stands between the time and the JSON of an access-log line in LOG_FORMAT."""
+
+
 def configure_logging() -> None:
     """INFO to stderr (the access log is INFO). A spawned worker starts with logging
     unconfigured: without this its access log and notices would vanish."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+
+
+def access_entries(stderr: str) -> list[dict[str, Any]]:
+    """The access-log entries (one JSON object a request) among what `openstackoid proxy
+    --access-log` wrote to stderr, in order."""
+    lines = stderr.splitlines()
+    return [json.loads(line.split(ACCESS_MARK, 1)[1]) for line in lines if ACCESS_MARK in line]
 
 
 def new_event_loop(name: EventLoopName) -> asyncio.AbstractEventLoop:

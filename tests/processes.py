@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import socket
 import sys
@@ -87,15 +86,6 @@ async def health(session: aiohttp.ClientSession, base: str, seconds: float = 20)
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"{base} never answered /healthz") from None
             await asyncio.sleep(0.1)
-
-
-ACCESS_MARK = " openstackoid.access "
-
-
-def access_entries(log: str) -> list[dict[str, Any]]:
-    """The proxy's access-log lines (one JSON object each) in what it wrote to stderr."""
-    lines = log.splitlines()
-    return [json.loads(line.split(ACCESS_MARK, 1)[1]) for line in lines if ACCESS_MARK in line]
 
 
 async def all_workers_answer(base: str, workers: int = 2, tries: int = 500) -> None:

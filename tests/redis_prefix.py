@@ -7,12 +7,13 @@ A Redis that does not answer skips the tests on a workstation and fails them in 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
 import redis.asyncio as aioredis
+
+from openstackoid.scratch import scratch_prefix, with_key_prefix
 
 REDIS = os.environ.get("OPENSTACKOID_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -25,20 +26,16 @@ async def private_prefix(name: str = "test") -> AsyncIterator[str]:
     try:
         await client.ping()
     except (OSError, aioredis.RedisError) as exc:
-        await client.aclose()
         reason = f"Redis not answering at {REDIS}: {exc}"
         if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
             pytest.fail(f"{reason} (CI=true: Redis must answer)", pytrace=False)
         pytest.skip(reason)
-    prefix = f"{name}-{uuid.uuid4().hex[:12]}:"
-    try:
-        yield prefix
     finally:
-        async for key in client.scan_iter(match=f"{prefix}*"):
-            await client.delete(key)
         await client.aclose()
+    async with scratch_prefix(REDIS, name) as prefix:
+        yield prefix
 
 
 def scope_memory_url(prefix: str, url: str = REDIS) -> str:
     """`--scope-memory` for a Redis under `prefix`."""
-    return f"{url}?key_prefix={prefix}"
+    return with_key_prefix(url, prefix)

@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 
 from openstackoid.cli_plugin.demo import client_clouds_yaml
+from openstackoid.proxy.cli import access_entries
 from openstackoid.registry import TargetCredential, load_clouds_yaml
 from openstackoid.registry.postgres import PostgresStore
 from openstackoid.registry.rule_store_postgres import PostgresRuleStore
@@ -29,7 +30,7 @@ from openstackoid.testbed.cli_runner import run_openstack
 from openstackoid.testbed.pytest_plugin import TestbedFactory
 from tests.federation import FLEET_ADMIN, FLEET_ADMINS_RULE
 from tests.pg import private_schema
-from tests.processes import access_entries, all_workers_answer, free_port, start_proxy, worker_of
+from tests.processes import all_workers_answer, free_port, start_proxy, worker_of
 from tests.redis_prefix import private_prefix, scope_memory_url
 
 ADMIN = "fleet-admin-token"

@@ -9,9 +9,10 @@ import aiohttp
 import yaml
 
 from bench.servers import add_fleet_rules
+from openstackoid.proxy.cli import access_entries
 from openstackoid.proxy.metrics import FLUSH_SECONDS
 from openstackoid.testbed import Testbed
-from tests.processes import access_entries, health, start_proxy, stop, wait_for_line
+from tests.processes import health, start_proxy, stop, wait_for_line
 
 
 async def _start_proxy(

@@ -13,32 +13,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
-from openstackoid.cli_plugin.demo import client_clouds_yaml
 from openstackoid.cli_plugin.demo_real import (
     COMPUTE_CLOUD,
     IMAGE_CLOUD,
     SEED_ROLES,
     SEED_RULE,
     SEED_SCOPE,
-    real_clouds,
-    seed_rules,
 )
-from openstackoid.registry import Registry, load_clouds_yaml
-from openstackoid.registry.postgres import PostgresStore
+from openstackoid.cli_plugin.demo_real_fleet import RealFleet, real_fleet
 from openstackoid.registry.rule_store_postgres import PostgresRuleStore
 from openstackoid.testbed.cli_runner import run_openstack
 from openstackoid.testbed.real import RealTestbed, RealVenvMissing
 from openstackoid.testbed.real.evidence import image_hop
 from tests.pg import private_schema
-from tests.processes import access_entries, free_port, start_proxy, stop
 from tests.redis_prefix import private_prefix, scope_memory_url
 
 pytestmark = [
@@ -51,84 +43,16 @@ SERVER = "fleet1"
 REFUSAL = f"may not act at cloud '{IMAGE_CLOUD}'"
 
 
-@dataclass(frozen=True)
-class TwoProxies:
-    bed: RealTestbed
-    dsn: str
-    user_yaml: Path
-    """The user's clouds.yaml: proxy A."""
-    other_yaml: Path
-    """The same user's clouds.yaml for proxy B, Nova's."""
-    logs: tuple[Path, Path]
-    """What A and B wrote to stderr (their access logs)."""
-
-    def access(self, proxy: int) -> list[dict[str, Any]]:
-        return access_entries(self.logs[proxy].read_text())
-
-
-async def _live(session: aiohttp.ClientSession, url: str) -> bool:
-    """Answering, its registry loaded and its Redis scope memory live."""
-    try:
-        async with session.get(f"{url}/healthz") as resp:
-            body = await resp.json()
-    except (aiohttp.ClientError, ValueError):
-        return False
-    return bool(body["clouds"] == 2 and body["components"]["scope_memory"]["state"] == "live")
-
-
-async def _until_live(url: str, seconds: float = 60) -> None:
-    async with aiohttp.ClientSession() as session, asyncio.timeout(seconds):
-        while not await _live(session, url):
-            await asyncio.sleep(0.2)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fleet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TwoProxies]:
+async def fleet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RealFleet]:
     try:
         RealTestbed(clouds=1, compute=["cloud-1"]).venv.check(compute=True)
     except RealVenvMissing as exc:
         pytest.skip(str(exc))
-    workdir = tmp_path_factory.mktemp("two-proxies")
-    nova_port = free_port()  # B's: it goes into cloud-1's nova.conf before Nova starts
-    async with (
-        private_schema("seed2") as dsn,
-        private_prefix("seed2") as prefix,
-        real_clouds(workdir, f"http://127.0.0.1:{nova_port}/image") as (bed, clouds_yaml),
-    ):
-        clouds = load_clouds_yaml(clouds_yaml)
-        store = await PostgresStore(dsn).open()
-        await store.upsert_many(clouds)
-        await store.close()
-        book = await seed_rules(Registry(clouds))  # the application credential at cloud-999
-        rule_store = await PostgresRuleStore(dsn).open()
-        for rule in book.rules():
-            await rule_store.upsert_rule(rule)
-        for credential in book.credentials():
-            await rule_store.upsert_credential(credential)
-        await rule_store.close()
-        shared = ("--registry-dsn", dsn, "--scope-memory", scope_memory_url(prefix))
-        logs = (workdir / "proxy-a.log", workdir / "proxy-b.log")
-        processes = []
-        try:
-            urls = []
-            for log, port in zip(logs, (None, nova_port), strict=True):
-                with log.open("wb") as stderr:
-                    process, url = await start_proxy(
-                        *shared, "--access-log", port=port, stderr=stderr
-                    )
-                processes.append(process)
-                urls.append(url)
-                await _until_live(url)
-            yield TwoProxies(
-                bed,
-                dsn,
-                client_clouds_yaml(urls[0], workdir / "user-a.yaml"),
-                client_clouds_yaml(urls[1], workdir / "user-b.yaml"),
-                logs,
-            )
-        finally:
-            for process in processes:
-                assert await stop(process) == 0
+    async with private_schema("seed2") as dsn, private_prefix("seed2") as prefix:
+        workdir = tmp_path_factory.mktemp("two-proxies")
+        async with real_fleet(workdir, dsn, scope_memory_url(prefix)) as running:
+            yield running
 
 
 async def user_cli(clouds_yaml: Path, *args: str) -> str:
@@ -139,7 +63,7 @@ async def user_cli(clouds_yaml: Path, *args: str) -> str:
     return out
 
 
-async def test_user_on_proxy_a_nova_on_proxy_b_the_server_goes_active(fleet: TwoProxies) -> None:
+async def test_user_on_proxy_a_nova_on_proxy_b_the_server_goes_active(fleet: RealFleet) -> None:
     out = await user_cli(
         fleet.user_yaml,
         *("server", "create", "--image", "cirros", "--flavor", "m1.small", "--nic", "none"),
@@ -151,7 +75,7 @@ async def test_user_on_proxy_a_nova_on_proxy_b_the_server_goes_active(fleet: Two
 
 
 async def test_novas_image_call_reached_the_proxy_that_never_saw_the_user(
-    fleet: TwoProxies,
+    fleet: RealFleet,
 ) -> None:
     image_path = f"/image/v2/images/{fleet.bed.cloud(IMAGE_CLOUD).image_id}"
     user_side, nova_side = fleet.access(0), fleet.access(1)
@@ -169,7 +93,7 @@ async def test_novas_image_call_reached_the_proxy_that_never_saw_the_user(
 
 
 async def test_cloud_999_saw_the_users_mapped_identity_and_cloud_1s_glance_nothing(
-    fleet: TwoProxies,
+    fleet: RealFleet,
 ) -> None:
     bed = fleet.bed
     hop = image_hop(bed, COMPUTE_CLOUD, IMAGE_CLOUD, bed.cloud(IMAGE_CLOUD).image_id)
@@ -180,7 +104,7 @@ async def test_cloud_999_saw_the_users_mapped_identity_and_cloud_1s_glance_nothi
 
 
 async def test_show_list_and_delete_answer_the_same_through_either_proxy(
-    fleet: TwoProxies,
+    fleet: RealFleet,
 ) -> None:
     scoped = ("--os-scope", SEED_SCOPE)
     answers = []
@@ -199,7 +123,7 @@ async def test_show_list_and_delete_answer_the_same_through_either_proxy(
 
 
 async def test_a_rule_taken_away_in_postgresql_is_refused_by_both_proxies(
-    fleet: TwoProxies,
+    fleet: RealFleet,
 ) -> None:
     """Last: the operator removes the seed rule once; every proxy follows it."""
     rule_store = await PostgresRuleStore(fleet.dsn).open()
