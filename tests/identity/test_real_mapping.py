@@ -25,9 +25,10 @@ from openstackoid.proxy import ProxyConfig, running_proxy
 from openstackoid.registry import Cloud, Registry, RuleBook, load_clouds_yaml
 from openstackoid.registry.rules import credential_from_data, rule_from_data
 from openstackoid.testbed.cli_runner import run_openstack
-from openstackoid.testbed.real import RealTestbed, RealVenvMissing
+from openstackoid.testbed.real import RealTestbed
 from tests.identity.keystone_admin import AppCredential, KeystoneAdmin, issue, token_status
 from tests.identity.relay import Relay, relaying
+from tests.real_venv import require_real_venv
 
 pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
 
@@ -66,11 +67,8 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world() -> AsyncIterator[World]:
+    require_real_venv()
     bed = RealTestbed(clouds=3)
-    try:
-        bed.venv.check()
-    except RealVenvMissing as exc:
-        pytest.skip(str(exc))
     await bed.start()
     try:
         async with aiohttp.ClientSession() as http:

@@ -25,9 +25,9 @@ from openstackoid.cli_plugin.demo_real import (
     real_federation,
 )
 from openstackoid.testbed.cli_runner import run_openstack
-from openstackoid.testbed.real import RealTestbed, RealVenvMissing
 from openstackoid.testbed.real.backing import CloudBacking, vhosts
 from openstackoid.testbed.real.evidence import image_hop
+from tests.real_venv import require_real_venv
 
 # The first test also waits for the clouds: Nova's schemas alone take a minute on 2 cores.
 pytestmark = [
@@ -40,10 +40,7 @@ SERVER = "cirros1"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RealFederation]:
-    try:
-        RealTestbed(clouds=1, compute=["cloud-1"]).venv.check(compute=True)
-    except RealVenvMissing as exc:
-        pytest.skip(str(exc))
+    require_real_venv(compute=True)
     async with real_federation(tmp_path_factory.mktemp("seed")) as federation:
         yield federation
 

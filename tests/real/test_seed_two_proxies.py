@@ -28,9 +28,9 @@ from openstackoid.cli_plugin.demo_real import (
 from openstackoid.cli_plugin.demo_real_fleet import RealFleet, real_fleet
 from openstackoid.registry.rule_store_postgres import PostgresRuleStore
 from openstackoid.testbed.cli_runner import run_openstack
-from openstackoid.testbed.real import RealTestbed, RealVenvMissing
 from openstackoid.testbed.real.evidence import image_hop
 from tests.pg import private_schema
+from tests.real_venv import require_real_venv
 from tests.redis_prefix import private_prefix, scope_memory_url
 
 pytestmark = [
@@ -45,10 +45,7 @@ REFUSAL = f"may not act at cloud '{IMAGE_CLOUD}'"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fleet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RealFleet]:
-    try:
-        RealTestbed(clouds=1, compute=["cloud-1"]).venv.check(compute=True)
-    except RealVenvMissing as exc:
-        pytest.skip(str(exc))
+    require_real_venv(compute=True)
     async with private_schema("seed2") as dsn, private_prefix("seed2") as prefix:
         workdir = tmp_path_factory.mktemp("two-proxies")
         async with real_fleet(workdir, dsn, scope_memory_url(prefix)) as running:

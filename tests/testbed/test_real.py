@@ -21,21 +21,15 @@ from openstackoid.testbed.cli_runner import run_openstack
 from openstackoid.testbed.real import RealCloudInfo, RealTestbed, RealTestbedError, RealVenvMissing
 from openstackoid.testbed.real.config import CloudDirs, glance_conf, keystone_conf
 from tests.federation import fleet_admins
+from tests.real_venv import require_real_venv
 
 real = pytest.mark.real
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
 
-def _real_venv_or_skip() -> None:
-    try:
-        RealTestbed(clouds=1).venv.check()  # honours OPENSTACKOID_REAL_VENV
-    except RealVenvMissing as exc:
-        pytest.skip(str(exc))
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bed() -> AsyncIterator[RealTestbed]:
-    _real_venv_or_skip()
+    require_real_venv()
     testbed = RealTestbed(clouds=2)
     await testbed.start()
     yield testbed
@@ -107,7 +101,7 @@ def test_zero_clouds_is_refused() -> None:
 
 @real
 async def test_context_manager_starts_and_stop_frees_ports_and_files() -> None:
-    _real_venv_or_skip()
+    require_real_venv()
     async with RealTestbed(clouds=1) as testbed:
         (info,) = testbed.clouds
         root = testbed._root
