@@ -207,8 +207,8 @@ async def test_a_stored_rule_that_does_not_load_is_retried_never_a_failed_start(
         await sync.start()
         health = sync.health()
         assert health.state == "waiting" and "do not load" in (health.reason or "")
-        await writer.delete_rule("bad")
         await writer.upsert_rule(RULE)
+        await writer.delete_rule("bad")  # the first load that succeeds has RULE
         async with asyncio.timeout(10):
             await sync.connected.wait()
         assert book.rule("members-read") == RULE and sync.health().state == "live"
