@@ -196,7 +196,10 @@ class PgFollower(ABC, Generic[S]):
             self._wake.clear()
             wait = self.heartbeat if flush_in is None else min(self.heartbeat, flush_in)
             try:
-                await asyncio.wait_for(self._wake.wait(), wait)
+                # Not asyncio.wait_for: on Python 3.11 it returns, rather than raise, when
+                # cancelled as the wait ends, and close() would wait for this task forever.
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             except TimeoutError:
                 if wait == self.heartbeat:
                     await feed.ping(self.heartbeat)

@@ -81,7 +81,8 @@ class ChangeFeed:
 
         feed = cls(conn, where, on_lost, timeout)
         try:
-            await asyncio.wait_for(conn.add_listener(channel, notified), timeout)
+            async with asyncio.timeout(timeout):
+                await conn.add_listener(channel, notified)
         except _UNREACHABLE as exc:
             conn.terminate()
             raise StoreUnavailableError(

@@ -71,3 +71,20 @@ async def test_a_change_notified_while_its_row_is_read_is_read_again() -> None:
             await follower.close()
             await follower.store.close()
             await writer.close()
+
+
+async def test_close_ends_the_follower_even_as_a_change_wakes_it() -> None:
+    """asyncio.wait_for (Python 3.11) returns the awaited result when cancelled just as it
+    completes: a follower woken by a NOTIFY at the moment of close() would never end."""
+    async with private_schema("follow") as dsn:
+        follower = DictFollower(PostgresStore(dsn))
+        try:
+            await follower.start()
+            await asyncio.sleep(0.05)  # the task waits for a change
+            follower._wake.set()  # a NOTIFY arriving in the same loop turn as close()
+            closing = asyncio.get_running_loop().create_task(follower.close())
+            done, _ = await asyncio.wait({closing}, timeout=2)
+            assert closing in done, "close() still waits: the follower swallowed its cancel"
+        finally:
+            await follower.close()
+            await follower.store.close()
