@@ -6,8 +6,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,12 +49,49 @@ class ChangeFeed:
     """One LISTEN connection. `lost` says why it ended, once it has; `ping()` proves it is
     still alive, since a cut link without FIN or RST closes no socket for minutes."""
 
-    def __init__(self, conn: asyncpg.Connection, where: str, on_lost: Callable[[], None]) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, where: str, on_lost: Callable[[], None], timeout: float
+    ) -> None:
         self._conn = conn
         self._where = where
         self._on_lost = on_lost
+        self._timeout = timeout
+        self._busy = asyncio.Lock()
+        """One operation at a time on the connection (asyncpg's rule)."""
         self.lost: str | None = None
         conn.add_termination_listener(self._terminated)
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        channel: str,
+        where: str,
+        timeout: float,
+        on_notify: Callable[[str], None],
+        on_lost: Callable[[], None],
+    ) -> ChangeFeed:
+        """LISTEN on `channel`: `on_notify(payload)` for every committed change, from any
+        process, and `on_lost()` once if the connection ends."""
+        with as_store_unavailable(where):
+            conn = await asyncpg.connect(dsn, timeout=timeout)
+
+        def notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            on_notify(payload)
+
+        feed = cls(conn, where, on_lost, timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                await conn.add_listener(channel, notified)
+        except _UNREACHABLE as exc:
+            conn.terminate()
+            raise StoreUnavailableError(
+                f"LISTEN on the registry's PostgreSQL ({where}) failed: {_describe(exc)}"
+            ) from exc
+        except BaseException:  # cancelled: the connection must not outlive its caller
+            conn.terminate()
+            raise
+        return feed
 
     def _terminated(self, _conn: Any) -> None:
         self._mark_lost(f"lost the change feed from {self._where}: the connection closed")
@@ -66,12 +103,23 @@ class ChangeFeed:
 
     async def ping(self, timeout: float) -> None:
         try:
-            await self._conn.fetchval("SELECT 1", timeout=timeout)
+            async with self._busy:
+                await self._conn.fetchval("SELECT 1", timeout=timeout)
         except TimeoutError as exc:
             self._mark_lost(f"{self._where} did not answer a ping within {timeout:g} s")
             raise StoreUnavailableError(self.lost) from exc
         except _UNREACHABLE as exc:
             self._mark_lost(f"lost the change feed from {self._where}: {_describe(exc)}")
+            raise StoreUnavailableError(self.lost) from exc
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows read through the feed's own connection: a follower that reads this way
+        holds one connection, not two."""
+        try:
+            async with self._busy:
+                return list(await self._conn.fetch(query, *args, timeout=self._timeout))
+        except _UNREACHABLE as exc:
+            self._mark_lost(_unusable(self._where, exc))
             raise StoreUnavailableError(self.lost) from exc
 
     async def close(self) -> None:
@@ -130,12 +178,10 @@ class PostgresStore:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        try:
+        with as_store_unavailable(self.where):
             pool = await self._ready_pool()
             async with pool.acquire(timeout=self.timeout) as conn:
                 yield conn
-        except _UNREACHABLE as exc:
-            raise StoreUnavailableError(_unusable(self.where, exc)) from exc
 
     async def ensure_table(self) -> None:
         async with self._connection() as conn:
@@ -188,27 +234,14 @@ class PostgresStore:
     async def listen(self, callback: ChangeCallback, on_lost: Callable[[], None]) -> ChangeFeed:
         """A change feed calling `callback(operation, name)` for every committed change,
         from any process, and `on_lost()` once if the connection ends."""
-        try:
-            conn = await asyncpg.connect(self.dsn, timeout=self.timeout)
-        except _UNREACHABLE as exc:
-            raise StoreUnavailableError(_unusable(self.where, exc)) from exc
 
-        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        def on_notify(payload: str) -> None:
             operation, _, name = payload.partition(" ")
             callback(operation, name)
 
-        feed = ChangeFeed(conn, self.where, on_lost)
-        try:
-            await asyncio.wait_for(conn.add_listener(self.channel, on_notify), self.timeout)
-        except _UNREACHABLE as exc:
-            conn.terminate()
-            raise StoreUnavailableError(
-                f"LISTEN on the registry's PostgreSQL ({self.where}) failed: {_describe(exc)}"
-            ) from exc
-        except BaseException:  # cancelled: the connection must not outlive its caller
-            conn.terminate()
-            raise
-        return feed
+        return await ChangeFeed.open(
+            self.dsn, self.channel, self.where, self.timeout, on_notify, on_lost
+        )
 
     def drop_connections(self) -> None:
         """Abort every pooled connection: after a lost link they may be dead or stalled,
@@ -244,6 +277,15 @@ def _clouds_of(rows: Iterable[asyncpg.Record]) -> list[Cloud]:
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("registry: skipping the stored cloud %r: %r", row["name"], exc)
     return clouds
+
+
+@contextmanager
+def as_store_unavailable(where: str) -> Iterator[None]:
+    """What a lost, absent or refusing server raises, as a StoreUnavailableError."""
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        raise StoreUnavailableError(_unusable(where, exc)) from exc
 
 
 def _unusable(where: str, exc: BaseException) -> str:

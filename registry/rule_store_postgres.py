@@ -2,7 +2,8 @@
 
 Tables of their own (`<prefix>_mapping_rules`, `<prefix>_target_credentials`) beside the
 clouds table, and one channel `<prefix>_rule_changes`; every write notifies inside its
-transaction, so listeners only hear committed changes.
+transaction, so listeners only hear committed changes. RuleSync keeps a proxy's RuleBook in
+step (a PgFollower, registry/pg_follower.py).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 
-from openstackoid.registry.errors import RegistryError
+from openstackoid.registry.errors import InvalidRuleError, RegistryError, StoreUnavailableError
 from openstackoid.registry.mapping import RuleBook
+from openstackoid.registry.pg_follower import Backoff, PgFollower
+from openstackoid.registry.postgres import ChangeFeed, as_store_unavailable, redact_dsn
 from openstackoid.registry.rule_store import (
     RuleChangeCallback,
     RuleSet,
@@ -26,43 +28,61 @@ from openstackoid.registry.rule_store import (
     rule_row,
 )
 from openstackoid.registry.rules import MappingRule, TargetCredential
-from openstackoid.registry.sync import Backoff
 
 log = logging.getLogger("openstackoid.registry")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,30}$")
 
 
 class PostgresRuleStore:
-    def __init__(self, dsn: str, prefix: str = "openstackoid") -> None:
+    """Connections are made when needed, each within `timeout` seconds, and every statement
+    is bounded by it too."""
+
+    def __init__(self, dsn: str, prefix: str = "openstackoid", timeout: float = 10.0) -> None:
         if not _IDENTIFIER.match(prefix):
             raise RegistryError(f"invalid table prefix {prefix!r}")
         self.dsn = dsn
         self.rules_table = f"{prefix}_mapping_rules"
         self.credentials_table = f"{prefix}_target_credentials"
         self.channel = f"{prefix}_rule_changes"
+        self.timeout = timeout
         self._pool: asyncpg.Pool | None = None
-        self._listener: asyncpg.Connection | None = None
-        self._listener_busy = asyncio.Lock()
-        """One operation at a time on the LISTEN connection (asyncpg's rule)."""
+        self._feed: ChangeFeed | None = None
+        """A following proxy's LISTEN connection, which its reads go through too."""
+
+    @property
+    def where(self) -> str:
+        """The store as told in logs and health reports: no password."""
+        return f"{redact_dsn(self.dsn)} tables {self.rules_table}, {self.credentials_table}"
 
     async def open(self) -> PostgresRuleStore:
         if self._pool is not None:
             return self
         # No idle pooled connection: a proxy reads through its LISTEN connection; the pool
         # serves the admin API's rare writes and lets go of them when idle.
-        self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=0, max_size=2, max_inactive_connection_lifetime=10.0
+        pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=0,
+            max_size=2,
+            max_inactive_connection_lifetime=10.0,
+            timeout=self.timeout,
+            command_timeout=self.timeout,
         )
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.rules_table} ("
-                " id BIGSERIAL, name TEXT PRIMARY KEY, data JSONB NOT NULL)"
-            )
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.credentials_table} ("
-                " id BIGSERIAL, cloud TEXT NOT NULL, name TEXT NOT NULL,"
-                " data JSONB NOT NULL, PRIMARY KEY (cloud, name))"
-            )
+        try:
+            with as_store_unavailable(self.where):
+                async with pool.acquire(timeout=self.timeout) as conn:
+                    await conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {self.rules_table} ("
+                        " id BIGSERIAL, name TEXT PRIMARY KEY, data JSONB NOT NULL)"
+                    )
+                    await conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {self.credentials_table} ("
+                        " id BIGSERIAL, cloud TEXT NOT NULL, name TEXT NOT NULL,"
+                        " data JSONB NOT NULL, PRIMARY KEY (cloud, name))"
+                    )
+        except BaseException:  # the tables are made on the next open, with a new pool
+            pool.terminate()
+            raise
+        self._pool = pool
         return self
 
     @property
@@ -71,14 +91,13 @@ class PostgresRuleStore:
             raise RegistryError("PostgresRuleStore is not open: call `await store.open()` first")
         return self._pool
 
-    async def _fetch(self, query: str, *args: str) -> list[Any]:
+    async def _fetch(self, query: str, *args: str) -> list[asyncpg.Record]:
         """Reads go through the LISTEN connection when there is one (a following proxy
         holds one connection, not two), else through the pool."""
-        if self._listener is not None:
-            async with self._listener_busy:
-                rows: list[Any] = await self._listener.fetch(query, *args)
-                return rows
-        return list(await self.pool.fetch(query, *args))
+        if self._feed is not None and self._feed.lost is None:
+            return await self._feed.fetch(query, *args)
+        with as_store_unavailable(self.where):
+            return list(await self.pool.fetch(query, *args))
 
     async def load(self) -> RuleSet:
         rules = await self._fetch(f"SELECT data FROM {self.rules_table} ORDER BY id")
@@ -139,28 +158,27 @@ class PostgresRuleStore:
             f"credential delete {cloud}/{name}",
         )
 
-    async def watch(
-        self, callback: RuleChangeCallback, on_lost: Callable[[], None] | None = None
-    ) -> None:
-        """Call `callback(kind, operation, key)` for every committed change, from any process;
-        `on_lost()` when the listening connection ends."""
-        if self._listener is None:
-            self._listener = await asyncpg.connect(self.dsn)
-            if on_lost is not None:
-                self._listener.add_termination_listener(lambda _conn: on_lost())
+    async def listen(self, callback: RuleChangeCallback, on_lost: Callable[[], None]) -> ChangeFeed:
+        """A change feed calling `callback(kind, operation, key)` for every committed change,
+        from any process, and `on_lost()` once if the connection ends; reads go through it
+        while it is open."""
 
-        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        def on_notify(payload: str) -> None:
             kind, operation, key = payload.split(" ", 2)
             callback(kind, operation, key)
 
-        await self._listener.add_listener(self.channel, on_notify)
+        self._feed = await ChangeFeed.open(
+            self.dsn, self.channel, self.where, self.timeout, on_notify, on_lost
+        )
+        return self._feed
 
-    async def ping(self) -> None:
-        """A round trip on the listening connection: a cut link shows here."""
-        if self._listener is None:
-            raise RegistryError("not listening")
-        async with self._listener_busy:
-            await self._listener.execute("SELECT 1")
+    def drop_connections(self) -> None:
+        """Forget the LISTEN connection (its follower closes it) and abort the pooled ones:
+        after a lost link they may be dead or stalled."""
+        self._feed = None
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
 
     async def drop(self) -> None:
         """Remove the tables (tests)."""
@@ -168,45 +186,57 @@ class PostgresRuleStore:
         await self.pool.execute(f"DROP TABLE IF EXISTS {self.credentials_table}")
 
     async def close(self) -> None:
-        listener, self._listener = self._listener, None
-        pool, self._pool = self._pool, None
-        if listener is not None:
-            listener.terminate()  # no goodbye: the link may be cut
-        if pool is not None:
-            pool.terminate()
+        self.drop_connections()  # no goodbye: the link may be cut
 
 
-class RuleSync:
-    """Keeps a RuleBook in step with a PostgresRuleStore: load once, then reload each row a
-    NOTIFY names (the payload carries no data: the row is the truth)."""
+class RuleSync(PgFollower[PostgresRuleStore]):
+    """Keeps a RuleBook in step with a PostgreSQL store, through outages: each row a NOTIFY
+    names is read again (the payload carries no data: the row is the truth). Until the store
+    answers, the rules in force are those already loaded: none at a cold start, so every
+    cross-cloud call is refused (fail closed)."""
 
-    def __init__(self, book: RuleBook, store: PostgresRuleStore) -> None:
+    label = "mapping rules"
+    meanwhile = "cross-cloud calls are refused until it answers"
+
+    def __init__(
+        self,
+        book: RuleBook,
+        store: PostgresRuleStore,
+        *,
+        heartbeat: float = 5.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(store, heartbeat=heartbeat, backoff=backoff or Backoff())
         self.book = book
-        self.store = store
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Changes apply one at a time, in NOTIFY order (a fair lock): a slow read of an
-        # older change must not land after a newer one.
-        self._order = asyncio.Lock()
-        self.applied = asyncio.Event()
-        """Set after each applied change (tests observe propagation by it)."""
+        self.connected = asyncio.Event()
+        """Set once the rules are loaded, cleared while their store is lost."""
 
-    async def start(self, on_lost: Callable[[], None] | None = None) -> None:
+    async def _listen(self) -> ChangeFeed:
         await self.store.open()
-        await self.store.watch(self._on_change, on_lost)  # LISTEN first, then load:
-        loaded = await self.store.load()  # nothing committed meanwhile is missed
+        return await self.store.listen(
+            lambda kind, operation, key: self._on_change(operation, f"{kind} {key}"),
+            self._on_lost,
+        )
+
+    async def _reload(self) -> None:
+        try:
+            loaded = await self.store.load()
+        except InvalidRuleError as exc:  # a row no rule can be made of: retried, as if down
+            raise StoreUnavailableError(f"the stored rules do not load: {exc}") from exc
         self.book.replace(loaded.rules, loaded.credentials)
 
-    def _on_change(self, kind: str, operation: str, key: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._apply(kind, key))
-        self._tasks.add(task)  # keep a reference until done (GC footgun)
-        task.add_done_callback(self._tasks.discard)
+    async def _reloaded(self) -> None:
+        self.connected.set()
 
-    async def _apply(self, kind: str, key: str) -> None:
-        async with self._order:
-            await self._reload(kind, key)
-        self.applied.set()
+    async def _refresh(self, keys: list[str]) -> None:
+        for key in keys:
+            kind, _, name = key.partition(" ")
+            try:
+                await self._reread(kind, name)
+            except InvalidRuleError as exc:  # the book keeps what it had for that row
+                log.warning("mapping rules: skipping the stored %s %r: %s", kind, name, exc)
 
-    async def _reload(self, kind: str, key: str) -> None:
+    async def _reread(self, kind: str, key: str) -> None:
         if kind == "rule":
             rule = await self.store.get_rule(key)
             if rule is None:
@@ -221,77 +251,18 @@ class RuleSync:
             else:
                 self.book.upsert_credential(credential)
 
+    def _lost(self, reason: str) -> None:
+        self.connected.clear()
+        super()._lost(reason)
 
-class RuleFollower:
-    """Follows a fleet's rules through outages: the first attempt is bounded (a proxy starts
-    whether or not PostgreSQL answers), then one task reconnects with backoff, pings the
-    listening connection when quiet, and reloads in full after each reconnection. Until the
-    store answers, the rules in force are those already loaded: none at a cold start, so
-    every cross-cloud call is refused (fail closed)."""
+    def _as_last_synced(self) -> str:
+        return f"deciding with the {len(self.book)} mapping rules as last synced"
 
-    def __init__(
-        self,
-        book: RuleBook,
-        store: PostgresRuleStore,
-        *,
-        heartbeat: float = 5.0,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.sync = RuleSync(book, store)
-        self.store = store
-        self.heartbeat = heartbeat
-        self.backoff = backoff or Backoff()
-        self.connected = asyncio.Event()
-        self._lost = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        try:
-            await self._connect()
-        except Exception as exc:  # noqa: BLE001 - any failure means: not connected yet
-            log.warning(
-                "mapping rules: their store %s does not answer (%s): cross-cloud calls are "
-                "refused until it does; retrying with backoff",
-                self.store.rules_table,
-                exc.__class__.__name__,
-            )
-            await self.store.close()
-        self._task = asyncio.get_running_loop().create_task(self._follow(), name="rule-sync")
-
-    async def _connect(self) -> None:
-        self._lost.clear()
-        async with asyncio.timeout(self.heartbeat):
-            await self.sync.start(self._lost.set)
-        self.connected.set()
-
-    async def _follow(self) -> None:
-        delays = self.backoff.delays()
-        while True:
-            try:
-                if not self.connected.is_set():
-                    await self._connect()
-                    log.info("mapping rules: their store answers again; rules reloaded")
-                    delays = self.backoff.delays()
-                while True:
-                    try:
-                        async with asyncio.timeout(self.heartbeat):
-                            await self._lost.wait()
-                        break  # the listening connection ended
-                    except TimeoutError:
-                        async with asyncio.timeout(self.heartbeat):
-                            await self.store.ping()
-            except Exception as exc:  # noqa: BLE001 - a lost store is retried, whatever broke
-                log.debug("mapping rules: store lost: %r", exc)
-            self.connected.clear()
-            await self.store.close()
-            await asyncio.sleep(next(delays))
+class RuleFollower(RuleSync):
+    """A RuleSync that owns its store: closing it closes the store too (the proxy makes
+    the store for it)."""
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await super().close()
         await self.store.close()

@@ -141,6 +141,7 @@ async def test_postgres_changes_reach_every_proxys_rule_book(pg_prefix: str) -> 
         await writer.delete_rule("members-read")
         await _until(sync, lambda: book.rule("members-read") is None)
     finally:
+        await sync.close()
         await writer.close()
         await reader.close()
 
@@ -170,11 +171,15 @@ async def test_the_follower_starts_cut_off_then_converges_and_survives_a_cut(
         async with asyncio.timeout(5):  # bounded: the proxy starts anyway
             await follower.start()
         assert not follower.connected.is_set() and len(book) == 0
+        health = follower.health()
+        assert health.state == "waiting" and "cross-cloud calls are refused" in (
+            health.reason or ""
+        )
         await writer.upsert_rule(RULE)
         line.restore()
         async with asyncio.timeout(10):
             await follower.connected.wait()
-        assert book.rule("members-read") == RULE
+        assert book.rule("members-read") == RULE and follower.health().state == "live"
         line.cut()  # the listening connection dies; a change made meanwhile is not lost
         await writer.delete_rule("members-read")
         line.restore()
@@ -183,4 +188,31 @@ async def test_the_follower_starts_cut_off_then_converges_and_survives_a_cut(
                 await asyncio.sleep(0.05)
     finally:
         await follower.close()
+        await writer.close()
+
+
+async def test_a_stored_rule_that_does_not_load_is_retried_never_a_failed_start(
+    pg_prefix: str,
+) -> None:
+    """A row written by hand or by another version: the proxy starts without rules (fail
+    closed), says why, and loads them once the row is fixed."""
+    writer = await PostgresRuleStore(DSN, pg_prefix).open()
+    await writer.pool.execute(
+        f"INSERT INTO {writer.rules_table} (name, data) VALUES ('bad', $1::jsonb)",
+        json.dumps({"name": "bad"}),
+    )
+    book = RuleBook()
+    sync = RuleSync(book, PostgresRuleStore(DSN, pg_prefix), backoff=Backoff(0.05, 0.2))
+    try:
+        await sync.start()
+        health = sync.health()
+        assert health.state == "waiting" and "do not load" in (health.reason or "")
+        await writer.upsert_rule(RULE)
+        await writer.delete_rule("bad")  # the first load that succeeds has RULE
+        async with asyncio.timeout(10):
+            await sync.connected.wait()
+        assert book.rule("members-read") == RULE and sync.health().state == "live"
+    finally:
+        await sync.close()
+        await sync.store.close()
         await writer.close()
