@@ -457,7 +457,7 @@ def rules_admin(app: web.Application) -> RulesAdmin:
 
 async def rules_in_force(app: web.Application) -> AsyncIterator[None]:
     """The mapping rules' store open while serving (a fleet's rules followed by NOTIFY)."""
-    async with shared_rules(app[RULES], app[RULE_STORE]):
+    async with shared_rules(app[RULES], app[RULE_STORE], app[HEALTH_SOURCES]):
         yield
 
 

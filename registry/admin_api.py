@@ -54,6 +54,18 @@ async def require_admin_token(
     return await handler(request)
 
 
+@web.middleware
+async def store_down_is_503(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every route that writes (clouds, named scopes, mapping rules): a store that does not
+    answer is a 503 and the change is made nowhere, never a 500."""
+    try:
+        return await handler(request)
+    except StoreUnavailableError as exc:
+        return _store_down(exc)
+
+
 def _selection(request: web.Request) -> tuple[Cloud, ...] | list[Cloud]:
     registry = request.app[REGISTRY]
     if label := request.query.get("label"):
@@ -107,10 +119,7 @@ async def put_cloud(request: web.Request) -> web.Response:
     if cloud.name != name:
         return _error(400, f"the body names cloud {cloud.name!r}, the URL {name!r}")
     created = name not in request.app[REGISTRY]
-    try:
-        await request.app[STORE].upsert(cloud)
-    except StoreUnavailableError as exc:
-        return _store_down(exc)
+    await request.app[STORE].upsert(cloud)
     request.app[REGISTRY].upsert(cloud)
     return web.json_response({"cloud": cloud.to_dict()}, status=201 if created else 200)
 
@@ -119,10 +128,7 @@ async def delete_cloud(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in request.app[REGISTRY]:
         return _error(404, str(UnknownCloudError(name, request.app[REGISTRY].suggest(name))))
-    try:
-        await request.app[STORE].delete(name)
-    except StoreUnavailableError as exc:
-        return _store_down(exc)
+    await request.app[STORE].delete(name)
     # A fleet proxy may already have applied its own NOTIFY while the delete was awaited.
     if name in request.app[REGISTRY]:
         request.app[REGISTRY].remove(name)
@@ -134,7 +140,7 @@ def make_admin_app(
 ) -> web.Application:
     if not admin_token:
         raise ValueError("the admin API needs a non-empty admin token")
-    app = web.Application(middlewares=[require_admin_token])
+    app = web.Application(middlewares=[require_admin_token, store_down_is_503])
     app[REGISTRY] = registry
     app[STORE] = store
     app[TOKEN] = admin_token

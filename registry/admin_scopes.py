@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from openstackoid.registry.admin_api import REGISTRY, _error, _store_down
-from openstackoid.registry.errors import StoreUnavailableError
+from openstackoid.registry.admin_api import REGISTRY, _error
 from openstackoid.registry.named_scope_store import NamedScopeStore
 from openstackoid.registry.named_scopes import (
     InvalidNamedScopeError,
@@ -66,10 +65,7 @@ async def put_scope(request: web.Request) -> web.Response:
     created = name not in admin.scopes
     if created and len(admin.scopes) >= admin.scopes.limit:
         return _error(400, f"{admin.scopes.limit} named scopes are registered already")
-    try:
-        await admin.store.upsert_scope(named)
-    except StoreUnavailableError as exc:
-        return _store_down(exc)
+    await admin.store.upsert_scope(named)
     admin.scopes.upsert(named)
     return web.json_response({"scope": named.to_dict()}, status=201 if created else 200)
 
@@ -81,10 +77,7 @@ async def delete_scope(request: web.Request) -> web.Response:
         admin.scopes.get(name)
     except UnknownNamedScopeError as exc:
         return _error(404, str(exc))
-    try:
-        await admin.store.delete_scope(name)
-    except StoreUnavailableError as exc:
-        return _store_down(exc)
+    await admin.store.delete_scope(name)
     admin.scopes.remove(name)
     return web.Response(status=204)
 

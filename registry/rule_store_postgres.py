@@ -123,11 +123,14 @@ class PostgresRuleStore:
         return load_credential_row(rows[0]["data"], table) if rows else None
 
     async def _write(self, sql: str, args: tuple[str, ...], payload: str) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            status: str = await conn.execute(sql, *args)
-            changed = not status.endswith(" 0")
-            if changed:
-                await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+        # A link down is StoreUnavailableError: the admin API answers 503, change not made.
+        with as_store_unavailable(self.where):
+            await self.open()  # the follower drops the pool when the link is lost
+            async with self.pool.acquire() as conn, conn.transaction():
+                status: str = await conn.execute(sql, *args)
+                changed = not status.endswith(" 0")
+                if changed:
+                    await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
         return changed
 
     async def upsert_rule(self, rule: MappingRule) -> None:

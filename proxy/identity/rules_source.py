@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from openstackoid.proxy.config import ProxyConfig
 from openstackoid.registry import Registry, RuleBook, load_rules_file
 from openstackoid.registry.errors import InvalidRuleError
+from openstackoid.registry.health import HealthSource
 from openstackoid.registry.mapping import problems
 from openstackoid.registry.rule_store import MemoryRuleStore, RuleStore, SqliteRuleStore
 from openstackoid.registry.rule_store_postgres import PostgresRuleStore, RuleFollower
@@ -50,11 +51,15 @@ def rule_store_for(config: ProxyConfig) -> RuleStore:
 
 
 @asynccontextmanager
-async def shared_rules(book: RuleBook, store: RuleStore) -> AsyncIterator[None]:
-    """A fleet's rules: loaded from PostgreSQL, every NOTIFY'd change applied; other
-    stores are closed at the end."""
+async def shared_rules(
+    book: RuleBook, store: RuleStore, health: dict[str, HealthSource] | None = None
+) -> AsyncIterator[None]:
+    """A fleet's rules: loaded from PostgreSQL, every NOTIFY'd change applied, the follower's
+    state reported as `mapping_rules` in `health`; other stores are closed at the end."""
     follower = RuleFollower(book, store) if isinstance(store, PostgresRuleStore) else None
     if follower is not None:
+        if health is not None:
+            health["mapping_rules"] = follower.health
         await follower.start()
     try:
         yield

@@ -113,6 +113,12 @@ class Client:
         async with self.session.request(method, url, json=body, headers=headers) as r:
             return r.status, (await r.json() if r.content_type == "application/json" else None)
 
+    async def put_rule(self, name: str) -> tuple[int, Any]:
+        url = f"{self.proxy}/_openstackoid/admin/mapping-rules/{name}"
+        rule = {"match": {"issuer": "cloud-1"}, "targets": ["cloud-1"], "credential": "c"}
+        async with self.session.put(url, json=rule, headers={"X-Admin-Token": ADMIN}) as r:
+            return r.status, await r.json()
+
 
 async def _routes(client: Client, scope: str) -> bool:
     return await client.images_status(scope) == 200
@@ -140,8 +146,16 @@ async def test_cut_off_edge_serves_tells_refuses_writes_and_converges_on_restore
         status, health = await edge.health()
         assert status == 200 and health["status"] == "ok"
         assert health["components"]["registry"]["state"] == "live"
+        assert health["components"]["mapping_rules"]["state"] == "live"
 
         site.line.cut()
+
+        async def rules_stale() -> bool:
+            """The rules follower tells its own state: routing goes on with the last rules."""
+            rules = (await edge.health())[1]["components"]["mapping_rules"]
+            return bool(rules["state"] == "stale")
+
+        await until(rules_stale, 15)
 
         async def stale() -> bool:
             return (await edge.health())[1]["status"] == "degraded"
@@ -161,6 +175,8 @@ async def test_cut_off_edge_serves_tells_refuses_writes_and_converges_on_restore
         assert error["error"]["title"] == "Service Unavailable"
         assert "not made" in error["error"]["message"]
         assert "cloud-2" not in edge_registry  # not in this proxy's memory only
+        status, error = await edge.put_rule("cut-off")  # the rules' store: the same answer
+        assert status == 503 and "not made" in error["error"]["message"], error
         status, _ = await centre.admin("GET", "cloud-2")
         assert status == 404  # nor anywhere else
 
@@ -179,7 +195,10 @@ async def test_cut_off_edge_serves_tells_refuses_writes_and_converges_on_restore
             return (await edge.health())[1]["status"] == "ok"
 
         await until(healthy, 5)
-        assert (await edge.health())[1]["components"]["registry"]["state"] == "live"
+        components = (await edge.health())[1]["components"]
+        assert components["registry"]["state"] == components["mapping_rules"]["state"] == "live"
+        status, body = await edge.put_rule("cut-off")  # refused during the outage, now made
+        assert status == 201, body
 
 
 async def test_started_cut_off_with_a_snapshot_it_serves_then_converges(site: Site) -> None:
