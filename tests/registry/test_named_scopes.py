@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -101,8 +102,11 @@ async def test_the_cli_adds_lists_shows_removes(
 
 async def test_postgres_changes_reach_a_follower() -> None:
     async with private_schema("ns") as dsn:
-        writer = await PostgresNamedScopeStore(dsn).open()
-        reader = await PostgresNamedScopeStore(dsn).open()
+        # NOTIFY channels are per database, not per schema: a table name of this run's own
+        # keeps the LISTEN session killed below ours, not another run's.
+        clouds_table = f"clouds_{uuid.uuid4().hex[:12]}"
+        writer = await PostgresNamedScopeStore(dsn, clouds_table).open()
+        reader = await PostgresNamedScopeStore(dsn, clouds_table).open()
         scopes = NamedScopes()
         # No ping while the test runs: LISTEN stays the feed session's last query, to find it by.
         sync = NamedScopeSync(scopes, reader, heartbeat=60, backoff=Backoff(0.05, 0.2))
