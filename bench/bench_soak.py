@@ -33,7 +33,7 @@ from rich.progress import Progress
 
 from bench.contenders import cpu_seconds, open_fds, rss_mb
 from bench.report import save_and_print
-from bench.servers import Fleet, add_fleet_rules, issue_token, start_proxy, start_testbed, stop
+from bench.servers import Fleet, issue_token, start_proxy, start_testbed, stop
 from openstackoid.proxy import ProxyConfig
 from openstackoid.proxy.fanout import CLOUD_TAG
 from openstackoid.testbed.model import stable_id
@@ -191,12 +191,15 @@ async def measure(quick: bool, requests: int | None = None) -> dict[str, Any]:
     workdir = tempfile.TemporaryDirectory(prefix="bench-soak-")
     processes: list[Any] = []
     try:
-        fleet = Fleet(clouds=CLOUDS, faults=fault_plan(CLOUDS), flap_seconds=FLAP_SECONDS)
+        # validate-at-issuer (the default): the caller's token is checked by cloud-1, and
+        # every other cloud gets the token of the credential a mapping rule names, made
+        # while the clouds were healthy (a cloud down could not make one).
+        fleet = Fleet(
+            clouds=CLOUDS, faults=fault_plan(CLOUDS), flap_seconds=FLAP_SECONDS, fleet_rules=True
+        )
         bed, clouds_yaml = await start_testbed(fleet, Path(workdir.name))
         processes.append(bed)
-        # validate-at-issuer (the default): the caller's token is checked by cloud-1, and
-        # every other cloud gets the token of the credential a mapping rule names.
-        config = ProxyConfig(clouds_yaml=await add_fleet_rules(clouds_yaml))
+        config = ProxyConfig(clouds_yaml=clouds_yaml)
         proxy, url = await start_proxy(config, quiet=True)
         processes.append(proxy)
         assert proxy.pid is not None

@@ -35,6 +35,9 @@ class Fleet:
     faults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per cloud, testbed.Faults fields; `flapping: True` toggles an outage all along."""
     flap_seconds: float = 0.5
+    fleet_rules: bool = False
+    """Register the fleet's mapping rules (add_fleet_rules) in its clouds.yaml while every
+    cloud is healthy, before the faults: a cloud down cannot make a credential."""
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Shared by the testbed processes of one fleet: a token of one is valid at all."""
 
@@ -113,6 +116,8 @@ def _run_testbed(
         )
         await bed.start()
         bed.write_clouds_yaml(clouds_yaml)
+        if fleet.fleet_rules:
+            await add_fleet_rules(clouds_yaml)
         mine = {c.name for c in bed.clouds}
         faulty = {name: f for name, f in fleet.faults.items() if name in mine}
         flapping = [name for name, f in faulty.items() if f.get("flapping")]
