@@ -13,6 +13,11 @@ it to any worker of any proxy: the scope a token was last sent with must be read
 - Redis down or stalled: requests carrying X-Scope go on (nothing to write is waited for);
   scope-less ones fall back to the default scope, counted, with a warning at most every
   WARN_EVERY seconds; the client reconnects on its own.
+- close() ends within CLOSE_WAIT plus two timeouts whatever Redis does. redis-py sends every
+  command through asyncio.wait_for, which on Python 3.11 drops a cancellation arriving as the
+  write completes (CPython gh-86296): the supervisor, cancelled once, followed on for good and
+  a worker hung at shutdown. So it also stops on a flag, and tasks still running are
+  cancelled again.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ log = logging.getLogger("openstackoid.scope_memory")
 
 WARN_EVERY = 10.0
 """Seconds between two warnings about scope-less requests falling back while Redis is down."""
+CLOSE_WAIT = 2.0
+"""Seconds close() waits for its tasks to end (they are cancelled again every RECANCEL_EVERY);
+a task still running then is left, with a warning."""
+RECANCEL_EVERY = 0.1
 PREFIX_PARAM = "key_prefix"
 """Query parameter of the scope_memory URL naming the key prefix (several fleets, or test
 runs, share one Redis)."""
@@ -149,6 +158,7 @@ class RedisScopeMemory:
         self._supervisor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._subscribed = asyncio.Event()
+        self._closing = False
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -158,17 +168,26 @@ class RedisScopeMemory:
         back until it does)."""
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
         try:
-            await asyncio.wait_for(self._subscribed.wait(), wait)
+            # Not wait_for: on Python 3.11 it drops a cancellation (a SIGTERM during startup)
+            # arriving as the subscription completes, and the startup would go on.
+            async with asyncio.timeout(wait):
+                await self._subscribed.wait()
         except TimeoutError:
             log.warning("scope memory: Redis not answering at start; retrying in background")
 
     async def close(self) -> None:
-        tasks = [*self._background, *([self._supervisor] if self._supervisor else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._client.aclose()
-        await self._listener.aclose()
+        """Stop following and close both clients: within CLOSE_WAIT plus two timeouts."""
+        self._closing = True
+        tasks = {*self._background, *([self._supervisor] if self._supervisor else [])}
+        left = await _cancelled(tasks, CLOSE_WAIT)
+        if left:
+            log.warning("scope memory: %d task(s) ignored cancellation; left running", left)
+        for client in (self._client, self._listener):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await client.aclose()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("scope memory: closing a Redis client failed: %r", exc)
 
     # -- the three operations ---------------------------------------------------------
 
@@ -364,12 +383,13 @@ class RedisScopeMemory:
     async def _supervise(self) -> None:
         """Follow the change notices for as long as the process lives, reconnecting after
         any failure; a periodic heartbeat notices a Redis that stalls without closing."""
-        while True:
+        while not self._closing:  # a cancellation alone may be lost (see the docstring)
             try:
                 await self._follow()
             except (RedisError, OSError, TimeoutError) as exc:
                 self._failed(exc)
-            await asyncio.sleep(self._timeout)
+            if not self._closing:
+                await asyncio.sleep(self._timeout)
 
     async def _follow(self) -> None:
         pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
@@ -382,7 +402,7 @@ class RedisScopeMemory:
             self._recovered()
             check_at = loop.time() + self._ping_every
             echo_due: float | None = None
-            while True:
+            while not self._closing:
                 message = await pubsub.get_message(timeout=self._ping_every)
                 if message is not None and message.get("type") == "message":
                     if message["data"] == heartbeat:
@@ -404,3 +424,20 @@ class RedisScopeMemory:
                 check_at = loop.time() + self._ping_every
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+
+
+async def _cancelled(tasks: set[asyncio.Task[None]], within: float) -> int:
+    """Cancel `tasks` and wait at most `within` seconds for them to end, cancelling again
+    every RECANCEL_EVERY those that lost a cancellation. How many are still running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pending = tasks
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        wait = min(RECANCEL_EVERY, deadline - loop.time())
+        done, pending = await asyncio.wait(pending, timeout=wait)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("scope memory: a task failed: %r", task.exception())
+    return len(pending)

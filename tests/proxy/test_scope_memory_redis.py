@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +17,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from openstackoid.proxy.identity import token_key
-from openstackoid.proxy.scope_memory_redis import RedisScopeMemory
+from openstackoid.proxy.scope_memory_redis import CLOSE_WAIT, RedisScopeMemory
 from tests.faultline import Faultline
 from tests.federation import FederationFactory
 from tests.redis_prefix import REDIS, private_prefix
@@ -302,6 +303,82 @@ async def test_redis_absent_at_start_is_no_crash(prefix: str) -> None:
             assert await memory.recall("token-1") is None
         finally:
             await memory.close()
+
+
+async def test_a_close_always_ends_the_following(prefix: str) -> None:
+    """redis-py writes through asyncio.wait_for, which on Python 3.11 drops a cancellation
+    landing as a write completes: the heartbeat's every ping_every, here 10 ms. A close at
+    random moments hit that about once in five tries; the supervisor then followed on for
+    good and close() (a worker's shutdown) never returned. Every close must end."""
+    url = f"{REDIS}?key_prefix={prefix}"
+    for _ in range(40):
+        memory = RedisScopeMemory(url, ping_every=0.01)
+        await memory.start()
+        await asyncio.sleep(random.uniform(0, 0.05))
+        closing = asyncio.get_running_loop().create_task(memory.close())
+        done, _ = await asyncio.wait({closing}, timeout=CLOSE_WAIT + 2)
+        if not done:
+            await _stop(memory)
+            pytest.fail("close() did not end: the supervisor lost its cancellation")
+
+
+async def _stop(memory: RedisScopeMemory) -> None:
+    """End what a stuck close() left running, so the failure stays this test's."""
+    supervisor = memory._supervisor
+    while supervisor is not None and not supervisor.done():
+        supervisor.cancel()
+        await asyncio.sleep(0.05)
+
+
+class _CancelWhenSet(asyncio.Event):
+    """Cancels `task` `steps` loop steps after being set: a SIGTERM landing as the
+    subscription completes."""
+
+    def __init__(self, task: asyncio.Task[None] | None, steps: int) -> None:
+        super().__init__()
+        self.task, self.steps, self.accepted = task, steps, False
+
+    def set(self) -> None:
+        super().set()
+        self._later(self.steps)
+
+    def _later(self, steps: int) -> None:
+        loop = asyncio.get_running_loop()
+        if steps:
+            loop.call_soon(self._later, steps - 1)
+        elif self.task is not None:
+            self.accepted = self.task.cancel()  # False: the start was over already
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+async def test_a_start_cancelled_as_it_subscribes_is_cancelled(prefix: str, steps: int) -> None:
+    """asyncio.wait_for on Python 3.11 returned normally when cancelled just as the
+    subscription completed: a worker stopped during its startup went on serving."""
+    memory = RedisScopeMemory(f"{REDIS}?key_prefix={prefix}")
+    subscribed = _CancelWhenSet(None, steps)
+    memory._subscribed = subscribed
+    starting = asyncio.get_running_loop().create_task(memory.start(wait=5))
+    subscribed.task = starting
+    try:
+        outcome = await asyncio.gather(starting, return_exceptions=True)
+        if subscribed.accepted:
+            assert isinstance(outcome[0], asyncio.CancelledError), "the cancellation was lost"
+    finally:
+        await memory.close()
+
+
+async def test_a_close_with_redis_stalled_ends_within_its_bound(
+    make_memory: MemoryFactory,
+) -> None:
+    line = await _relay()
+    try:
+        memory = await make_memory(_url(line), timeout=0.3, ping_every=0.2)
+        line.stall()
+        started = time.monotonic()
+        await memory.close()
+        assert time.monotonic() - started < CLOSE_WAIT + 2 * 0.3 + 1  # room for a busy machine
+    finally:
+        await line.close()
 
 
 def socket_closed() -> _ClosedPort:
