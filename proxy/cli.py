@@ -2,7 +2,9 @@
 
 Everything a user can get wrong before the first request (a missing file, a bad scope, a
 taken port, a default scope naming no registered cloud) ends here as one CommandError line,
-exit code 2. SIGHUP re-reads the clouds.yaml, registry file and SQLite registry.
+exit code 2. SIGHUP re-reads the clouds.yaml, registry file and SQLite registry. SIGTERM (or
+SIGINT) stops gracefully, and a worker ends within STOP_WITHIN seconds of it whatever its clouds,
+Redis or PostgreSQL do.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import faulthandler
 import gc
 import json
 import logging
@@ -19,6 +22,7 @@ import signal
 import socket
 import ssl
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass, fields
 from typing import Any
@@ -43,6 +47,17 @@ from openstackoid.scope_dsl import ScopeSyntaxError
 log = logging.getLogger("openstackoid.proxy")
 
 
+SHUTDOWN_TIMEOUT = 30.0
+"""Seconds in-flight requests get to finish after SIGTERM (docs/deploy/openstackoid.service)."""
+STOP_WITHIN = 40.0
+"""Seconds after the first SIGTERM or SIGINT by which a worker has ended, whatever happens
+(systemd's TimeoutStopSec is 45). aiohttp waits up to SHUTDOWN_TIMEOUT twice for a request
+still in flight (a cloud holding one: 61 s measured), and a task that loses its cancellation
+(asyncio.wait_for on Python 3.11) held a worker's cleanup for good."""
+REPORT_SECONDS = 1.0
+"""Of STOP_WITHIN, the last seconds left to the loop to log what it still waits on."""
+REPORT_TASKS = 50
+"""Tasks logged at most (a worker may hold thousands of requests)."""
 LOG_FORMAT = "%(asctime)s %(name)s %(message)s"
 ACCESS_MARK = " openstackoid.access "
 """What stands between the time and the JSON of an access-log line in LOG_FORMAT."""
@@ -140,11 +155,75 @@ async def _load_checked(config: ProxyConfig) -> tuple[Registry, RuleBook]:
     return registry, rules
 
 
+class _Watchdog:
+    """Ends the process `within` seconds after arm() unless it ended by itself: the loop
+    logs the tasks it still waits on, every thread's stack goes to stderr, then exit 1.
+    A thread, so that neither a stuck task nor a blocked call can hold it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, within: float) -> None:
+        self._loop = loop
+        self._within = within
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(max(self._within - REPORT_SECONDS, 0), self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self) -> None:
+        reported = threading.Event()
+
+        def report() -> None:
+            tasks = list(asyncio.all_tasks(self._loop))
+            for task in tasks[:REPORT_TASKS]:
+                log.error("shutdown overdue, still waiting: %s", _awaiting(task))
+            if len(tasks) > REPORT_TASKS:
+                log.error("shutdown overdue: %d more tasks", len(tasks) - REPORT_TASKS)
+            reported.set()
+
+        try:
+            self._loop.call_soon_threadsafe(report)
+        except RuntimeError:  # the loop is closed: the stacks below say where it is
+            pass
+        reported.wait(REPORT_SECONDS)
+        message = f"openstackoid proxy: not ended {self._within:g} s after the stop signal: exit\n"
+        os.write(2, message.encode())
+        faulthandler.dump_traceback(all_threads=True)
+        os._exit(1)
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """A task's name and where it waits: its coroutine chain, outermost first."""
+    steps = []
+    coro: Any = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            steps.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return f"{task.get_name()}: {' > '.join(steps)}"
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, within: float) -> None:
+    """SIGTERM and SIGINT stop the worker as run_app's own handlers would (stop accepting,
+    finish in-flight requests, run cleanup_ctx); the first also arms the watchdog."""
+    watchdog = _Watchdog(loop, within)
+
+    def stop() -> None:
+        watchdog.arm()
+        raise web.GracefulExit()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+
+
 def _serve(
     config: ProxyConfig,
     listeners: Listeners,
     registry: Registry | None = None,
     rules: RuleBook | None = None,
+    stop_within: float = STOP_WITHIN,
 ) -> None:
     configure_logging()  # no-op where already configured (a single process)
     loop = new_event_loop(config.event_loop)
@@ -157,6 +236,7 @@ def _serve(
     if listeners.operator is not None:
         app.cleanup_ctx.append(operator_listener(listeners.operator, tls))
     loop.add_signal_handler(signal.SIGHUP, Reloader(config, registry, rules).request)
+    _stop_on_signals(loop, stop_within)
     # The registry lives as long as the process: out of the cyclic GC's sight, its thousands
     # of objects stop being traversed at every full collection (and the load's garbage goes).
     gc.collect()
@@ -171,7 +251,6 @@ def _serve(
             *_address(listeners.operator),
         )
     app[DESTINATIONS].own.add(_address(listeners.main))
-    # run_app handles SIGTERM/SIGINT: stop accepting, finish in-flight, run cleanup_ctx.
     # keepalive_timeout bounds a request head's arrival too (aiohttp closes a connection
     # still waiting for its first request when it ends): the slowloris bound.
     web.run_app(
@@ -179,9 +258,10 @@ def _serve(
         sock=listeners.main,
         ssl_context=tls,
         access_log=None,
-        shutdown_timeout=30,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
         keepalive_timeout=config.request_head_timeout,
         print=None,
+        handle_signals=False,  # _stop_on_signals
         loop=loop,
     )
 
@@ -220,23 +300,34 @@ def serve(config: ProxyConfig) -> int:
             context.Process(target=_serve, args=(config, listeners), daemon=False)
             for listeners in all_listeners
         ]
-        for worker in workers:
-            worker.start()
-        for listeners in all_listeners:  # the workers hold their own copies now
-            listeners.main.close()
-            if listeners.operator is not None:
-                listeners.operator.close()
+        stopping = False
 
         def relay(signum: int, _frame: object) -> None:
-            # Each worker shuts down gracefully on SIGTERM (run_app) and reloads on SIGHUP.
+            # Each worker stops gracefully on SIGTERM (_stop_on_signals), reloads on SIGHUP.
+            nonlocal stopping
+            stopping = stopping or signum != signal.SIGHUP
             for worker in workers:
                 if worker.pid is not None and worker.is_alive():
                     os.kill(worker.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
 
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # Relayed from before the first start: a SIGTERM meanwhile used to end this process
+        # alone, its workers serving on. SIGHUP stays ignored until they all run (a spawned
+        # process inherits the ignoring, not the handler).
+        for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, relay)
         for worker in workers:
-            worker.join()
+            if not stopping:
+                worker.start()
+        if stopping:  # a worker started as the stop came may have missed it
+            relay(signal.SIGTERM, None)
+        signal.signal(signal.SIGHUP, relay)
+        for listeners in all_listeners:  # the workers hold their own copies now
+            listeners.main.close()
+            if listeners.operator is not None:
+                listeners.operator.close()
+        for worker in workers:
+            if worker.pid is not None:
+                worker.join()
     return 0
 
 

@@ -1,18 +1,22 @@
 """`openstackoid proxy` serves a registry from a clouds.yaml until SIGTERM."""
 
 import asyncio
+import multiprocessing
+import os
 import signal
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from bench.servers import add_fleet_rules
-from openstackoid.proxy.cli import access_entries
+from openstackoid.proxy.cli import _bind_all, _serve, access_entries
+from openstackoid.proxy.config import ProxyConfig
 from openstackoid.proxy.metrics import FLUSH_SECONDS
 from openstackoid.testbed import Testbed
-from tests.processes import health, start_proxy, stop, wait_for_line
+from tests.processes import free_port, health, start_proxy, stop, wait_for_line
 
 
 async def _start_proxy(
@@ -256,3 +260,82 @@ async def test_sighup_reloads_the_clouds_yaml(testbed: Testbed, tmp_path: Path) 
             assert await status(session, base, "cloud-3") == 200
     finally:
         await _stop(process)
+
+
+async def test_a_worker_still_stopping_at_its_bound_ends_saying_on_what(
+    testbed: Testbed, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A request its cloud holds keeps aiohttp draining (SHUTDOWN_TIMEOUT, twice: 61 s):
+    the worker ends `stop_within` after SIGTERM all the same, logging what it waited on."""
+    clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
+    config = ProxyConfig(
+        clouds_yaml=str(clouds_yaml), default_scope="{*: cloud-1}", port=free_port()
+    )
+    listeners = _bind_all(config)[0]
+    worker = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(config, listeners), kwargs={"stop_within": 2.0}
+    )
+    worker.start()
+    listeners.main.close()
+    base = f"http://127.0.0.1:{config.port}"
+    loop = asyncio.get_running_loop()
+    try:
+        async with aiohttp.ClientSession() as session:
+            await health(session, base)
+            testbed.hold("cloud-1")
+            held = loop.create_task(session.get(f"{base}/identity/v3"))
+            while testbed.held("cloud-1") == 0:
+                await asyncio.sleep(0.02)
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGTERM)
+            signalled = loop.time()
+            while worker.is_alive() and loop.time() - signalled < 20:
+                await asyncio.sleep(0.05)
+            took = loop.time() - signalled
+            held.cancel()
+        assert worker.exitcode == 1
+        assert took < 2.0 + 2  # room for a busy machine
+        err = capfd.readouterr().err
+        assert "not ended 2 s after the stop signal" in err
+        assert "shutdown overdue, still waiting: " in err
+        assert "serve_service" in err  # the handler of the held request
+    finally:
+        testbed.release("cloud-1")
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_stop_as_the_workers_start_leaves_none_running(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    """SIGTERM as the first worker is spawned: the proxy ends, every worker with it.
+    (The parent set its relay once all had started: it alone ended, its workers served on.)
+    The proxy leads a process group of its own: whatever it leaves is found, and killed."""
+    clouds_yaml = testbed.write_clouds_yaml(tmp_path / "clouds.yaml")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "openstackoid.cli", "proxy", "--port", str(free_port()),
+        "--clouds-yaml", str(clouds_yaml), "--workers", "2", "--scope-memory", "local",
+        start_new_session=True,
+    )  # fmt: skip
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    try:
+        async with asyncio.timeout(60):
+            while process.returncode is None and not children.read_text().strip():
+                await asyncio.sleep(0.001)
+        process.send_signal(signal.SIGTERM)
+        assert await stop(process, signum=None) == 0
+        async with asyncio.timeout(15):  # a worker signalled as it started ends too
+            while _group_alive(process.pid):
+                await asyncio.sleep(0.05)
+    finally:
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
