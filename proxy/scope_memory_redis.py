@@ -13,11 +13,11 @@ it to any worker of any proxy: the scope a token was last sent with must be read
 - Redis down or stalled: requests carrying X-Scope go on (nothing to write is waited for);
   scope-less ones fall back to the default scope, counted, with a warning at most every
   WARN_EVERY seconds; the client reconnects on its own.
-- close() ends within CLOSE_WAIT plus two timeouts whatever Redis does. redis-py sends every
-  command through asyncio.wait_for, which on Python 3.11 drops a cancellation arriving as the
-  write completes (CPython gh-86296): the supervisor, cancelled once, followed on for good and
-  a worker hung at shutdown. So it also stops on a flag, and tasks still running are
-  cancelled again.
+- The supervisor ends once cancelled, and close() within CLOSE_WAIT plus two timeouts,
+  whatever Redis does. redis-py sends every command through asyncio.wait_for, which on Python
+  3.11 drops a cancellation arriving as the write completes (CPython gh-86296): the
+  supervisor followed on for good, and a worker hung at shutdown. So the supervisor also
+  stops once its task counts a cancellation request, and close() cancels again.
 """
 
 from __future__ import annotations
@@ -158,7 +158,6 @@ class RedisScopeMemory:
         self._supervisor: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._subscribed = asyncio.Event()
-        self._closing = False
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -177,7 +176,6 @@ class RedisScopeMemory:
 
     async def close(self) -> None:
         """Stop following and close both clients: within CLOSE_WAIT plus two timeouts."""
-        self._closing = True
         tasks = {*self._background, *([self._supervisor] if self._supervisor else [])}
         left = await _cancelled(tasks, CLOSE_WAIT)
         if left:
@@ -383,12 +381,12 @@ class RedisScopeMemory:
     async def _supervise(self) -> None:
         """Follow the change notices for as long as the process lives, reconnecting after
         any failure; a periodic heartbeat notices a Redis that stalls without closing."""
-        while not self._closing:  # a cancellation alone may be lost (see the docstring)
+        while not _cancel_lost():
             try:
                 await self._follow()
             except (RedisError, OSError, TimeoutError) as exc:
                 self._failed(exc)
-            if not self._closing:
+            if not _cancel_lost():
                 await asyncio.sleep(self._timeout)
 
     async def _follow(self) -> None:
@@ -402,7 +400,7 @@ class RedisScopeMemory:
             self._recovered()
             check_at = loop.time() + self._ping_every
             echo_due: float | None = None
-            while not self._closing:
+            while not _cancel_lost():
                 message = await pubsub.get_message(timeout=self._ping_every)
                 if message is not None and message.get("type") == "message":
                     if message["data"] == heartbeat:
@@ -424,6 +422,14 @@ class RedisScopeMemory:
                 check_at = loop.time() + self._ping_every
         finally:
             await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+
+
+def _cancel_lost() -> bool:
+    """Whether the running task was cancelled and a wait_for lost it on the way (see the
+    module docstring): Task.cancelling() still counts the request. (asyncio.timeout takes
+    back its own requests, lost or not.)"""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _cancelled(tasks: set[asyncio.Task[None]], within: float) -> int:

@@ -322,6 +322,24 @@ async def test_a_close_always_ends_the_following(prefix: str) -> None:
             pytest.fail("close() did not end: the supervisor lost its cancellation")
 
 
+async def test_one_cancellation_ends_the_following(prefix: str) -> None:
+    """A SIGTERM during a worker's startup skips cleanup: run_app then cancels every task
+    once (its _cancel_tasks), the supervisor's too, and waits for them all. One lost on its
+    way (as above) held that wait for good: the supervisor must end on it all the same."""
+    url = f"{REDIS}?key_prefix={prefix}"
+    for _ in range(40):
+        memory = RedisScopeMemory(url, ping_every=0.01)
+        before = asyncio.all_tasks()
+        await memory.start()
+        following = asyncio.all_tasks() - before
+        await asyncio.sleep(random.uniform(0, 0.05))
+        for task in following:
+            task.cancel()
+        _, pending = await asyncio.wait(following, timeout=3)
+        await memory.close()
+        assert not pending, "a supervisor cancelled once followed on"
+
+
 async def _stop(memory: RedisScopeMemory) -> None:
     """End what a stuck close() left running, so the failure stays this test's."""
     supervisor = memory._supervisor
