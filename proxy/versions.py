@@ -120,6 +120,11 @@ class VersionDocuments:
         self._fetching[key] = future
         try:
             document = await self._fetch(service_type, path, prefix)
+        except BaseException:
+            # Those waiting on this fetch keep their own routed error: none may wait for good
+            # on a fetch that failed unexpectedly or whose request was cancelled.
+            future.set_result(None)
+            raise
         finally:
             del self._fetching[key]
         future.set_result(document)

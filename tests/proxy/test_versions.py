@@ -1,7 +1,14 @@
 """Version discovery answered whatever the scope: a healthy cloud's document, remembered or
 fetched, only when the routed answer is an error, and at a bounded cost."""
 
-from openstackoid.proxy.versions import STAND_IN
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from openstackoid.proxy.upstream.client import UpstreamRequest, UpstreamResponse
+from openstackoid.proxy.versions import STAND_IN, VersionDocuments
+from openstackoid.registry import Cloud, Registry
 from openstackoid.testbed import Faults
 from tests.federation import Federation
 
@@ -61,3 +68,32 @@ async def test_a_scope_in_the_url_keeps_its_prefix_in_a_stood_in_document(
     assert hrefs and all(h.startswith(f"{fed.url}/scope/clod-2/image/") for h in hrefs)
     async with fed.session.get(f"{fed.url}/scope/clod-2/image/v2/images") as r:
         assert r.status == 400 and "clod-2" in (await r.json())["error"]["message"]
+
+
+async def test_those_waiting_on_a_fetch_that_fails_unexpectedly_keep_their_error() -> None:
+    """One fetch per document serves every waiter: when it raises something unforeseen (or
+    its request is cancelled), the others get their routed error back, not a hang."""
+    started, go = asyncio.Event(), asyncio.Event()
+
+    async def send(request: UpstreamRequest) -> UpstreamResponse:
+        started.set()
+        await go.wait()
+        raise RuntimeError("a bug in the fetch")
+
+    registry = Registry([Cloud("cloud-1", "http://127.0.0.1:1/identity/v3")])
+    documents = VersionDocuments(registry, send, read_timeout=1.0)
+
+    def refused() -> web.Response:
+        return web.json_response({"error": {"code": 503}}, status=503)
+
+    loop = asyncio.get_running_loop()
+    first = loop.create_task(documents.settle(refused(), "image", "", "/image"))
+    await started.wait()
+    waiting = loop.create_task(documents.settle(refused(), "image", "", "/image"))
+    await asyncio.sleep(0)
+    go.set()
+    with pytest.raises(RuntimeError):
+        await first
+    async with asyncio.timeout(2):
+        answer = await waiting
+    assert answer.status == 503
