@@ -24,6 +24,7 @@ import ssl
 import tempfile
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -328,7 +329,18 @@ def serve(config: ProxyConfig) -> int:
         for worker in workers:
             if worker.pid is not None:
                 worker.join()
-    return 0
+        return workers_exit_code(workers)
+
+
+def workers_exit_code(workers: Sequence[multiprocessing.process.BaseProcess]) -> int:
+    """0 when every worker ended cleanly, else 1, each other one logged: a supervisor
+    (systemd) must see that a worker did not stop cleanly (the watchdog's exit 1). A worker
+    the relayed SIGTERM ended before its own handler was set stopped as asked."""
+    clean = (None, 0, -signal.SIGTERM)
+    failed = [worker for worker in workers if worker.exitcode not in clean]
+    for worker in failed:
+        log.error("worker pid %s ended with exit code %s", worker.pid, worker.exitcode)
+    return 1 if failed else 0
 
 
 _OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any], str], ...] = (

@@ -48,6 +48,10 @@ def make_operator_app(proxy_app: web.Application) -> web.Application:
     return app
 
 
+OPERATOR_SHUTDOWN = 5.0
+"""Seconds an operator request in flight gets to finish when the worker stops."""
+
+
 def operator_listener(
     sock: socket.socket, ssl_context: ssl.SSLContext | None
 ) -> Callable[[web.Application], AbstractAsyncContextManager[None]]:
@@ -55,7 +59,11 @@ def operator_listener(
 
     @asynccontextmanager
     async def serve(proxy_app: web.Application) -> AsyncIterator[None]:
-        runner = web.AppRunner(make_operator_app(proxy_app), access_log=None)
+        # A scrape or an admin call is short (stores answer within their own timeouts): the
+        # default 60 s would outlast the worker's stop bound (proxy/cli.py STOP_WITHIN).
+        runner = web.AppRunner(
+            make_operator_app(proxy_app), access_log=None, shutdown_timeout=OPERATOR_SHUTDOWN
+        )
         await runner.setup()
         await web.SockSite(runner, sock, ssl_context=ssl_context).start()
         try:

@@ -1,6 +1,7 @@
 """`openstackoid proxy` serves a registry from a clouds.yaml until SIGTERM."""
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from bench.servers import add_fleet_rules
-from openstackoid.proxy.cli import _bind_all, _serve, access_entries
+from openstackoid.proxy.cli import _bind_all, _serve, access_entries, workers_exit_code
 from openstackoid.proxy.config import ProxyConfig
 from openstackoid.proxy.metrics import FLUSH_SECONDS
 from openstackoid.testbed import Testbed
@@ -339,3 +340,20 @@ async def test_a_stop_as_the_workers_start_leaves_none_running(
     finally:
         if _group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_the_proxy_exits_1_when_a_worker_did_not_end_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    clean, failed = (
+        context.Process(target=sys.exit, args=(0,)),
+        context.Process(target=sys.exit, args=(1,)),
+    )
+    for worker in (clean, failed):
+        worker.start()
+        worker.join()
+    assert workers_exit_code([clean]) == 0
+    with caplog.at_level(logging.ERROR, "openstackoid.proxy"):
+        assert workers_exit_code([clean, failed]) == 1
+    assert f"worker pid {failed.pid} ended with exit code 1" in caplog.text
