@@ -8,7 +8,6 @@ two long-running commands are started in the background, as in their own termina
 import asyncio
 import os
 import shlex
-import socket
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from openstackoid.testbed.cli_runner import openstack_executable
+from openstackoid.testbed.real.process import free_port
 from tests.processes import stop, wait_for_line
 
 pytestmark = pytest.mark.e2e
@@ -43,12 +43,6 @@ def running_it_blocks() -> list[str]:
     return ["\n".join(block) for block in blocks if block]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_section_has_commands_and_a_clouds_yaml() -> None:
     blocks = running_it_blocks()
     assert any(yaml.safe_load(b).get("clouds") for b in blocks if b.startswith("clouds:"))
@@ -58,6 +52,7 @@ def test_the_section_has_commands_and_a_clouds_yaml() -> None:
 
 
 async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
+    seen = "nothing"
     async with aiohttp.ClientSession() as session:
         for _ in range(1200):
             if process.returncode is not None:
@@ -66,13 +61,17 @@ async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
                 async with session.get(f"{url}/healthz") as resp:
                     if resp.status == 200:
                         return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} never became healthy")
+                    seen = f"{resp.status} {await resp.text()}"
+            except aiohttp.ClientConnectionError as exc:
+                seen = repr(exc)
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never became healthy; last answer: {seen[:500]}")
 
 
 async def test_running_it_as_written(tmp_path: Path) -> None:
-    port = str(_free_port())
+    # Below the ephemeral range: the 1,000 clouds started first bind ephemeral ports, and
+    # one took a port picked there (the proxy then found it taken; /healthz was a cloud's).
+    port = str(free_port("127.0.0.1"))
     blocks = [b.replace("8080", port) for b in running_it_blocks()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["COLUMNS"] = "200"
