@@ -242,7 +242,9 @@ async def measure(quick: bool) -> dict[str, Any]:
     before_ref = os.environ.get("OPENSTACKOID_BENCH_BEFORE")
     workdir = tempfile.TemporaryDirectory(prefix="bench-overhead-")
     checkout = _extract(before_ref) if before_ref else None
-    testbed, clouds_yaml = await start_testbed(Fleet(clouds=2), Path(workdir.name))
+    # The cross-cloud path needs the operator's mapping rule (the default is deny).
+    fleet = Fleet(clouds=2, fleet_rules=True)
+    testbed, clouds_yaml = await start_testbed(fleet, Path(workdir.name))
     keystone = auth_url(clouds_yaml)
     testbed_url = keystone.removesuffix("/identity/v3")
     testbed_port = int(testbed_url.rsplit(":", 1)[1])
